@@ -1,0 +1,123 @@
+#include "cli_common.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+namespace kbert::cli {
+
+Args::Args(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
+    std::string name = a.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+      value = argv[++i];
+      has_value = true;
+    }
+    raw_.emplace_back(name, has_value ? value : std::string("\x01"));
+  }
+}
+
+void Args::known(const std::vector<std::string>& with_value, const std::vector<std::string>& flags,
+                 const std::vector<std::string>& repeatable) {
+  auto in = [](const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); };
+  for (auto& [name, value] : raw_) {
+    const bool is_flag = in(flags, name), is_value = in(with_value, name) || in(repeatable, name);
+    if (!is_flag && !is_value) throw UsageError("unknown option --" + name);
+    if (is_flag && value != "\x01") throw UsageError("option --" + name + " takes no value (got '" + value + "')");
+    if (is_value && value == "\x01") throw UsageError("option --" + name + " needs a value");
+    auto& slot = values_[name];
+    if (!slot.empty() && !in(repeatable, name)) throw UsageError("option --" + name + " given twice");
+    slot.push_back(value);
+  }
+}
+
+bool Args::flag(const std::string& name) const { return values_.count(name) > 0; }
+bool Args::has(const std::string& name) const { return values_.count(name) > 0; }
+
+std::string Args::value(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second.front();
+}
+
+std::vector<std::string> Args::values(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::size_t Args::size_value(const std::string& name, std::size_t fallback) const {
+  if (!has(name)) return fallback;
+  std::string v = value(name);
+  std::size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    if (!v.empty() && v[0] == '-') throw std::invalid_argument("negative");
+    n = std::stoull(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty()) throw UsageError("--" + name + " needs a non-negative integer, got '" + v + "'");
+  return static_cast<std::size_t>(n);
+}
+
+void declare_tree_options(Args& args) {
+  args.known({"tokenizer", "vocab", "spm-model", "max-entities", "max-length", "truncation", "kg-format", "threads"},
+             {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});
+}
+
+std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
+  auto setup = std::make_unique<TreeSetup>();
+  KgLoadOptions kg_opt;
+  kg_opt.strict = !args.flag("lenient");
+  if (args.has("kg-format")) kg_opt.format = parse_kg_format(args.value("kg-format"));
+  auto t0 = std::chrono::steady_clock::now();
+  const std::vector<std::string> kgs = args.values("kg");
+  bool use_kg = false;
+  for (const auto& path : kgs) {
+    if (path == "none") continue;
+    use_kg = true;
+    KgLoadReport rep = setup->kg.load(path, kg_opt);
+    if (rep.bad_lines > 0) {
+      std::cerr << "kbert: " << path << ": skipped " << rep.bad_lines << " bad line(s)";
+      for (const auto& s : rep.bad_samples) std::cerr << "\n  " << s;
+      std::cerr << "\n";
+    }
+  }
+  setup->kg_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  TokenizerOptions tok;
+  tok.kind = args.value("tokenizer", "char");
+  tok.vocab_path = args.value("vocab");
+  tok.spm_model_path = args.value("spm-model");
+  tok.case_insensitive_match = args.flag("case-insensitive");
+  if (args.flag("no-lower-case")) tok.lower_case = false;
+  try {
+    setup->tokenizer = make_tokenizer(tok);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+
+  TreeOptions opt;
+  opt.max_entities = args.size_value("max-entities", opt.max_entities);
+  opt.max_length = args.size_value("max-length", opt.max_length);
+  if (opt.max_length == 0) throw UsageError("--max-length must be at least 1");
+  opt.predicate = args.flag("predicate");
+  opt.add_special = args.flag("add-special");
+  if (args.has("truncation")) {
+    try {
+      opt.truncation = parse_truncation(args.value("truncation"));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
+  setup->builder = std::make_unique<SentenceTreeBuilder>(use_kg ? &setup->kg : nullptr, setup->tokenizer, opt);
+  return setup;
+}
+
+}  // namespace kbert::cli

@@ -1,0 +1,49 @@
+// Shared pieces of the kbert command-line tool: argument parsing and the
+// knowledge/tokenizer/tree options every subcommand takes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/tokenizer/tokenizer.hpp"
+#include "kbert/tree/sentence_tree.hpp"
+
+namespace kbert::cli {
+
+/// A usage error: main() prints it with the usage text and exits with 2.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+/// --name value / --flag arguments. Unknown or repeated options are errors unless declared.
+class Args {
+ public:
+  Args(int argc, char** argv, int first);
+  /// Declares the options a command knows; call before reading any.
+  void known(const std::vector<std::string>& with_value, const std::vector<std::string>& flags,
+             const std::vector<std::string>& repeatable = {});
+  bool flag(const std::string& name) const;
+  std::string value(const std::string& name, const std::string& fallback = "") const;
+  std::vector<std::string> values(const std::string& name) const;
+  std::size_t size_value(const std::string& name, std::size_t fallback) const;
+  bool has(const std::string& name) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> raw_;
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+/// The options of `kbert tree` and `kbert bench tree`.
+struct TreeSetup {
+  KnowledgeGraph kg;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<SentenceTreeBuilder> builder;
+  double kg_seconds = 0;
+};
+void declare_tree_options(Args& args);
+std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
+
+}  // namespace kbert::cli

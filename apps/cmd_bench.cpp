@@ -1,0 +1,156 @@
+// kbert bench tree | kg: speed of the knowledge layer.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli_common.hpp"
+#include "kbert/common/error.hpp"
+#include "commands.hpp"
+
+namespace kbert::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
+}
+
+int bench_tree(int argc, char** argv) {
+  Args args(argc, argv, 3);
+  declare_tree_options(args);
+  auto setup = make_tree_setup(args);
+  std::vector<std::string> texts, texts_b;
+  std::string line;
+  const bool pairs = args.flag("add-special");
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::size_t tab = pairs ? line.find('\t') : std::string::npos;
+    if (pairs) {
+      texts_b.push_back(tab == std::string::npos ? std::string() : line.substr(tab + 1));
+      if (tab != std::string::npos) line.resize(tab);
+    }
+    texts.push_back(line);
+  }
+  const unsigned threads = static_cast<unsigned>(args.size_value("threads", 1));
+  // Untimed warm-up over a few texts (page faults, first allocations).
+  for (std::size_t i = 0; i < std::min<std::size_t>(texts.size(), 8); ++i) setup->builder->build(texts[i]);
+  std::size_t tokens = 0, injected = 0;
+  auto t0 = Clock::now();
+  if (threads <= 1) {
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      SentenceTree t = pairs && !texts_b[i].empty() ? setup->builder->build(texts[i], texts_b[i]) : setup->builder->build(texts[i]);
+      tokens += t.size();
+      injected += t.injected.size();
+    }
+  } else {
+    auto trees = setup->builder->build_batch(texts, pairs ? texts_b : std::vector<std::string>{}, threads);
+    for (const auto& t : trees) tokens += t.size(), injected += t.injected.size();
+  }
+  const double s = seconds_since(t0);
+  nlohmann::json info = {{"kg_load_seconds", setup->kg_seconds}, {"kg_triples", setup->kg.num_triples()},
+                         {"tokens", tokens}, {"injected", injected}, {"threads", std::max(1u, threads)}};
+  std::cout << info.dump() << "\n";
+  nlohmann::json j = {{"texts", texts.size()}, {"seconds", s},
+                      {"per_text_us", texts.empty() ? 0.0 : s * 1e6 / static_cast<double>(texts.size())}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+int bench_kg(int argc, char** argv) {
+  Args args(argc, argv, 3);
+  args.known({"triples", "seed", "dir"}, {"keep"});
+  const std::size_t n = args.size_value("triples", 1000000);
+  const std::size_t seed = args.size_value("seed", 7);
+  std::string dir = args.value("dir", "/tmp");
+  std::string path = dir + "/kbert-bench-kg-" + std::to_string(::getpid()) + ".spo";
+
+  // A synthetic KG shaped like HowNet/CN-DBpedia: many subjects with a few facts each,
+  // a small set of relations, objects shared between subjects.
+  auto t0 = Clock::now();
+  {
+    std::ofstream out(path, std::ios::binary);
+    if (!out) throw FileError(path, "cannot create the benchmark file");
+    std::mt19937_64 rng(seed);
+    const std::size_t subjects = std::max<std::size_t>(1, n / 4), objects = std::max<std::size_t>(1, n / 2);
+    static const char* kSyllables[] = {"电", "力", "变", "压", "器", "故", "障", "线", "路", "开", "关", "断",
+                                       "pump", "valve", "seal", "motor", "gas", "pipe", "leak", "weld"};
+    auto name = [&](std::size_t k, std::string& s) {
+      s.clear();
+      std::size_t x = k * 2654435761u + 1;
+      do {
+        s += kSyllables[x % 20];
+        x /= 20;
+      } while (x);
+    };
+    std::string s, o;
+    std::string buf;
+    buf.reserve(1 << 20);
+    for (std::size_t i = 0; i < n; ++i) {
+      name(rng() % subjects, s);
+      name(subjects + rng() % objects, o);
+      buf += s;
+      buf += '\t';
+      buf += "relation_";
+      buf += std::to_string(rng() % 64);
+      buf += '\t';
+      buf += o;
+      buf += '\n';
+      if (buf.size() > (1 << 20) - 256) out << buf, buf.clear();
+    }
+    out << buf;
+    if (!out) throw FileError(path, "write failed");
+  }
+  const double gen_s = seconds_since(t0);
+  const double rss_before = peak_rss_mib();
+  KnowledgeGraph kg;
+  t0 = Clock::now();
+  KgLoadReport rep;
+  try {
+    rep = kg.load(path);
+  } catch (...) {
+    if (!args.flag("keep")) std::remove(path.c_str());
+    throw;
+  }
+  const double load_s = seconds_since(t0);
+  t0 = Clock::now();
+  SentenceTreeBuilder builder(&kg, make_tokenizer({}), {});
+  const double matcher_s = seconds_since(t0);
+  const double rss = peak_rss_mib();
+  if (!args.flag("keep")) std::remove(path.c_str());
+  nlohmann::json j = {{"triples", n},
+                      {"stored_triples", kg.num_triples()},
+                      {"duplicates", kg.duplicate_triples()},
+                      {"vertices", kg.num_vertices()},
+                      {"surface_forms", kg.num_surface_forms()},
+                      {"generate_seconds", gen_s},
+                      {"load_seconds", load_s},
+                      {"matcher_seconds", matcher_s},
+                      {"peak_rss_mib_before_load", rss_before},
+                      {"peak_rss_mib", rss},
+                      {"kg_bytes", kg.memory_bytes()}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  if (argc < 3) throw UsageError("bench needs a target: tree or kg");
+  std::string what = argv[2];
+  if (what == "tree") return bench_tree(argc, argv);
+  if (what == "kg") return bench_kg(argc, argv);
+  throw UsageError("unknown bench target '" + what + "' (expected tree or kg)");
+}
+
+}  // namespace kbert::cli

@@ -1,0 +1,58 @@
+// Leftmost-longest matching of knowledge-graph surface forms in a text.
+//
+// A trie over code points, stored as one open-addressing hash table of
+// (node, code point) -> child: one probe per character. longest_at() walks at
+// most as far as the longest key, so scanning a text costs O(length x longest key)
+// and in practice a few probes per character.
+//
+//   EntityMatcher m;
+//   m.add(U"power", 0); m.add(U"power transformer", 1);
+//   m.longest_at(U"power transformer fault", 0)  -> {length 17, payload 1}
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace kbert {
+
+class EntityMatcher {
+ public:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+
+  struct Match {
+    std::size_t length = 0;         ///< code points matched; 0 when nothing matched
+    std::uint32_t payload = kNone;  ///< the payload given to add()
+  };
+
+  EntityMatcher();
+
+  /// Adds a key; when the key is already present, the first payload stays.
+  void add(std::u32string_view key, std::uint32_t payload);
+
+  /// The longest key starting at text[pos]. With `ends`, a key only counts when
+  /// ends[pos + length] is true (whole-word matching: ends marks word ends).
+  Match longest_at(std::u32string_view text, std::size_t pos, const std::vector<std::uint8_t>* ends = nullptr) const;
+
+  std::size_t size() const { return keys_; }
+  std::size_t max_key_length() const { return max_len_; }
+  std::size_t memory_bytes() const;
+
+ private:
+  std::uint32_t child(std::uint32_t node, char32_t c) const;
+  std::uint32_t add_child(std::uint32_t node, char32_t c);
+  void grow();
+
+  struct Slot {
+    std::uint64_t key;  // (node << 21 | code point) + 1; 0 = empty
+    std::uint32_t child;
+  };
+  std::vector<Slot> table_;
+  std::vector<std::uint32_t> payload_;  // per node
+  std::size_t edges_ = 0;
+  std::size_t keys_ = 0;
+  std::size_t max_len_ = 0;
+};
+
+}  // namespace kbert

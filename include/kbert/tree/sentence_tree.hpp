@@ -1,0 +1,113 @@
+// Sentence trees: knowledge injected into a sentence, K-BERT style.
+//
+// For each word w of the text (tokenizer segmentation), the trunk tokens of w
+// are followed by up to max_entities branches: the facts of w's KG surface form,
+// first seen first, each branch the tokens of "predicate+object" (predicate mode)
+// or "object". Worked example (char mode, predicate mode off, KG: 苹果 -> 水果):
+//
+//   text      我 吃 苹果
+//   tokens    我 吃 苹 果 水 果          (hard index 0..5)
+//   positions 0  1  2  3  4  5          (branch counts on from its entity's last trunk token)
+//   segments  0  0  0  0  1  1          (0 trunk, 1 branch)
+//   visible   trunk tokens see every trunk token and their own word's branches;
+//             a branch sees itself and its word's trunk; so 我 cannot see 水/果(4,5).
+//
+// Truncation "kbert" keeps the first max_length tokens of that order (the
+// original's behaviour: early knowledge can push sentence tokens out);
+// "trunk_first" keeps every trunk token that fits and drops whole branches.
+//
+//   kbert::SentenceTreeBuilder builder(kg, kbert::make_tokenizer({}), {});
+//   kbert::SentenceTree t = builder.build("我吃苹果");
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kbert/tokenizer/tokenizer.hpp"
+
+namespace kbert {
+
+class KnowledgeGraph;
+class EntityMatcher;
+
+enum class Truncation {
+  kKbert,      ///< keep the first max_length tokens of the flattened tree (the original)
+  kTrunkFirst  ///< keep the sentence's tokens; drop whole branches that do not fit
+};
+
+/// Parses "kbert", "trunk_first" or "trunk-first".
+Truncation parse_truncation(std::string_view name);
+
+struct TreeOptions {
+  std::size_t max_entities = 2;   ///< facts injected per entity mention; 0 turns injection off
+  std::size_t max_length = 256;   ///< tokens kept per tree (the model's sequence length)
+  bool predicate = false;         ///< branch = predicate + object (K-BERT classification); off: object only (NER)
+  Truncation truncation = Truncation::kKbert;  ///< what to drop when a tree is longer than max_length
+  bool add_special = false;       ///< [CLS] text, or [CLS] a [SEP] b [SEP] for pairs; off: the text alone
+};
+
+/// Row-major 0/1 matrix: visible(i, j) == 1 when token i may attend to token j.
+using VisibleMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// One injected fact and where it sits in the tree (token ranges are half-open).
+struct InjectedTriple {
+  std::string entity;    ///< the KG surface form that was matched
+  std::string relation;
+  std::string object;
+  std::uint32_t start = 0, end = 0;                ///< the branch's tokens (clipped by truncation)
+  std::uint32_t entity_start = 0, entity_end = 0;  ///< the trunk tokens it hangs from
+};
+
+struct SentenceTree {
+  std::vector<std::string> tokens;
+  std::vector<std::int32_t> ids;            ///< vocabulary ids; empty when the tokenizer has no vocabulary
+  std::vector<std::int32_t> positions;      ///< soft positions
+  std::vector<std::int32_t> hard_index;     ///< index in the untruncated flattened tree
+  std::vector<std::uint8_t> segments;       ///< 0 trunk, 1 branch
+  std::vector<std::int32_t> uer_segments;   ///< UER/K-BERT model segment ids: 1 first sentence, 2 second, 0 [PAD]
+  std::vector<std::int32_t> hf_segments;    ///< Hugging Face token_type_ids: 0 first sentence, 1 second
+  VisibleMatrix visible;                    ///< size() x size()
+  std::vector<InjectedTriple> injected;
+  bool is_pair = false;
+
+  std::size_t size() const { return tokens.size(); }
+};
+
+/// Builds sentence trees for one knowledge graph and tokenizer. Construction
+/// builds the entity matcher once; build() is const and thread-safe.
+class SentenceTreeBuilder {
+ public:
+  /// `kg` may be nullptr (no knowledge) and must outlive the builder.
+  SentenceTreeBuilder(const KnowledgeGraph* kg, std::shared_ptr<const Tokenizer> tokenizer, TreeOptions options = {});
+  ~SentenceTreeBuilder();
+  SentenceTreeBuilder(SentenceTreeBuilder&&) noexcept;
+  SentenceTreeBuilder& operator=(SentenceTreeBuilder&&) noexcept;
+
+  /// The tree of one text. Throws std::invalid_argument on invalid UTF-8.
+  SentenceTree build(std::string_view text) const;
+  /// The tree of a pair (text_b may be empty only with add_special off... it is then ignored).
+  SentenceTree build(std::string_view text_a, std::string_view text_b) const;
+  /// Trees of many texts on `threads` threads (0: all cores); output in input order.
+  /// `texts_b`, when not empty, pairs each text with texts_b[i].
+  std::vector<SentenceTree> build_batch(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b = {},
+                                        unsigned threads = 0) const;
+
+  const TreeOptions& options() const { return options_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const KnowledgeGraph* knowledge_graph() const { return kg_; }
+  const EntityMatcher* matcher() const { return matcher_.get(); }
+
+ private:
+  SentenceTree build_impl(std::string_view a, const std::string_view* b) const;
+
+  const KnowledgeGraph* kg_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  TreeOptions options_;
+  std::unique_ptr<EntityMatcher> matcher_;
+};
+
+}  // namespace kbert

@@ -1,0 +1,85 @@
+#include "kbert/kg/entity_matcher.hpp"
+
+namespace kbert {
+namespace {
+inline std::uint64_t slot_key(std::uint32_t node, char32_t c) {
+  return ((std::uint64_t{node} << 21) | c) + 1;
+}
+inline std::size_t slot_hash(std::uint64_t k) {
+  k ^= k >> 31;
+  k *= 0x7fb5d329728ea185ull;
+  k ^= k >> 27;
+  return static_cast<std::size_t>(k);
+}
+}  // namespace
+
+EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), payload_(1, kNone) {}
+
+std::uint32_t EntityMatcher::child(std::uint32_t node, char32_t c) const {
+  const std::uint64_t k = slot_key(node, c);
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t i = slot_hash(k) & mask;; i = (i + 1) & mask) {
+    const Slot& s = table_[i];
+    if (s.key == k) return s.child;
+    if (s.key == 0) return kNone;
+  }
+}
+
+void EntityMatcher::grow() {
+  std::vector<Slot> t(table_.size() * 2, Slot{0, 0});
+  const std::size_t mask = t.size() - 1;
+  for (const Slot& s : table_) {
+    if (!s.key) continue;
+    std::size_t i = slot_hash(s.key) & mask;
+    while (t[i].key) i = (i + 1) & mask;
+    t[i] = s;
+  }
+  table_.swap(t);
+}
+
+std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
+  std::uint32_t found = child(node, c);
+  if (found != kNone) return found;
+  if ((edges_ + 1) * 2 > table_.size()) grow();
+  const std::uint64_t k = slot_key(node, c);
+  const std::size_t mask = table_.size() - 1;
+  std::size_t i = slot_hash(k) & mask;
+  while (table_[i].key) i = (i + 1) & mask;
+  const auto id = static_cast<std::uint32_t>(payload_.size());
+  payload_.push_back(kNone);
+  table_[i] = Slot{k, id};
+  ++edges_;
+  return id;
+}
+
+void EntityMatcher::add(std::u32string_view key, std::uint32_t payload) {
+  if (key.empty()) return;
+  std::uint32_t node = 0;
+  for (char32_t c : key) node = add_child(node, c);
+  if (payload_[node] == kNone) {
+    payload_[node] = payload;
+    ++keys_;
+    if (key.size() > max_len_) max_len_ = key.size();
+  }
+}
+
+EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::size_t pos,
+                                               const std::vector<std::uint8_t>* ends) const {
+  Match best;
+  std::uint32_t node = 0;
+  for (std::size_t i = pos; i < text.size(); ++i) {
+    node = child(node, text[i]);
+    if (node == kNone) break;
+    if (payload_[node] != kNone && (!ends || (*ends)[i + 1])) {
+      best.length = i + 1 - pos;
+      best.payload = payload_[node];
+    }
+  }
+  return best;
+}
+
+std::size_t EntityMatcher::memory_bytes() const {
+  return table_.capacity() * sizeof(Slot) + payload_.capacity() * sizeof(std::uint32_t);
+}
+
+}  // namespace kbert

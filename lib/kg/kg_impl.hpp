@@ -1,0 +1,69 @@
+// Private state of KnowledgeGraph, shared by knowledge_graph.cpp and loaders.cpp.
+#pragma once
+
+#include <atomic>
+#include <boost/graph/compressed_sparse_row_graph.hpp>
+#include <mutex>
+#include <vector>
+
+#include "kbert/kg/knowledge_graph.hpp"
+#include "kg/string_pool.hpp"
+
+namespace kbert {
+
+struct KgEdgeProp {
+  std::uint32_t relation = 0;
+};
+
+using KgGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, KgEdgeProp,
+                                                   boost::no_property, std::uint32_t, std::uint32_t>;
+
+struct KgEdge {
+  std::uint32_t subject, relation, object;
+};
+
+enum class LabelKind : std::uint8_t { kPref = 0, kRdfs = 1, kAlt = 2 };
+
+struct KnowledgeGraph::Impl {
+  StringPool vertices;                 // entity names (IRIs or plain strings) and literals
+  std::vector<std::uint8_t> is_iri;    // per vertex: 1 when the name is an IRI
+  StringPool relations;                // relation keys (IRIs or plain names)
+  std::vector<std::uint8_t> relation_is_iri;
+  StringPool surfaces;                 // surface forms
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> surface_vertex;  // (surface, vertex), first-seen order
+  std::vector<std::uint8_t> vertex_self_surface;  // vertex already its own surface form
+  std::vector<KgEdge> edges;           // distinct triples in load order
+  std::vector<std::uint32_t> edge_table;  // open addressing over edges (index + 1)
+  std::size_t duplicates = 0;
+  struct Label {
+    std::uint32_t vertex;
+    std::uint32_t literal;  // vertex id of the label literal
+    LabelKind kind;
+  };
+  std::vector<Label> labels;
+  std::size_t label_triples = 0;
+
+  // Built on demand from the above (see build()).
+  mutable std::mutex build_mutex;
+  mutable std::atomic<bool> built{false};
+  mutable KgGraph graph;
+  mutable std::vector<std::uint32_t> surface_begin;  // CSR over surface_vertex
+  mutable std::vector<std::uint32_t> surface_vertices;
+  mutable std::vector<std::string_view> vertex_display;
+  mutable std::vector<std::string_view> relation_display;
+
+  std::uint32_t vertex(std::string_view name, bool iri);
+  std::uint32_t relation(std::string_view name, bool iri);
+  void surface(std::string_view form, std::uint32_t v);
+  void self_surface(std::uint32_t v);
+  bool add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o);  // false when a duplicate
+  void rebuild_edge_table(std::size_t capacity = 0);
+  void invalidate() { built.store(false, std::memory_order_release); }
+  void ensure_built() const;
+  void build() const;
+};
+
+// Local name of an IRI: the part after the last '#', '/' or ':'.
+std::string_view iri_local_name(std::string_view iri);
+
+}  // namespace kbert

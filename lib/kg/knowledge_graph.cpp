@@ -1,0 +1,270 @@
+#include "kbert/kg/knowledge_graph.hpp"
+
+#include <algorithm>
+#include <boost/graph/graph_traits.hpp>
+#include <unordered_set>
+
+#include "kg/kg_impl.hpp"
+
+namespace kbert {
+
+std::string_view iri_local_name(std::string_view iri) {
+  std::size_t cut = iri.find_last_of("#/:");
+  if (cut == std::string_view::npos || cut + 1 >= iri.size()) return iri;
+  return iri.substr(cut + 1);
+}
+
+std::uint32_t KnowledgeGraph::Impl::vertex(std::string_view name, bool iri) {
+  std::uint32_t id = vertices.intern(name);
+  if (id == is_iri.size()) {
+    is_iri.push_back(iri ? 1 : 0);
+    vertex_self_surface.push_back(0);
+  }
+  return id;
+}
+
+std::uint32_t KnowledgeGraph::Impl::relation(std::string_view name, bool iri) {
+  std::uint32_t id = relations.intern(name);
+  if (id == relation_is_iri.size()) relation_is_iri.push_back(iri ? 1 : 0);
+  return id;
+}
+
+void KnowledgeGraph::Impl::surface(std::string_view form, std::uint32_t v) {
+  std::uint32_t s = surfaces.intern(form);
+  // Most forms name one vertex; a repeat of the same pair is rare and removed in build().
+  surface_vertex.emplace_back(s, v);
+}
+
+void KnowledgeGraph::Impl::self_surface(std::uint32_t v) {
+  if (vertex_self_surface[v]) return;
+  vertex_self_surface[v] = 1;
+  surface(vertices.str(v), v);
+}
+
+namespace {
+inline std::uint64_t edge_hash(const KgEdge& e) {
+  std::uint64_t x = (std::uint64_t{e.subject} << 32) ^ (std::uint64_t{e.relation} << 16) ^ e.object;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return x;
+}
+}  // namespace
+
+void KnowledgeGraph::Impl::rebuild_edge_table(std::size_t capacity) {
+  std::size_t cap = 4096;
+  while (cap < std::max(capacity, (edges.size() + 1) * 2)) cap *= 2;
+  std::vector<std::uint32_t> t(cap, 0);
+  for (std::uint32_t i = 0; i < edges.size(); ++i) {
+    std::size_t k = edge_hash(edges[i]) & (cap - 1);
+    while (t[k]) k = (k + 1) & (cap - 1);
+    t[k] = i + 1;
+  }
+  edge_table.swap(t);
+}
+
+bool KnowledgeGraph::Impl::add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) {
+  if ((edges.size() + 1) * 2 > edge_table.size()) rebuild_edge_table(edge_table.size() * 2);
+  const KgEdge e{s, p, o};
+  const std::size_t mask = edge_table.size() - 1;
+  std::size_t k = edge_hash(e) & mask;
+  for (; edge_table[k]; k = (k + 1) & mask) {
+    const KgEdge& f = edges[edge_table[k] - 1];
+    if (f.subject == s && f.relation == p && f.object == o) {
+      ++duplicates;
+      return false;
+    }
+  }
+  edges.push_back(e);
+  edge_table[k] = static_cast<std::uint32_t>(edges.size());
+  invalidate();
+  return true;
+}
+
+void KnowledgeGraph::Impl::ensure_built() const {
+  if (built.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(build_mutex);
+  if (built.load(std::memory_order_relaxed)) return;
+  build();
+  built.store(true, std::memory_order_release);
+}
+
+void KnowledgeGraph::Impl::build() const {
+  const std::uint32_t nv = static_cast<std::uint32_t>(vertices.size());
+  // CSR graph; the multi-pass constructor places each vertex's edges in input order,
+  // so out-edges come out in load order (tests check this).
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> st;
+  std::vector<KgEdgeProp> props;
+  st.reserve(edges.size());
+  props.reserve(edges.size());
+  for (const KgEdge& e : edges) {
+    st.emplace_back(e.subject, e.object);
+    props.push_back(KgEdgeProp{e.relation});
+  }
+  graph = KgGraph(boost::edges_are_unsorted_multi_pass, st.begin(), st.end(), props.begin(), nv);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>>().swap(st);
+  std::vector<KgEdgeProp>().swap(props);
+
+  // Display names: a preferred label, else rdfs:label, else altLabel, else the IRI's
+  // local name, else the string itself.
+  vertex_display.assign(nv, {});
+  std::vector<std::uint8_t> rank(nv, 255);
+  for (const Label& l : labels) {
+    auto r = static_cast<std::uint8_t>(l.kind);
+    if (r < rank[l.vertex]) {
+      rank[l.vertex] = r;
+      vertex_display[l.vertex] = vertices.str(l.literal);
+    }
+  }
+  for (std::uint32_t v = 0; v < nv; ++v) {
+    if (rank[v] != 255) continue;
+    vertex_display[v] = is_iri[v] ? iri_local_name(vertices.str(v)) : vertices.str(v);
+  }
+  relation_display.assign(relations.size(), {});
+  for (std::uint32_t r = 0; r < relations.size(); ++r) {
+    std::string_view key = relations.str(r);
+    if (relation_is_iri[r]) {
+      std::uint32_t v = vertices.find(key);
+      relation_display[r] = (v != StringPool::kNone && rank[v] != 255) ? vertex_display[v] : iri_local_name(key);
+    } else {
+      relation_display[r] = key;
+    }
+  }
+
+  // Surface -> vertices, stable by surface id, without repeated pairs.
+  const std::size_t ns = surfaces.size();
+  surface_begin.assign(ns + 1, 0);
+  for (auto& sv : surface_vertex) ++surface_begin[sv.first + 1];
+  for (std::size_t i = 0; i < ns; ++i) surface_begin[i + 1] += surface_begin[i];
+  surface_vertices.assign(surface_vertex.size(), 0);
+  std::vector<std::uint32_t> fill(surface_begin.begin(), surface_begin.end() - 1);
+  for (auto& sv : surface_vertex) surface_vertices[fill[sv.first]++] = sv.second;
+  // Remove repeats inside each group (rare: the same label given twice).
+  std::vector<std::uint32_t> compact_begin(ns + 1, 0);
+  std::size_t w = 0;
+  for (std::size_t s = 0; s < ns; ++s) {
+    std::size_t start = w;
+    for (std::uint32_t i = surface_begin[s]; i < surface_begin[s + 1]; ++i) {
+      std::uint32_t v = surface_vertices[i];
+      bool seen = false;
+      for (std::size_t j = start; j < w; ++j) seen = seen || surface_vertices[j] == v;
+      if (!seen) surface_vertices[w++] = v;
+    }
+    compact_begin[s + 1] = static_cast<std::uint32_t>(w);
+  }
+  surface_vertices.resize(w);
+  surface_begin.swap(compact_begin);
+}
+
+KnowledgeGraph::KnowledgeGraph() : impl_(std::make_unique<Impl>()) {}
+KnowledgeGraph::~KnowledgeGraph() = default;
+KnowledgeGraph::KnowledgeGraph(KnowledgeGraph&&) noexcept = default;
+KnowledgeGraph& KnowledgeGraph::operator=(KnowledgeGraph&&) noexcept = default;
+
+std::vector<KgLoadReport> KnowledgeGraph::load(const std::vector<std::string>& paths, const KgLoadOptions& options) {
+  std::vector<KgLoadReport> out;
+  for (const auto& p : paths) out.push_back(load(p, options));
+  return out;
+}
+
+void KnowledgeGraph::add(std::string_view subject, std::string_view relation, std::string_view object) {
+  std::uint32_t s = impl_->vertex(subject, false);
+  std::uint32_t p = impl_->relation(relation, false);
+  std::uint32_t o = impl_->vertex(object, false);
+  impl_->self_surface(s);
+  impl_->add_edge(s, p, o);
+}
+
+void KnowledgeGraph::add_surface_form(std::string_view entity, std::string_view form) {
+  std::uint32_t v = impl_->vertex(entity, false);
+  impl_->surface(form, v);
+  impl_->invalidate();
+}
+
+void KnowledgeGraph::for_each_fact(std::uint32_t surface_id, const std::function<bool(const KgFact&)>& fn) const {
+  impl_->ensure_built();
+  if (surface_id >= impl_->surfaces.size()) throw std::out_of_range("surface id " + std::to_string(surface_id) + " out of range");
+  const Impl& m = *impl_;
+  const std::uint32_t b = m.surface_begin[surface_id], e = m.surface_begin[surface_id + 1];
+  const bool several = e - b > 1;
+  std::vector<std::pair<std::string_view, std::string_view>> seen;
+  for (std::uint32_t i = b; i < e; ++i) {
+    const std::uint32_t v = m.surface_vertices[i];
+    auto range = boost::out_edges(v, m.graph);
+    for (auto it = range.first; it != range.second; ++it) {
+      KgFact f{m.relation_display[m.graph[*it].relation], m.vertex_display[boost::target(*it, m.graph)]};
+      if (several) {
+        // Different entities may share a fact; report it once.
+        bool dup = std::any_of(seen.begin(), seen.end(),
+                               [&](auto& x) { return x.first == f.relation && x.second == f.object; });
+        if (dup) continue;
+        seen.emplace_back(f.relation, f.object);
+      }
+      if (!fn(f)) return;
+    }
+  }
+}
+
+std::vector<KgFact> KnowledgeGraph::facts(std::uint32_t surface_id, std::size_t limit) const {
+  std::vector<KgFact> out;
+  if (limit == 0) return out;
+  for_each_fact(surface_id, [&](const KgFact& f) {
+    out.push_back(f);
+    return out.size() < limit;
+  });
+  return out;
+}
+
+std::vector<KgFact> KnowledgeGraph::lookup(std::string_view surface, std::size_t limit) const {
+  std::int64_t id = surface_id(surface);
+  if (id < 0) return {};
+  return facts(static_cast<std::uint32_t>(id), limit);
+}
+
+std::size_t KnowledgeGraph::num_triples() const { return impl_->edges.size(); }
+std::size_t KnowledgeGraph::num_vertices() const { return impl_->vertices.size(); }
+std::size_t KnowledgeGraph::num_relations() const { return impl_->relations.size(); }
+std::size_t KnowledgeGraph::duplicate_triples() const { return impl_->duplicates; }
+
+std::size_t KnowledgeGraph::num_surface_forms() const { return impl_->surfaces.size(); }
+
+bool KnowledgeGraph::has_facts(std::uint32_t surface_id) const {
+  impl_->ensure_built();
+  const Impl& m = *impl_;
+  if (surface_id >= m.surfaces.size()) throw std::out_of_range("surface id " + std::to_string(surface_id) + " out of range");
+  for (std::uint32_t i = m.surface_begin[surface_id]; i < m.surface_begin[surface_id + 1]; ++i)
+    if (boost::out_degree(m.surface_vertices[i], m.graph) > 0) return true;
+  return false;
+}
+
+std::string_view KnowledgeGraph::surface_form(std::uint32_t surface_id) const {
+  if (surface_id >= impl_->surfaces.size()) throw std::out_of_range("surface id " + std::to_string(surface_id) + " out of range");
+  return impl_->surfaces.str(surface_id);
+}
+
+std::int64_t KnowledgeGraph::surface_id(std::string_view surface) const {
+  std::uint32_t id = impl_->surfaces.find(surface);
+  return id == StringPool::kNone ? -1 : static_cast<std::int64_t>(id);
+}
+
+void KnowledgeGraph::for_each_triple(const std::function<void(const KgTriple&)>& fn) const {
+  impl_->ensure_built();
+  const Impl& m = *impl_;
+  for (const KgEdge& e : m.edges)
+    fn(KgTriple{m.vertex_display[e.subject], m.relation_display[e.relation], m.vertex_display[e.object]});
+}
+
+std::size_t KnowledgeGraph::memory_bytes() const {
+  const Impl& m = *impl_;
+  std::size_t b = m.vertices.memory_bytes() + m.relations.memory_bytes() + m.surfaces.memory_bytes();
+  b += m.edges.capacity() * sizeof(KgEdge) + m.edge_table.capacity() * 4 + m.surface_vertex.capacity() * 8;
+  b += m.is_iri.capacity() + m.vertex_self_surface.capacity() + m.labels.capacity() * sizeof(Impl::Label);
+  if (m.built.load()) {
+    b += (boost::num_vertices(m.graph) + 1) * 4 + boost::num_edges(m.graph) * 8;
+    b += (m.surface_begin.capacity() + m.surface_vertices.capacity()) * 4;
+    b += (m.vertex_display.capacity() + m.relation_display.capacity()) * sizeof(std::string_view);
+  }
+  return b;
+}
+
+}  // namespace kbert

@@ -1,0 +1,559 @@
+// Readers of triple files: K-BERT .spo, N-Triples, CSV/TSV with a header.
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "kbert/common/error.hpp"
+#include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/text/unicode.hpp"
+#include "kbert/text/utf8.hpp"
+#include "kg/kg_impl.hpp"
+
+namespace kbert {
+namespace {
+
+constexpr std::size_t kMaxBadSamples = 5;
+constexpr std::string_view kRdfsLabel = "http://www.w3.org/2000/01/rdf-schema#label";
+constexpr std::string_view kSkosPref = "http://www.w3.org/2004/02/skos/core#prefLabel";
+constexpr std::string_view kSkosAlt = "http://www.w3.org/2004/02/skos/core#altLabel";
+
+// Reads a file in chunks and yields lines with Python's universal newlines
+// (\n, \r\n and a lone \r all end a line); the terminator is not included.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& path) : path_(path) {
+    file_ = std::fopen(path.c_str(), "rb");
+    if (!file_) throw FileError(path, std::string("cannot open: ") + std::strerror(errno));
+    buf_.resize(1 << 20);
+  }
+  ~LineReader() {
+    if (file_) std::fclose(file_);
+  }
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  // Returns false at end of file.
+  bool next(std::string_view& line) {
+    for (;;) {
+      const char* base = buf_.data();
+      for (std::size_t i = pos_; i < end_; ++i) {
+        char c = base[i];
+        if (c == '\n' || c == '\r') {
+          if (c == '\r' && i + 1 == end_ && !eof_) break;  // a \n may follow in the next chunk
+          line = std::string_view(base + pos_, i - pos_);
+          pos_ = i + 1;
+          if (c == '\r' && pos_ < end_ && base[pos_] == '\n') ++pos_;
+          ++line_no_;
+          return true;
+        }
+      }
+      if (eof_) {
+        if (pos_ < end_) {
+          line = std::string_view(base + pos_, end_ - pos_);
+          pos_ = end_;
+          ++line_no_;
+          return true;
+        }
+        return false;
+      }
+      fill();
+    }
+  }
+  std::size_t line_no() const { return line_no_; }
+
+ private:
+  void fill() {
+    std::size_t keep = end_ - pos_;
+    if (keep > 0) std::memmove(buf_.data(), buf_.data() + pos_, keep);
+    pos_ = 0;
+    end_ = keep;
+    if (end_ * 2 > buf_.size()) buf_.resize(buf_.size() * 2);  // a very long line
+    std::size_t got = std::fread(buf_.data() + end_, 1, buf_.size() - end_, file_);
+    if (got == 0) {
+      if (std::ferror(file_)) throw FileError(path_, std::string("read error: ") + std::strerror(errno));
+      eof_ = true;
+    }
+    end_ += got;
+  }
+
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  std::vector<char> buf_;
+  std::size_t pos_ = 0, end_ = 0, line_no_ = 0;
+  bool eof_ = false;
+};
+
+// Python's str.strip(): removes leading and trailing characters that isspace().
+std::string_view python_strip(std::string_view s) {
+  auto ascii_space = [](unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x1F); };
+  std::size_t b = 0, e = s.size();
+  while (b < e) {
+    auto c = static_cast<unsigned char>(s[b]);
+    if (c < 0x80) {
+      if (!ascii_space(c)) break;
+      ++b;
+      continue;
+    }
+    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    if (b + len > e || find_invalid_utf8(s.substr(b, len)) != std::string_view::npos) break;
+    if (!unicode::is_python_space(decode_utf8(s.substr(b, len))[0])) break;
+    b += len;
+  }
+  while (e > b) {
+    auto c = static_cast<unsigned char>(s[e - 1]);
+    if (c < 0x80) {
+      if (!ascii_space(c)) break;
+      --e;
+      continue;
+    }
+    std::size_t start = e - 1;
+    while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 && e - start < 4) --start;
+    std::string_view cp = s.substr(start, e - start);
+    if (find_invalid_utf8(cp) != std::string_view::npos) break;
+    std::u32string d = decode_utf8(cp);
+    if (d.size() != 1 || !unicode::is_python_space(d[0])) break;
+    e = start;
+  }
+  return s.substr(b, e - b);
+}
+
+std::string_view trim_ascii(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  return s.substr(b, e - b);
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return out;
+}
+
+}  // namespace
+
+// Collects the outcome of one file; throws in strict mode.
+class BadLines {
+ public:
+  BadLines(KgLoadReport& report, bool strict) : report_(report), strict_(strict) {}
+  void operator()(std::size_t line, const std::string& why) {
+    if (strict_) throw ParseError(report_.path, line, why);
+    ++report_.bad_lines;
+    if (report_.bad_samples.size() < kMaxBadSamples)
+      report_.bad_samples.push_back(report_.path + ":" + std::to_string(line) + ": " + why);
+  }
+
+ private:
+  KgLoadReport& report_;
+  bool strict_;
+};
+
+struct KgLoader {
+  static void spo(KnowledgeGraph::Impl& g, const std::string& path, BadLines& bad, KgLoadReport& rep) {
+    LineReader reader(path);
+    std::string_view raw;
+    while (reader.next(raw)) {
+      ++rep.lines;
+      std::size_t invalid = find_invalid_utf8(raw);
+      if (invalid != std::string_view::npos) {
+        bad(reader.line_no(), "invalid UTF-8 at byte " + std::to_string(invalid) + " of the line");
+        continue;
+      }
+      // The original strips the line, then splits on TAB and needs exactly 3 fields.
+      std::string_view line = python_strip(raw);
+      if (line.empty()) continue;  // blank lines are skipped silently
+      std::string_view f[3];
+      std::size_t n = 0, start = 0;
+      for (std::size_t i = 0; i <= line.size(); ++i) {
+        if (i == line.size() || line[i] == '\t') {
+          if (n < 3) f[n] = line.substr(start, i - start);
+          ++n;
+          start = i + 1;
+        }
+      }
+      if (n != 3) {
+        bad(reader.line_no(), "expected 3 tab-separated fields (subject, predicate, object), found " + std::to_string(n));
+        continue;
+      }
+      std::uint32_t s = g.vertex(f[0], false);
+      std::uint32_t p = g.relation(f[1], false);
+      std::uint32_t o = g.vertex(f[2], false);
+      g.self_surface(s);
+      if (g.add_edge(s, p, o)) ++rep.triples;
+    }
+  }
+
+  // --- N-Triples ---------------------------------------------------------
+  struct NtTerm {
+    enum Kind { kIri, kBlank, kLiteral } kind;
+    std::string value;
+  };
+
+  static bool hex_escape(std::string_view s, std::size_t& i, int digits, std::string& out, std::string& err) {
+    if (i + digits > s.size()) {
+      err = "truncated \\u escape";
+      return false;
+    }
+    char32_t cp = 0;
+    for (int k = 0; k < digits; ++k) {
+      char c = s[i + k];
+      int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+      if (v < 0) {
+        err = "bad hex digit in escape";
+        return false;
+      }
+      cp = cp * 16 + static_cast<char32_t>(v);
+    }
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      err = "escape is not a Unicode scalar value";
+      return false;
+    }
+    append_utf8(out, cp);
+    i += digits;
+    return true;
+  }
+
+  // Parses one term at s[i]; advances i past it and following blanks.
+  static bool nt_term(std::string_view s, std::size_t& i, NtTerm& t, std::string& err) {
+    auto skip = [&] {
+      while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    };
+    if (i >= s.size()) {
+      err = "missing term";
+      return false;
+    }
+    t.value.clear();
+    if (s[i] == '<') {
+      t.kind = NtTerm::kIri;
+      ++i;
+      while (i < s.size() && s[i] != '>') {
+        if (s[i] == '\\') {
+          if (i + 1 >= s.size() || (s[i + 1] != 'u' && s[i + 1] != 'U')) {
+            err = "bad escape in IRI";
+            return false;
+          }
+          i += 2;
+          if (!hex_escape(s, i, s[i - 1] == 'u' ? 4 : 8, t.value, err)) return false;
+        } else {
+          if (s[i] == ' ' || s[i] == '<' || s[i] == '"') {
+            err = "bad character in IRI";
+            return false;
+          }
+          t.value.push_back(s[i++]);
+        }
+      }
+      if (i >= s.size()) {
+        err = "unterminated IRI";
+        return false;
+      }
+      ++i;
+      if (t.value.empty()) {
+        err = "empty IRI";
+        return false;
+      }
+    } else if (s.compare(i, 2, "_:") == 0) {
+      t.kind = NtTerm::kBlank;
+      std::size_t b = i;
+      i += 2;
+      while (i < s.size() && s[i] != ' ' && s[i] != '\t' && s[i] != '.') ++i;
+      if (i == b + 2) {
+        err = "empty blank node label";
+        return false;
+      }
+      t.value.assign(s.substr(b, i - b));
+    } else if (s[i] == '"') {
+      t.kind = NtTerm::kLiteral;
+      ++i;
+      bool closed = false;
+      while (i < s.size()) {
+        char c = s[i];
+        if (c == '"') {
+          closed = true;
+          ++i;
+          break;
+        }
+        if (c == '\\') {
+          if (i + 1 >= s.size()) break;
+          char e = s[i + 1];
+          i += 2;
+          switch (e) {
+            case 't': t.value.push_back('\t'); break;
+            case 'b': t.value.push_back('\b'); break;
+            case 'n': t.value.push_back('\n'); break;
+            case 'r': t.value.push_back('\r'); break;
+            case 'f': t.value.push_back('\f'); break;
+            case '"': t.value.push_back('"'); break;
+            case '\'': t.value.push_back('\''); break;
+            case '\\': t.value.push_back('\\'); break;
+            case 'u':
+              if (!hex_escape(s, i, 4, t.value, err)) return false;
+              break;
+            case 'U':
+              if (!hex_escape(s, i, 8, t.value, err)) return false;
+              break;
+            default:
+              err = std::string("unknown escape \\") + e + " in literal";
+              return false;
+          }
+          continue;
+        }
+        t.value.push_back(c);
+        ++i;
+      }
+      if (!closed) {
+        err = "unterminated literal";
+        return false;
+      }
+      if (i < s.size() && s[i] == '@') {
+        ++i;
+        std::size_t b = i;
+        while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '-')) ++i;
+        if (i == b) {
+          err = "empty language tag";
+          return false;
+        }
+      } else if (s.compare(i, 2, "^^") == 0) {
+        i += 2;
+        NtTerm dt;
+        if (i >= s.size() || s[i] != '<' || !nt_term(s, i, dt, err)) {
+          if (err.empty()) err = "bad datatype IRI";
+          return false;
+        }
+      }
+    } else {
+      err = std::string("unexpected character '") + s[i] + "' where a term should start";
+      return false;
+    }
+    skip();
+    return true;
+  }
+
+  static void ntriples(KnowledgeGraph::Impl& g, const std::string& path, BadLines& bad, KgLoadReport& rep) {
+    LineReader reader(path);
+    std::string_view raw;
+    NtTerm s, p, o;
+    std::string err;
+    while (reader.next(raw)) {
+      ++rep.lines;
+      std::string_view line = trim_ascii(raw);
+      if (line.empty() || line[0] == '#') continue;
+      std::size_t invalid = find_invalid_utf8(line);
+      if (invalid != std::string_view::npos) {
+        bad(reader.line_no(), "invalid UTF-8 at byte " + std::to_string(invalid) + " of the line");
+        continue;
+      }
+      std::size_t i = 0;
+      err.clear();
+      bool ok = nt_term(line, i, s, err) && nt_term(line, i, p, err) && nt_term(line, i, o, err);
+      if (ok && s.kind == NtTerm::kLiteral) ok = false, err = "subject is a literal";
+      if (ok && p.kind != NtTerm::kIri) ok = false, err = "predicate is not an IRI";
+      if (ok) {
+        if (i >= line.size() || line[i] != '.') {
+          ok = false, err = "missing '.' at the end of the triple";
+        } else {
+          std::string_view rest = trim_ascii(line.substr(i + 1));
+          if (!rest.empty() && rest[0] != '#') ok = false, err = "unexpected text after '.'";
+        }
+      }
+      if (!ok) {
+        bad(reader.line_no(), err);
+        continue;
+      }
+      std::uint32_t sv = g.vertex(s.value, s.kind == NtTerm::kIri);
+      bool label = p.value == kRdfsLabel || p.value == kSkosPref || p.value == kSkosAlt;
+      if (label) {
+        if (o.kind != NtTerm::kLiteral) {
+          bad(reader.line_no(), "label object is not a literal");
+          continue;
+        }
+        std::uint32_t lv = g.vertex(o.value, false);
+        LabelKind kind = p.value == kSkosPref ? LabelKind::kPref : p.value == kRdfsLabel ? LabelKind::kRdfs : LabelKind::kAlt;
+        g.labels.push_back({sv, lv, kind});
+        g.surface(o.value, sv);
+        g.invalidate();
+        ++g.label_triples;
+        ++rep.triples;
+        continue;
+      }
+      std::uint32_t pv = g.relation(p.value, true);
+      std::uint32_t ov = g.vertex(o.value, o.kind == NtTerm::kIri);
+      if (g.add_edge(sv, pv, ov)) ++rep.triples;
+    }
+  }
+
+  // --- CSV / TSV ---------------------------------------------------------
+  // Splits one record; CSV fields may be quoted ("" is a quote) and span lines.
+  static bool next_record(LineReader& reader, char sep, std::vector<std::string>& fields, std::size_t& first_line,
+                          std::string& err) {
+    std::string_view line;
+    if (!reader.next(line)) return false;
+    first_line = reader.line_no();
+    fields.assign(1, std::string());
+    if (sep == '\t') {
+      for (char c : line) {
+        if (c == '\t') {
+          fields.emplace_back();
+        } else {
+          fields.back().push_back(c);
+        }
+      }
+      return true;
+    }
+    bool quoted = false;
+    bool field_start = true;
+    for (;;) {
+      for (std::size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (quoted) {
+          if (c == '"') {
+            if (i + 1 < line.size() && line[i + 1] == '"') {
+              fields.back().push_back('"');
+              ++i;
+            } else {
+              quoted = false;
+            }
+          } else {
+            fields.back().push_back(c);
+          }
+        } else if (c == ',') {
+          fields.emplace_back();
+          field_start = true;
+          continue;
+        } else if (c == '"' && field_start && fields.back().empty()) {
+          quoted = true;
+        } else {
+          fields.back().push_back(c);
+        }
+        field_start = false;
+      }
+      if (!quoted) return true;
+      fields.back().push_back('\n');
+      if (!reader.next(line)) {
+        err = "unterminated quoted field";
+        return true;
+      }
+    }
+  }
+
+  static std::size_t find_column(const std::vector<std::string>& header, const std::string& wanted,
+                                 std::initializer_list<const char*> aliases, const std::string& path, const char* role) {
+    auto find = [&](std::string_view name) -> std::size_t {
+      std::string n = lower_ascii(name);
+      for (std::size_t i = 0; i < header.size(); ++i)
+        if (lower_ascii(trim_ascii(header[i])) == n) return i;
+      return std::string::npos;
+    };
+    if (!wanted.empty()) {
+      std::size_t i = find(wanted);
+      if (i == std::string::npos)
+        throw ParseError(path, 1, std::string("no ") + role + " column named '" + wanted + "' in the header");
+      return i;
+    }
+    for (const char* a : aliases) {
+      std::size_t i = find(a);
+      if (i != std::string::npos) return i;
+    }
+    std::string names;
+    for (const char* a : aliases) names += std::string(names.empty() ? "" : ", ") + a;
+    throw ParseError(path, 1, std::string("no ") + role + " column in the header (looked for " + names + ")");
+  }
+
+  static void table(KnowledgeGraph::Impl& g, const std::string& path, char sep, const KgLoadOptions& opt, BadLines& bad,
+                    KgLoadReport& rep) {
+    LineReader reader(path);
+    std::vector<std::string> fields;
+    std::size_t line_no = 0;
+    std::string err;
+    if (!next_record(reader, sep, fields, line_no, err)) throw ParseError(path, 1, "empty file: a header row is needed");
+    if (!fields.empty() && fields[0].compare(0, 3, "\xEF\xBB\xBF") == 0) fields[0].erase(0, 3);  // BOM
+    const std::size_t cs = find_column(fields, opt.subject_column, {"subject", "head", "s", "source"}, path, "subject");
+    const std::size_t cp = find_column(fields, opt.predicate_column, {"predicate", "relation", "p", "rel"}, path, "predicate");
+    const std::size_t co = find_column(fields, opt.object_column, {"object", "tail", "o", "target"}, path, "object");
+    const std::size_t need = std::max({cs, cp, co}) + 1;
+    const std::size_t width = fields.size();
+    for (;;) {
+      err.clear();
+      if (!next_record(reader, sep, fields, line_no, err)) break;
+      ++rep.lines;
+      if (!err.empty()) {
+        bad(line_no, err);
+        continue;
+      }
+      if (fields.size() == 1 && trim_ascii(fields[0]).empty()) continue;  // blank line
+      if (fields.size() < need) {
+        bad(line_no, "expected " + std::to_string(width) + " fields as in the header, found " + std::to_string(fields.size()));
+        continue;
+      }
+      std::size_t invalid = std::string::npos;
+      for (std::size_t c : {cs, cp, co})
+        if (invalid == std::string::npos && find_invalid_utf8(fields[c]) != std::string_view::npos) invalid = c;
+      if (invalid != std::string::npos) {
+        bad(line_no, "invalid UTF-8 in column " + std::to_string(invalid + 1));
+        continue;
+      }
+      if (fields[cs].empty() || fields[co].empty()) {
+        bad(line_no, fields[cs].empty() ? "empty subject" : "empty object");
+        continue;
+      }
+      std::uint32_t s = g.vertex(fields[cs], false);
+      std::uint32_t p = g.relation(fields[cp], false);
+      std::uint32_t o = g.vertex(fields[co], false);
+      g.self_surface(s);
+      if (g.add_edge(s, p, o)) ++rep.triples;
+    }
+  }
+};
+
+KgFormat parse_kg_format(std::string_view name) {
+  std::string n = lower_ascii(name);
+  if (n == "auto") return KgFormat::kAuto;
+  if (n == "spo") return KgFormat::kSpo;
+  if (n == "nt" || n == "ntriples" || n == "n-triples") return KgFormat::kNTriples;
+  if (n == "csv") return KgFormat::kCsv;
+  if (n == "tsv") return KgFormat::kTsv;
+  throw std::invalid_argument("unknown knowledge-graph format '" + std::string(name) + "' (expected auto, spo, nt, csv or tsv)");
+}
+
+KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& options) {
+  KgFormat fmt = options.format;
+  if (fmt == KgFormat::kAuto) {
+    std::string lower = lower_ascii(path);
+    auto ends = [&](std::string_view ext) {
+      return lower.size() >= ext.size() && lower.compare(lower.size() - ext.size(), ext.size(), ext) == 0;
+    };
+    fmt = ends(".nt") ? KgFormat::kNTriples : ends(".csv") ? KgFormat::kCsv : ends(".tsv") ? KgFormat::kTsv : KgFormat::kSpo;
+  }
+  KgLoadReport rep;
+  rep.path = path;
+  BadLines bad(rep, options.strict);
+  Impl& g = *impl_;
+  const std::size_t edges0 = g.edges.size(), surfaces0 = g.surface_vertex.size(), labels0 = g.labels.size();
+  const std::size_t dups0 = g.duplicates, label_triples0 = g.label_triples;
+  try {
+    switch (fmt) {
+      case KgFormat::kSpo: KgLoader::spo(g, path, bad, rep); break;
+      case KgFormat::kNTriples: KgLoader::ntriples(g, path, bad, rep); break;
+      case KgFormat::kCsv: KgLoader::table(g, path, ',', options, bad, rep); break;
+      case KgFormat::kTsv: KgLoader::table(g, path, '\t', options, bad, rep); break;
+      case KgFormat::kAuto: break;
+    }
+  } catch (...) {
+    // A failed load leaves the graph as it was (interned strings stay, unused).
+    for (std::size_t i = surfaces0; i < g.surface_vertex.size(); ++i) g.vertex_self_surface[g.surface_vertex[i].second] = 0;
+    g.surface_vertex.resize(surfaces0);
+    g.labels.resize(labels0);
+    g.edges.resize(edges0);
+    g.duplicates = dups0;
+    g.label_triples = label_triples0;
+    g.rebuild_edge_table();
+    g.invalidate();
+    throw;
+  }
+  g.ensure_built();
+  return rep;
+}
+
+}  // namespace kbert

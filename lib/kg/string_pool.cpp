@@ -1,0 +1,98 @@
+#include "kg/string_pool.hpp"
+
+#include <cstring>
+
+namespace kbert {
+namespace {
+constexpr std::size_t kBlock = 1 << 22;
+}
+
+std::uint32_t StringPool::hash(std::string_view s) {
+  // FNV-1a on 8-byte words, then a final mix: fast and good enough for interning.
+  std::uint64_t h = 1469598103934665603ull;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 1099511628211ull;
+    h ^= h >> 29;
+  }
+  for (; i < s.size(); ++i) h = (h ^ static_cast<unsigned char>(s[i])) * 1099511628211ull;
+  h ^= h >> 32;
+  h *= 0x9E3779B97F4A7C15ull;
+  return static_cast<std::uint32_t>(h >> 32);
+}
+
+const char* StringPool::store(std::string_view s) {
+  if (s.size() > kBlock / 4) {
+    big_.emplace_back(new char[s.size()]);
+    std::memcpy(big_.back().get(), s.data(), s.size());
+    bytes_ += s.size();
+    return big_.back().get();
+  }
+  if (blocks_.empty() || block_used_ + s.size() > block_size_) {
+    blocks_.emplace_back(new char[kBlock]);
+    block_used_ = 0;
+    block_size_ = kBlock;
+    bytes_ += kBlock;
+  }
+  char* p = blocks_.back().get() + block_used_;
+  std::memcpy(p, s.data(), s.size());
+  block_used_ += s.size();
+  return p;
+}
+
+void StringPool::reserve(std::size_t n) {
+  ptr_.reserve(n);
+  len_.reserve(n);
+  hash_.reserve(n);
+}
+
+void StringPool::grow() {
+  std::size_t cap = table_.empty() ? 1024 : table_.size() * 2;
+  std::vector<std::uint32_t> t(cap, 0);
+  const std::size_t mask = cap - 1;
+  for (std::uint32_t id = 0; id < hash_.size(); ++id) {
+    std::size_t i = hash_[id] & mask;
+    while (t[i]) i = (i + 1) & mask;
+    t[i] = id + 1;
+  }
+  table_.swap(t);
+}
+
+std::uint32_t StringPool::find(std::string_view s) const {
+  if (table_.empty()) return kNone;
+  const std::uint32_t h = hash(s);
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    std::uint32_t slot = table_[i];
+    if (!slot) return kNone;
+    std::uint32_t id = slot - 1;
+    if (hash_[id] == h && len_[id] == s.size() && std::memcmp(ptr_[id], s.data(), s.size()) == 0) return id;
+  }
+}
+
+std::uint32_t StringPool::intern(std::string_view s) {
+  if ((len_.size() + 1) * 2 > table_.size()) grow();
+  const std::uint32_t h = hash(s);
+  const std::size_t mask = table_.size() - 1;
+  std::size_t i = h & mask;
+  for (;; i = (i + 1) & mask) {
+    std::uint32_t slot = table_[i];
+    if (!slot) break;
+    std::uint32_t id = slot - 1;
+    if (hash_[id] == h && len_[id] == s.size() && std::memcmp(ptr_[id], s.data(), s.size()) == 0) return id;
+  }
+  const auto id = static_cast<std::uint32_t>(len_.size());
+  ptr_.push_back(store(s));
+  len_.push_back(static_cast<std::uint32_t>(s.size()));
+  hash_.push_back(h);
+  table_[i] = id + 1;
+  return id;
+}
+
+std::size_t StringPool::memory_bytes() const {
+  return bytes_ + ptr_.capacity() * sizeof(const char*) + (len_.capacity() + hash_.capacity() + table_.capacity()) * 4;
+}
+
+}  // namespace kbert

@@ -1,0 +1,126 @@
+#include "kbert/text/utf8.hpp"
+
+#include <stdexcept>
+
+namespace kbert {
+namespace {
+
+// Decodes one code point at s[i]; returns its length, or 0 when invalid.
+inline std::size_t decode_one(std::string_view s, std::size_t i, char32_t& cp) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  unsigned char c = p[i];
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  std::size_t len;
+  char32_t min;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2, cp = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3, cp = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > n) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    unsigned char d = p[i + k];
+    if ((d & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+[[noreturn]] void throw_invalid(std::string_view s, std::size_t at, std::string_view what) {
+  std::string hex;
+  static const char* digits = "0123456789ABCDEF";
+  for (std::size_t k = at; k < s.size() && k < at + 4; ++k) {
+    auto b = static_cast<unsigned char>(s[k]);
+    if (!hex.empty()) hex += ' ';
+    hex += "0x";
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  throw std::invalid_argument("invalid UTF-8 at byte " + std::to_string(at) + " of " + std::string(what) +
+                              " (bytes " + hex + ")");
+}
+
+}  // namespace
+
+std::size_t find_invalid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  char32_t cp;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = decode_one(s, i, cp);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::u32string decode_utf8(std::string_view s, std::string_view what) {
+  std::u32string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    char32_t cp;
+    std::size_t len = decode_one(s, i, cp);
+    if (len == 0) throw_invalid(s, i, what);
+    out.push_back(cp);
+    i += len;
+  }
+  return out;
+}
+
+std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offsets, std::string_view what) {
+  std::u32string out;
+  out.reserve(s.size());
+  offsets.clear();
+  offsets.reserve(s.size() + 1);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    char32_t cp;
+    std::size_t len = decode_one(s, i, cp);
+    if (len == 0) throw_invalid(s, i, what);
+    out.push_back(cp);
+    offsets.push_back(static_cast<std::uint32_t>(i));
+    i += len;
+  }
+  offsets.push_back(static_cast<std::uint32_t>(s.size()));
+  return out;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::string encode_utf8(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char32_t c : s) append_utf8(out, c);
+  return out;
+}
+
+}  // namespace kbert

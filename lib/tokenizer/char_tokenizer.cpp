@@ -1,0 +1,90 @@
+#include "kbert/tokenizer/char_tokenizer.hpp"
+
+#include "kbert/kg/entity_matcher.hpp"
+#include "kbert/text/unicode.hpp"
+#include "kbert/text/utf8.hpp"
+
+namespace kbert {
+
+CharTokenizer::CharTokenizer(std::shared_ptr<const Vocab> vocab, bool case_insensitive)
+    : vocab_(std::move(vocab)), case_insensitive_(case_insensitive) {}
+
+std::vector<std::string> CharTokenizer::tokenize(std::string_view text) const {
+  // K-BERT: list(value) -- every code point, whitespace included.
+  std::u32string cps = decode_utf8(text, "knowledge value");
+  std::vector<std::string> out;
+  out.reserve(cps.size());
+  for (char32_t c : cps) {
+    out.emplace_back();
+    append_utf8(out.back(), c);
+  }
+  return out;
+}
+
+std::u32string CharTokenizer::match_key(std::string_view surface) const {
+  std::u32string key = decode_utf8(surface, "surface form");
+  for (char32_t& c : key) {
+    if (unicode::is_python_space(c)) return {};
+    if (case_insensitive_) c = unicode::simple_lower(c);
+  }
+  return key;
+}
+
+void CharTokenizer::segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const {
+  out.clear();
+  std::vector<std::uint32_t> offsets;
+  std::u32string cps = decode_utf8(text, offsets, "text");
+  std::u32string folded;
+  std::u32string_view match_text = cps;
+  if (case_insensitive_ && matcher) {
+    folded = cps;
+    for (char32_t& c : folded) c = unicode::simple_lower(c);
+    match_text = folded;
+  }
+  auto push_word = [&](std::size_t b, std::size_t e, std::int64_t surface) {
+    Word w;
+    w.token_begin = static_cast<std::uint32_t>(out.tokens.size());
+    for (std::size_t k = b; k < e; ++k) out.tokens.emplace_back(text.substr(offsets[k], offsets[k + 1] - offsets[k]));
+    w.token_end = static_cast<std::uint32_t>(out.tokens.size());
+    w.surface = surface;
+    out.words.push_back(w);
+  };
+  const std::size_t n = cps.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const char32_t c = cps[i];
+    if (unicode::is_python_space(c)) {
+      ++i;
+      continue;
+    }
+    if (c == '[') {
+      bool tag = false;
+      for (std::string_view t : kSpecialTags) {
+        if (i + t.size() <= n && text.compare(offsets[i], t.size(), t) == 0) {
+          Word w;
+          w.token_begin = static_cast<std::uint32_t>(out.tokens.size());
+          out.tokens.emplace_back(t);
+          w.token_end = w.token_begin + 1;
+          w.special = true;
+          out.words.push_back(w);
+          i += t.size();
+          tag = true;
+          break;
+        }
+      }
+      if (tag) continue;
+    }
+    if (matcher) {
+      EntityMatcher::Match m = matcher->longest_at(match_text, i);
+      if (m.length > 0) {
+        push_word(i, i + m.length, m.payload);
+        i += m.length;
+        continue;
+      }
+    }
+    push_word(i, i + 1, -1);
+    ++i;
+  }
+}
+
+}  // namespace kbert
