@@ -23,6 +23,7 @@ struct Plugin {
   decltype(&kbert_spm_encode) encode = nullptr;
   decltype(&kbert_spm_size) size = nullptr;
   decltype(&kbert_spm_id_to_piece) id_to_piece = nullptr;
+  decltype(&kbert_spm_train) train = nullptr;
 };
 
 bool file_exists(const std::string& p) {
@@ -59,8 +60,11 @@ const Plugin& plugin() {
     for (const std::string& path : candidate_paths()) {
       tried += (tried.empty() ? "" : ", ") + path;
       if (!file_exists(path)) continue;
-      // RTLD_DEEPBIND: the plugin's protobuf binds to its own copy, not LibTorch's.
-      void* lib = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      // A link-map namespace of its own: libsentencepiece's protobuf (and everything it
+      // needs) never meets LibTorch's, and its libstdc++ is initialised on its own.
+      // (RTLD_DEEPBIND isolates protobuf too, but then sentencepiece writes to an
+      // unconstructed std::cerr whenever the executable holds a copy-relocated one.)
+      void* lib = ::dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (!lib) {
         error = std::string("cannot load sentencepiece plugin ") + path + ": " + ::dlerror();
         return;
@@ -78,7 +82,8 @@ const Plugin& plugin() {
       p.encode = reinterpret_cast<decltype(p.encode)>(::dlsym(lib, "kbert_spm_encode"));
       p.size = reinterpret_cast<decltype(p.size)>(::dlsym(lib, "kbert_spm_size"));
       p.id_to_piece = reinterpret_cast<decltype(p.id_to_piece)>(::dlsym(lib, "kbert_spm_id_to_piece"));
-      if (!p.load || !p.free || !p.encode || !p.size || !p.id_to_piece) {
+      p.train = reinterpret_cast<decltype(p.train)>(::dlsym(lib, "kbert_spm_train"));
+      if (!p.load || !p.free || !p.encode || !p.size || !p.id_to_piece || !p.train) {
         error = "sentencepiece plugin " + path + " lacks a symbol";
         p.lib = nullptr;
       }
@@ -131,6 +136,11 @@ Units split_units(std::string_view text, bool fold) {
 }  // namespace
 
 std::string SentencePieceTokenizer::plugin_path() { return plugin().path; }
+
+void SentencePieceTokenizer::train(const std::string& flags) {
+  char err[1024] = {0};
+  if (plugin().train(flags.c_str(), err, sizeof err) != 0) throw Error(std::string("sentencepiece training failed: ") + err);
+}
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path, bool case_insensitive_match)
     : case_insensitive_(case_insensitive_match) {

@@ -37,6 +37,10 @@ class SentencePieceTokenizer : public Tokenizer {
   };
   std::vector<Piece> encode(std::string_view text) const;
 
+  /// Trains a model with spm_train's flags ("--input=c.txt --model_prefix=m --vocab_size=8000").
+  /// Throws kbert::Error with sentencepiece's message on failure.
+  static void train(const std::string& flags);
+
   /// Path of the plugin that was loaded.
   static std::string plugin_path();
 

@@ -1,0 +1,170 @@
+#include <catch2/catch.hpp>
+
+#include "kbert/common/error.hpp"
+#include "kbert/kg/knowledge_graph.hpp"
+#include "test_helpers.hpp"
+
+using namespace kbert;
+using kbert::test::TempFile;
+
+namespace {
+std::vector<std::string> objects(const KnowledgeGraph& kg, std::string_view s, std::size_t limit = 100) {
+  std::vector<std::string> out;
+  for (const auto& f : kg.lookup(s, limit)) out.push_back(std::string(f.relation) + "|" + std::string(f.object));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("SPO files load in file order, deduplicated", "[kg]") {
+  TempFile f("苹果\t是\t水果\n苹果\t产地\t山东\n北京\t首都\t中国\n苹果\t是\t水果\n苹果\t颜色\t红\n");
+  KnowledgeGraph kg;
+  KgLoadReport rep = kg.load(f.path());
+  CHECK(rep.lines == 5);
+  CHECK(rep.triples == 4);
+  CHECK(kg.num_triples() == 4);
+  CHECK(kg.duplicate_triples() == 1);
+  CHECK(objects(kg, "苹果") == std::vector<std::string>{"是|水果", "产地|山东", "颜色|红"});
+  CHECK(objects(kg, "苹果", 2) == std::vector<std::string>{"是|水果", "产地|山东"});
+  CHECK(objects(kg, "北京") == std::vector<std::string>{"首都|中国"});
+  CHECK(objects(kg, "中国").empty());  // an object is not a surface form in .spo
+  CHECK(kg.lookup("香蕉").empty());
+}
+
+TEST_CASE("SPO lines are stripped and split as the original does", "[kg]") {
+  // CRLF, a lone CR, surrounding whitespace (ideographic space too), a blank line,
+  // an empty predicate (allowed), a subject with inner space (stored).
+  TempFile f("  a\tp\to \r\nb\tq\tx\r\u3000c\t\td\u3000\n\n e f\tr\tg\n");
+  KnowledgeGraph kg;
+  KgLoadReport rep = kg.load(f.path());
+  CHECK(rep.bad_lines == 0);
+  CHECK(objects(kg, "a") == std::vector<std::string>{"p|o"});
+  CHECK(objects(kg, "b") == std::vector<std::string>{"q|x"});
+  CHECK(objects(kg, "c") == std::vector<std::string>{"|d"});
+  CHECK(objects(kg, "e f") == std::vector<std::string>{"r|g"});
+}
+
+TEST_CASE("Bad SPO lines: strict mode names file and line, lenient mode counts", "[kg]") {
+  TempFile f("a\tp\to\nonly two\tfields\nb\tp\to\textra\nc\tp\t\xFF\n\td\te\nz\tp\to\n");
+  SECTION("strict") {
+    KnowledgeGraph kg;
+    kg.add("keep", "r", "v");
+    try {
+      kg.load(f.path());
+      FAIL("no error");
+    } catch (const ParseError& e) {
+      CHECK(e.path() == f.path());
+      CHECK(e.line() == 2);
+      CHECK_THAT(e.what(), Catch::Contains(f.path() + ":2:") && Catch::Contains("found 2"));
+    }
+    // A failed load leaves the graph as it was.
+    CHECK(kg.num_triples() == 1);
+    CHECK(kg.lookup("a").empty());
+    CHECK(objects(kg, "keep") == std::vector<std::string>{"r|v"});
+    kg.add("a", "p2", "o2");
+    CHECK(objects(kg, "a") == std::vector<std::string>{"p2|o2"});
+  }
+  SECTION("lenient") {
+    KnowledgeGraph kg;
+    KgLoadOptions opt;
+    opt.strict = false;
+    KgLoadReport rep = kg.load(f.path(), opt);
+    CHECK(rep.bad_lines == 4);  // two fields, four fields, invalid UTF-8, leading TAB stripped -> 2 fields
+    CHECK(rep.triples == 2);
+    REQUIRE(rep.bad_samples.size() == 4);
+    CHECK_THAT(rep.bad_samples[2], Catch::Contains(":4:") && Catch::Contains("invalid UTF-8"));
+    CHECK(objects(kg, "z") == std::vector<std::string>{"p|o"});
+  }
+}
+
+TEST_CASE("Missing files raise FileError", "[kg]") {
+  KnowledgeGraph kg;
+  CHECK_THROWS_AS(kg.load("/nonexistent/kg.spo"), FileError);
+  CHECK_THROWS_WITH(kg.load("/nonexistent/kg.spo"), Catch::Contains("/nonexistent/kg.spo") && Catch::Contains("No such file"));
+}
+
+TEST_CASE("Several files merge in the order given", "[kg]") {
+  TempFile f1("x\tr\t1\nx\tr\t2\n");
+  TempFile f2("x\tr\t3\nx\tr\t1\ny\tr\t4\n");
+  KnowledgeGraph kg;
+  kg.load(std::vector<std::string>{f2.path(), f1.path()});
+  CHECK(objects(kg, "x") == std::vector<std::string>{"r|3", "r|1", "r|2"});
+  std::vector<std::string> all;
+  kg.for_each_triple([&](const KgTriple& t) { all.push_back(std::string(t.subject) + std::string(t.object)); });
+  CHECK(all == std::vector<std::string>{"x3", "x1", "y4", "x2"});
+}
+
+TEST_CASE("N-Triples: labels give surface forms, literals and escapes", "[kg]") {
+  TempFile f(
+      "# equipment\n"
+      "<http://ex.org/Transformer> <http://www.w3.org/2000/01/rdf-schema#label> \"power transformer\"@en .\n"
+      "<http://ex.org/Transformer> <http://www.w3.org/2004/02/skos/core#altLabel> \"transformer\" .\n"
+      "<http://ex.org/Transformer> <http://www.w3.org/2000/01/rdf-schema#subClassOf> <http://ex.org/Equipment> .\n"
+      "<http://ex.org/Equipment> <http://www.w3.org/2004/02/skos/core#prefLabel> \"equipment\"@en .\n"
+      "<http://ex.org/Transformer> <http://ex.org/def#definition> \"A \\\"static\\\" device\\u00E9\"^^<http://www.w3.org/2001/XMLSchema#string> . # comment\n"
+      "_:b1 <http://ex.org/p> \"blank\" .\n",
+      ".nt");
+  KnowledgeGraph kg;
+  KgLoadReport rep = kg.load(f.path());
+  CHECK(rep.bad_lines == 0);
+  CHECK(kg.num_triples() == 3);
+  const std::vector<std::string> expected{"subClassOf|equipment", "definition|A \"static\" device\u00E9"};
+  CHECK(objects(kg, "power transformer") == expected);
+  CHECK(objects(kg, "transformer") == expected);
+  CHECK(objects(kg, "Transformer").empty());
+
+  TempFile bad("<http://a> <http://b> \"unterminated .\n<http://a> \"lit\" <http://c> .\n<http://a> <http://b> <http://c>\n", ".nt");
+  KgLoadOptions lenient;
+  lenient.strict = false;
+  KnowledgeGraph kg2;
+  rep = kg2.load(bad.path(), lenient);
+  CHECK(rep.bad_lines == 3);
+  CHECK_THAT(rep.bad_samples[0], Catch::Contains("unterminated literal"));
+  CHECK_THAT(rep.bad_samples[1], Catch::Contains("predicate is not an IRI"));
+  CHECK_THAT(rep.bad_samples[2], Catch::Contains("missing '.'"));
+  CHECK_THROWS_AS(KnowledgeGraph().load(bad.path()), ParseError);
+}
+
+TEST_CASE("CSV and TSV with a header", "[kg]") {
+  TempFile csv("id,Head,relation,tail\n1,circuit breaker,has part,\"trip coil, main\"\n2,pump,\"has \"\"failure\"\" mode\",\"leak\nexternal\"\n3,,x,y\n", ".csv");
+  KnowledgeGraph kg;
+  KgLoadOptions lenient;
+  lenient.strict = false;
+  KgLoadReport rep = kg.load(csv.path(), lenient);
+  CHECK(rep.triples == 2);
+  CHECK(rep.bad_lines == 1);
+  CHECK_THAT(rep.bad_samples[0], Catch::Contains(":5:") && Catch::Contains("empty subject"));
+  CHECK(objects(kg, "circuit breaker") == std::vector<std::string>{"has part|trip coil, main"});
+  CHECK(objects(kg, "pump") == std::vector<std::string>{"has \"failure\" mode|leak\nexternal"});
+
+  TempFile tsv("subject\tpredicate\tobject\nvalve\tis a\tequipment\n", ".tsv");
+  KnowledgeGraph kg2;
+  kg2.load(tsv.path());
+  CHECK(objects(kg2, "valve") == std::vector<std::string>{"is a|equipment"});
+
+  TempFile nohead("a,b,c\n1,2,3\n", ".csv");
+  CHECK_THROWS_WITH(KnowledgeGraph().load(nohead.path()), Catch::Contains("no subject column"));
+  KgLoadOptions named;
+  named.subject_column = "a";
+  named.predicate_column = "b";
+  named.object_column = "c";
+  KnowledgeGraph kg3;
+  kg3.load(nohead.path(), named);
+  CHECK(objects(kg3, "1") == std::vector<std::string>{"2|3"});
+  KgLoadOptions as_spo;
+  as_spo.format = parse_kg_format("spo");
+  CHECK_THROWS_AS(KnowledgeGraph().load(nohead.path(), as_spo), ParseError);
+  CHECK_THROWS_AS(parse_kg_format("xml"), std::invalid_argument);
+}
+
+TEST_CASE("Surface forms and facts by id", "[kg]") {
+  KnowledgeGraph kg;
+  kg.add("a", "r", "b");
+  kg.add_surface_form("a", "alpha");
+  kg.add_surface_form("c", "gamma");  // an entity with no facts
+  REQUIRE(kg.surface_id("alpha") >= 0);
+  CHECK(kg.has_facts(static_cast<std::uint32_t>(kg.surface_id("alpha"))));
+  CHECK_FALSE(kg.has_facts(static_cast<std::uint32_t>(kg.surface_id("gamma"))));
+  CHECK(kg.surface_id("beta") == -1);
+  CHECK_THROWS_AS(kg.facts(1000), std::out_of_range);
+  CHECK(objects(kg, "alpha") == std::vector<std::string>{"r|b"});
+}

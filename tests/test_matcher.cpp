@@ -1,0 +1,55 @@
+#include <catch2/catch.hpp>
+
+#include "kbert/kg/entity_matcher.hpp"
+
+using kbert::EntityMatcher;
+
+TEST_CASE("Longest key wins; the first payload of a key stays", "[matcher]") {
+  EntityMatcher m;
+  m.add(U"北京", 1);
+  m.add(U"北京大学", 2);
+  m.add(U"北京大学", 9);
+  m.add(U"", 5);  // ignored
+  CHECK(m.size() == 2);
+  CHECK(m.max_key_length() == 4);
+  std::u32string text = U"我在北京大学读书，北京很大";
+  auto a = m.longest_at(text, 2);
+  CHECK(a.length == 4);
+  CHECK(a.payload == 2);
+  auto b = m.longest_at(text, 9);
+  CHECK(b.length == 2);
+  CHECK(b.payload == 1);
+  CHECK(m.longest_at(text, 0).length == 0);
+  CHECK(m.longest_at(text, 3).length == 0);  // inside a key
+  CHECK(m.longest_at(U"北", 0).length == 0);  // a prefix alone is not a key
+}
+
+TEST_CASE("Whole-word matching only ends at word ends", "[matcher]") {
+  EntityMatcher m;
+  m.add(U"power", 1);
+  m.add(U"power transformer", 2);
+  std::u32string text = U"powerful transformer";
+  std::vector<std::uint8_t> ends(text.size() + 1, 0);
+  ends[8] = ends[20] = 1;
+  CHECK(m.longest_at(text, 0, &ends).length == 0);  // "power" ends inside "powerful"
+  CHECK(m.longest_at(text, 0).length == 5);         // without word ends it would match
+
+  std::u32string t2 = U"power transformers";
+  std::vector<std::uint8_t> e2(t2.size() + 1, 0);
+  e2[5] = e2[18] = 1;
+  auto r = m.longest_at(t2, 0, &e2);
+  CHECK(r.length == 5);  // "power transformer" would end inside "transformers"
+  CHECK(r.payload == 1);
+}
+
+TEST_CASE("Many keys: the table grows and every key is found", "[matcher]") {
+  EntityMatcher m;
+  std::vector<std::u32string> keys;
+  for (char32_t i = 0; i < 5000; ++i) keys.push_back(std::u32string{U'\u4E00' + i % 300, U'\u4E00' + i / 300, U'a' + i % 7});
+  for (std::size_t i = 0; i < keys.size(); ++i) m.add(keys[i], static_cast<std::uint32_t>(i));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto r = m.longest_at(keys[i], 0);
+    REQUIRE(r.length == 3);
+    REQUIRE(r.payload == i);
+  }
+}

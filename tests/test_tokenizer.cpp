@@ -1,0 +1,188 @@
+#include <catch2/catch.hpp>
+
+#include "kbert/common/error.hpp"
+#include "kbert/kg/entity_matcher.hpp"
+#include "kbert/tokenizer/char_tokenizer.hpp"
+#include "kbert/tokenizer/sentencepiece_tokenizer.hpp"
+#include "kbert/tokenizer/wordpiece_tokenizer.hpp"
+#include "test_helpers.hpp"
+
+#include <thread>
+
+using namespace kbert;
+using kbert::test::TempFile;
+using Strings = std::vector<std::string>;
+
+namespace {
+std::shared_ptr<Vocab> hf_test_vocab() {
+  // The vocabulary of HF's own BertTokenizer tests, plus a few entries.
+  return std::make_shared<Vocab>(Vocab::from_tokens({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "want", "##want", "##ed",
+                                                     "wa", "un", "runn", "##ing", ",", "low", "lowest", "中", "国", "power",
+                                                     "transformer", "##s", "tripped", "the", "hello", "world", "!", "?"}));
+}
+
+Strings words(const TokenizedText& t) {
+  Strings out;
+  for (const Word& w : t.words) {
+    std::string s;
+    for (auto i = w.token_begin; i < w.token_end; ++i) s += (s.empty() ? "" : " ") + t.tokens[i];
+    if (w.surface >= 0) s = "<" + s + ":" + std::to_string(w.surface) + ">";
+    out.push_back(s);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("Char mode: whitespace skipped, tags whole, longest subject", "[tokenizer]") {
+  CharTokenizer tok;
+  EntityMatcher m;
+  m.add(tok.match_key("北京"), 0);
+  m.add(tok.match_key("北京大学"), 1);
+  CHECK(tok.match_key("北 京").empty());  // a subject with whitespace never matches
+  TokenizedText t;
+  tok.segment("[CLS]我在 北京大学[SEP]北京[CLS", &m, t);
+  CHECK(words(t) == Strings{"[CLS]", "我", "在", "<北 京 大 学:1>", "[SEP]", "<北 京:0>", "[", "C", "L", "S"});
+  CHECK(t.words[0].special);
+  CHECK(tok.tokenize("是 水果") == Strings{"是", " ", "水", "果"});  // values keep their spaces
+  CHECK_THROWS_AS(tok.segment("bad \xFF", &m, t), std::invalid_argument);
+
+  CharTokenizer ci(nullptr, true);
+  EntityMatcher mi;
+  mi.add(ci.match_key("GIS"), 3);
+  ci.segment("gis Gis", &mi, t);
+  CHECK(words(t) == Strings{"<g i s:3>", "<G i s:3>"});
+}
+
+TEST_CASE("WordPiece equals Hugging Face BertTokenizer on its own examples", "[tokenizer]") {
+  WordPieceTokenizer tok(hf_test_vocab());
+  CHECK(tok.tokenize("UNwant\u00E9d,running") == Strings{"un", "##want", "##ed", ",", "runn", "##ing"});
+  CHECK(tok.tokenize("unwantedX running") == Strings{"[UNK]", "runn", "##ing"});
+  CHECK(tok.tokenize("  \tHeLLo!how  \n Are yoU?  ") == Strings{"hello", "!", "[UNK]", "[UNK]", "[UNK]", "?"});
+  CHECK(tok.tokenize("ah\u535A\u63A8zz") == Strings{"[UNK]", "[UNK]", "[UNK]", "[UNK]"});  // CJK split apart
+  CHECK(tok.tokenize("中国") == Strings{"中", "国"});
+  CHECK(tok.tokenize("[CLS] hello [SEP]") == Strings{"[CLS]", "hello", "[SEP]"});
+  CHECK(tok.tokenize("he\x01llo\u200B wor\xEF\xBF\xBDld") == Strings{"hello", "world"});  // controls dropped
+  CHECK(tok.tokenize(std::string(101, 'a')) == Strings{"[UNK]"});
+  CHECK(tok.tokenize("") == Strings{});
+  CHECK_THROWS_AS(tok.tokenize("\xC3"), std::invalid_argument);
+
+  WordPieceOptions cased;
+  cased.lower_case = false;
+  WordPieceTokenizer tc(hf_test_vocab(), cased);
+  CHECK(tc.basic_tokenize("H\u00E9llo WORLD") == std::vector<std::u32string>{U"H\u00E9llo", U"WORLD"});
+  WordPieceOptions strip_only = cased;
+  strip_only.strip_accents = true;
+  WordPieceTokenizer ts(hf_test_vocab(), strip_only);
+  CHECK(ts.basic_tokenize("H\u00E9llo") == std::vector<std::u32string>{U"Hello"});
+  WordPieceOptions lower_keep = WordPieceOptions{};
+  lower_keep.strip_accents = false;
+  WordPieceTokenizer tl(hf_test_vocab(), lower_keep);
+  CHECK(tl.basic_tokenize("H\u00E9llo") == std::vector<std::u32string>{U"h\u00E9llo"});
+}
+
+TEST_CASE("WordPiece reads tokenizer_config.json beside vocab.txt", "[tokenizer]") {
+  const std::string dir = "/tmp/kbert-wp-" + std::to_string(::getpid());
+  REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
+  { std::ofstream(dir + "/vocab.txt") << "[UNK]\nHello\nhello\n"; }
+  auto tok = WordPieceTokenizer::from_files(dir + "/vocab.txt");
+  CHECK(tok->tokenize("Hello") == Strings{"hello"});
+  { std::ofstream(dir + "/tokenizer_config.json") << R"({"do_lower_case": false, "strip_accents": null})"; }
+  auto cased = WordPieceTokenizer::from_files(dir + "/vocab.txt");
+  CHECK(cased->tokenize("Hello") == Strings{"Hello"});
+  TokenizerOptions force;
+  force.lower_case = true;
+  CHECK(WordPieceTokenizer::from_files(dir + "/vocab.txt", force)->tokenize("Hello") == Strings{"hello"});
+  { std::ofstream(dir + "/tokenizer_config.json") << R"({"do_lower_case": "yes"})"; }
+  CHECK_THROWS_WITH(WordPieceTokenizer::from_files(dir + "/vocab.txt"), Catch::Contains("do_lower_case"));
+  std::system(("rm -rf " + dir).c_str());
+  CHECK_THROWS_AS(WordPieceTokenizer::from_files(dir + "/vocab.txt"), FileError);
+}
+
+TEST_CASE("WordPiece matches KG forms as whole words after normalisation", "[tokenizer]") {
+  WordPieceTokenizer tok(hf_test_vocab());
+  EntityMatcher m;
+  m.add(tok.match_key("Power Transformer"), 7);
+  m.add(tok.match_key("power"), 8);
+  TokenizedText t;
+  tok.segment("The POWER transformer tripped", &m, t);
+  CHECK(words(t) == Strings{"the", "<power transformer:7>", "tripped"});
+  tok.segment("power transformers tripped", &m, t);
+  CHECK(words(t) == Strings{"<power:8>", "transformer ##s", "tripped"});
+  tok.segment("[CLS] power [SEP]", &m, t);
+  CHECK(words(t) == Strings{"[CLS]", "<power:8>", "[SEP]"});
+  CHECK(t.words[0].special);
+}
+
+TEST_CASE("Vocab files: HF and UER styles, unknown tokens", "[tokenizer]") {
+  TempFile f("[PAD]\n[UNK]\na b\n\nx\nx\n", ".txt");
+  Vocab hf = Vocab::from_file(f.path(), VocabStyle::kHuggingFace);
+  CHECK(hf.size() == 6);
+  CHECK(hf.find("a b") == 2);
+  CHECK(hf.find("x") == 5);  // the last of a repeated token
+  CHECK(hf.id("zzz") == 1);
+  Vocab uer = Vocab::from_file(f.path(), VocabStyle::kUer);
+  CHECK(uer.find("a") == 2);
+  CHECK(uer.token(3) == "???3");
+  CHECK_THROWS_AS(uer.token(99), std::out_of_range);
+  Vocab copy = hf;
+  CHECK(copy.find("a b") == 2);
+  Vocab no_unk = Vocab::from_tokens({"a"});
+  CHECK_THROWS_AS(no_unk.id("b"), std::out_of_range);
+  CHECK_THROWS_AS(Vocab::from_file("/nonexistent/vocab.txt"), FileError);
+}
+
+TEST_CASE("make_tokenizer reports what is missing", "[tokenizer]") {
+  CHECK(make_tokenizer({})->kind() == "char");
+  TokenizerOptions o;
+  o.kind = "wordpiece";
+  CHECK_THROWS_WITH(make_tokenizer(o), Catch::Contains("--vocab"));
+  o.kind = "sentencepiece";
+  CHECK_THROWS_WITH(make_tokenizer(o), Catch::Contains("--spm-model"));
+  o.kind = "bpe";
+  CHECK_THROWS_WITH(make_tokenizer(o), Catch::Contains("unknown tokenizer 'bpe'"));
+}
+
+TEST_CASE("SentencePiece through the plugin: pieces, offsets, whole-word matches", "[tokenizer][spm]") {
+  const std::string dir = "/tmp/kbert-spm-" + std::to_string(::getpid());
+  REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
+  {
+    std::ofstream corpus(dir + "/corpus.txt");
+    for (int i = 0; i < 200; ++i)
+      corpus << "the power transformer tripped after a gas leak near the main valve " << i << "\n"
+             << "a circuit breaker failed; the pump seal leaked and the motor stopped\n";
+  }
+  SentencePieceTokenizer::train("--input=" + dir + "/corpus.txt --model_prefix=" + dir +
+                                "/m --vocab_size=60 --model_type=unigram --minloglevel=2");
+  SentencePieceTokenizer tok(dir + "/m.model");
+  CHECK(tok.vocab()->size() == 60);
+  auto pieces = tok.encode("the power transformer");
+  REQUIRE(!pieces.empty());
+  std::string joined;
+  for (const auto& p : pieces) joined += p.piece;
+  CHECK(joined == "\u2581the\u2581power\u2581transformer");
+  CHECK(pieces.back().end == 21);
+  EntityMatcher m;
+  m.add(tok.match_key("power transformer"), 4);
+  m.add(tok.match_key("valve"), 5);
+  TokenizedText t;
+  tok.segment("the power transformer tripped, valve!", &m, t);
+  int found = 0;
+  for (const Word& w : t.words) found += w.surface >= 0;
+  CHECK(found == 2);
+  tok.segment("the power transformers", &m, t);
+  for (const Word& w : t.words) CHECK(w.surface < 0);
+  // Encoding from several threads at once gives the same pieces.
+  std::vector<std::vector<std::string>> results(4);
+  std::vector<std::thread> pool;
+  for (int k = 0; k < 4; ++k)
+    pool.emplace_back([&, k] {
+      for (int r = 0; r < 200; ++r) results[k] = tok.tokenize("the pump seal leaked near the main valve " + std::to_string(r % 3));
+    });
+  for (auto& th : pool) th.join();
+  for (int k = 1; k < 4; ++k) CHECK(results[k] == results[0]);
+  CHECK_THROWS_AS(SentencePieceTokenizer(dir + "/missing.model"), FileError);
+  { std::ofstream(dir + "/bad.model") << "not a model"; }
+  CHECK_THROWS_AS(SentencePieceTokenizer(dir + "/bad.model"), ParseError);
+  CHECK_THROWS_AS(tok.encode("\xFF"), std::invalid_argument);
+  std::system(("rm -rf " + dir).c_str());
+}

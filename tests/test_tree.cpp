@@ -1,0 +1,199 @@
+#include <catch2/catch.hpp>
+
+#include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/tokenizer/char_tokenizer.hpp"
+#include "kbert/tokenizer/wordpiece_tokenizer.hpp"
+#include "kbert/tree/sentence_tree.hpp"
+
+using namespace kbert;
+using Strings = std::vector<std::string>;
+using Ints = std::vector<std::int32_t>;
+using Bytes = std::vector<std::uint8_t>;
+
+namespace {
+
+KnowledgeGraph fruit_kg() {
+  KnowledgeGraph kg;
+  kg.add("苹果", "是", "水果");
+  kg.add("苹果", "产地", "山东");
+  kg.add("苹果", "是", "水果");
+  kg.add("北京", "首都", "中国");
+  return kg;
+}
+
+std::vector<Bytes> rows(const VisibleMatrix& v) {
+  std::vector<Bytes> out;
+  for (Eigen::Index i = 0; i < v.rows(); ++i) {
+    Bytes r;
+    for (Eigen::Index j = 0; j < v.cols(); ++j) r.push_back(v(i, j));
+    out.push_back(r);
+  }
+  return out;
+}
+
+SentenceTreeBuilder char_builder(const KnowledgeGraph& kg, TreeOptions opt = {}) {
+  return SentenceTreeBuilder(&kg, std::make_shared<CharTokenizer>(), opt);
+}
+
+}  // namespace
+
+TEST_CASE("Worked example: tokens, soft positions, segments, visible matrix", "[tree]") {
+  KnowledgeGraph kg = fruit_kg();
+  SentenceTree t = char_builder(kg).build("我吃苹果");
+  CHECK(t.tokens == Strings{"我", "吃", "苹", "果", "水", "果", "山", "东"});
+  CHECK(t.positions == Ints{0, 1, 2, 3, 4, 5, 4, 5});
+  CHECK(t.hard_index == Ints{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(t.segments == Bytes{0, 0, 0, 0, 1, 1, 1, 1});
+  CHECK(rows(t.visible) == std::vector<Bytes>{
+                               {1, 1, 1, 1, 0, 0, 0, 0},
+                               {1, 1, 1, 1, 0, 0, 0, 0},
+                               {1, 1, 1, 1, 1, 1, 1, 1},
+                               {1, 1, 1, 1, 1, 1, 1, 1},
+                               {0, 0, 1, 1, 1, 1, 0, 0},
+                               {0, 0, 1, 1, 1, 1, 0, 0},
+                               {0, 0, 1, 1, 0, 0, 1, 1},
+                               {0, 0, 1, 1, 0, 0, 1, 1},
+                           });
+  REQUIRE(t.injected.size() == 2);
+  CHECK(t.injected[0].entity == "苹果");
+  CHECK(t.injected[0].relation == "是");
+  CHECK(t.injected[0].object == "水果");
+  CHECK(t.injected[0].start == 4);
+  CHECK(t.injected[0].end == 6);
+  CHECK(t.injected[0].entity_start == 2);
+  CHECK(t.injected[0].entity_end == 4);
+  CHECK(t.injected[1].object == "山东");
+  CHECK(t.ids.empty());
+  CHECK(t.uer_segments == Ints(8, 1));
+  CHECK(t.hf_segments == Ints(8, 0));
+}
+
+TEST_CASE("Predicate mode and max_entities", "[tree]") {
+  KnowledgeGraph kg = fruit_kg();
+  TreeOptions opt;
+  opt.predicate = true;
+  SentenceTree t = char_builder(kg, opt).build("我吃苹果");
+  CHECK(t.tokens == Strings{"我", "吃", "苹", "果", "是", "水", "果", "产", "地", "山", "东"});
+  CHECK(t.positions == Ints{0, 1, 2, 3, 4, 5, 6, 4, 5, 6, 7});
+  opt.max_entities = 1;
+  CHECK(char_builder(kg, opt).build("我吃苹果").tokens.size() == 7);
+  opt.max_entities = 0;
+  CHECK(char_builder(kg, opt).build("我吃苹果").tokens == Strings{"我", "吃", "苹", "果"});
+  CHECK(SentenceTreeBuilder(nullptr, std::make_shared<CharTokenizer>()).build("我吃苹果").size() == 4);
+}
+
+TEST_CASE("Values repeat once: object-only mode keeps a set of values", "[tree]") {
+  KnowledgeGraph kg;
+  kg.add("苹果", "是", "水果");
+  kg.add("苹果", "属于", "水果");
+  kg.add("苹果", "产地", "山东");
+  SentenceTree t = char_builder(kg).build("苹果");
+  CHECK(t.tokens == Strings{"苹", "果", "水", "果", "山", "东"});
+  TreeOptions opt;
+  opt.predicate = true;
+  CHECK(char_builder(kg, opt).build("苹果").tokens.size() == 2 + 3 + 4);
+}
+
+TEST_CASE("Truncation: kbert keeps the first tokens, trunk-first keeps the sentence", "[tree]") {
+  KnowledgeGraph kg = fruit_kg();
+  TreeOptions opt;
+  SECTION("kbert") {
+    opt.max_length = 8;
+    SentenceTree t = char_builder(kg, opt).build("我吃苹果北京");
+    CHECK(t.tokens == Strings{"我", "吃", "苹", "果", "水", "果", "山", "东"});  // 北京 pushed out
+    opt.max_length = 5;
+    t = char_builder(kg, opt).build("我吃苹果北京");
+    CHECK(t.tokens == Strings{"我", "吃", "苹", "果", "水"});
+    REQUIRE(t.injected.size() == 1);
+    CHECK(t.injected[0].end == 5);  // clipped branch
+    CHECK(t.visible.rows() == 5);
+  }
+  SECTION("trunk first") {
+    opt.truncation = Truncation::kTrunkFirst;
+    opt.max_length = 8;
+    SentenceTree t = char_builder(kg, opt).build("我吃苹果北京");
+    CHECK(t.tokens == Strings{"我", "吃", "苹", "果", "水", "果", "北", "京"});
+    CHECK(t.positions == Ints{0, 1, 2, 3, 4, 5, 4, 5});
+    CHECK(t.hard_index == Ints{0, 1, 2, 3, 4, 5, 8, 9});
+    CHECK(rows(t.visible)[6] == Bytes{1, 1, 1, 1, 0, 0, 1, 1});
+    CHECK(rows(t.visible)[4] == Bytes{0, 0, 1, 1, 1, 1, 0, 0});
+    REQUIRE(t.injected.size() == 1);
+    opt.max_length = 7;
+    CHECK(char_builder(kg, opt).build("我吃苹果北京").tokens == Strings{"我", "吃", "苹", "果", "北", "京"});
+    opt.max_length = 4;
+    t = char_builder(kg, opt).build("我吃苹果北京");
+    CHECK(t.tokens == Strings{"我", "吃", "苹", "果"});
+    CHECK(t.injected.empty());
+    opt.max_length = 100;
+    CHECK(char_builder(kg, opt).build("我吃苹果北京").size() == 12);
+  }
+}
+
+TEST_CASE("Pairs and special tokens: UER and HF segment ids", "[tree]") {
+  KnowledgeGraph kg = fruit_kg();
+  TreeOptions opt;
+  opt.add_special = true;
+  auto tok = std::make_shared<CharTokenizer>(
+      std::make_shared<Vocab>(Vocab::from_tokens({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "我", "苹", "果"})));
+  SentenceTreeBuilder b(&kg, tok, opt);
+  SentenceTree t = b.build("我吃苹果", "北京");
+  CHECK(t.tokens == Strings{"[CLS]", "我", "吃", "苹", "果", "水", "果", "山", "东", "[SEP]", "北", "京", "中", "国", "[SEP]"});
+  CHECK(t.positions == Ints{0, 1, 2, 3, 4, 5, 6, 5, 6, 5, 6, 7, 8, 9, 8});
+  CHECK(t.uer_segments == Ints{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2});
+  CHECK(t.hf_segments == Ints{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1});
+  CHECK(t.ids == Ints{2, 4, 1, 5, 6, 1, 6, 1, 1, 3, 1, 1, 1, 1, 3});
+  CHECK(t.is_pair);
+
+  SentenceTree s = b.build("我[PAD]苹果");
+  CHECK(s.tokens.front() == "[CLS]");
+  CHECK(s.tokens[2] == "[PAD]");
+  CHECK(s.uer_segments[2] == 0);  // K-BERT masks a [PAD] tag even inside the text
+  CHECK(s.uer_segments[1] == 1);
+}
+
+TEST_CASE("WordPiece trees hang branches after the entity's last piece", "[tree]") {
+  KnowledgeGraph kg;
+  kg.add("power transformer", "is a", "electrical equipment");
+  auto vocab = std::make_shared<Vocab>(Vocab::from_tokens(
+      {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "power", "transform", "##er", "tripped", "is", "a", "electrical", "equipment"}));
+  TreeOptions opt;
+  opt.predicate = true;
+  opt.add_special = true;
+  SentenceTreeBuilder b(&kg, std::make_shared<WordPieceTokenizer>(vocab), opt);
+  SentenceTree t = b.build("The Power Transformer tripped");
+  CHECK(t.tokens == Strings{"[CLS]", "the", "power", "transform", "##er", "is", "a", "electrical", "equipment", "tripped", "[SEP]"});
+  CHECK(t.positions == Ints{0, 1, 2, 3, 4, 5, 6, 7, 8, 5, 6});
+  CHECK(t.segments == Bytes{0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0});
+  CHECK(t.ids.size() == t.size());
+  REQUIRE(t.injected.size() == 1);
+  CHECK(t.injected[0].entity_start == 2);
+  CHECK(t.injected[0].entity_end == 5);
+  CHECK(t.hf_segments == Ints(11, 0));
+}
+
+TEST_CASE("Edge cases: empty text, invalid UTF-8, batches", "[tree]") {
+  KnowledgeGraph kg = fruit_kg();
+  auto b = char_builder(kg);
+  SentenceTree e = b.build("");
+  CHECK(e.size() == 0);
+  CHECK(e.visible.rows() == 0);
+  CHECK_THROWS_AS(b.build("苹果\xF0\x9F"), std::invalid_argument);
+
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) texts.push_back(i % 3 ? "我吃苹果" + std::to_string(i) : "北京" + std::string(i % 7, 'x'));
+  auto batch = b.build_batch(texts, {}, 4);
+  REQUIRE(batch.size() == texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    SentenceTree one = b.build(texts[i]);
+    REQUIRE(batch[i].tokens == one.tokens);
+    REQUIRE(batch[i].positions == one.positions);
+    REQUIRE(batch[i].visible == one.visible);
+  }
+  texts[150] = "bad \xFF";
+  CHECK_THROWS_WITH(b.build_batch(texts, {}, 4), Catch::Contains("text 151"));
+  CHECK_THROWS_AS(b.build_batch(texts, {"only one"}), std::invalid_argument);
+  CHECK_THROWS_AS(parse_truncation("middle"), std::invalid_argument);
+  TreeOptions zero;
+  zero.max_length = 0;
+  CHECK_THROWS_AS(char_builder(kg, zero), std::invalid_argument);
+}
