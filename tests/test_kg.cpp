@@ -168,3 +168,20 @@ TEST_CASE("Surface forms and facts by id", "[kg]") {
   CHECK_THROWS_AS(kg.facts(1000), std::out_of_range);
   CHECK(objects(kg, "alpha") == std::vector<std::string>{"r|b"});
 }
+
+TEST_CASE("Long strings and many triples intern correctly", "[kg]") {
+  const std::string mid(300000, 'm'), big(2500000, 'b');
+  std::string content = "s1\tr\t" + mid + "\ns2\tr\t" + big + "\n";
+  for (int i = 0; i < 20000; ++i) content += "e" + std::to_string(i % 5000) + "\tr" + std::to_string(i % 7) + "\to" + std::to_string(i) + "\n";
+  TempFile f(content);
+  KnowledgeGraph kg;
+  KgLoadReport rep = kg.load(f.path());
+  CHECK(rep.triples == 20002);
+  CHECK(kg.lookup("s1").at(0).object == mid);
+  CHECK(kg.lookup("s2").at(0).object == big);
+  auto facts = kg.lookup("e42");
+  REQUIRE(facts.size() == 4);
+  CHECK(facts[0].object == "o42");
+  CHECK(facts[3].object == "o15042");
+  CHECK(kg.num_surface_forms() == 5002);
+}

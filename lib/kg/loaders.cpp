@@ -26,7 +26,7 @@ class LineReader {
   explicit LineReader(const std::string& path) : path_(path) {
     file_ = std::fopen(path.c_str(), "rb");
     if (!file_) throw FileError(path, std::string("cannot open: ") + std::strerror(errno));
-    buf_.resize(1 << 20);
+    buf_.resize(1 << 16);  // grows for long lines
   }
   ~LineReader() {
     if (file_) std::fclose(file_);
@@ -69,7 +69,11 @@ class LineReader {
     if (keep > 0) std::memmove(buf_.data(), buf_.data() + pos_, keep);
     pos_ = 0;
     end_ = keep;
-    if (end_ * 2 > buf_.size()) buf_.resize(buf_.size() * 2);  // a very long line
+    if (end_ * 2 > buf_.size() && buf_.size() < (1u << 20)) {
+      buf_.resize(1 << 20);  // a big file: read in larger chunks
+    } else if (end_ * 2 > buf_.size()) {
+      buf_.resize(buf_.size() * 2);  // a very long line
+    }
     std::size_t got = std::fread(buf_.data() + end_, 1, buf_.size() - end_, file_);
     if (got == 0) {
       if (std::ferror(file_)) throw FileError(path_, std::string("read error: ") + std::strerror(errno));

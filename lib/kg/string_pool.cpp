@@ -1,9 +1,11 @@
 #include "kg/string_pool.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kbert {
 namespace {
+constexpr std::size_t kFirstBlock = 1 << 16;  // blocks double up to kBlock
 constexpr std::size_t kBlock = 1 << 22;
 }
 
@@ -31,10 +33,11 @@ const char* StringPool::store(std::string_view s) {
     return big_.back().get();
   }
   if (blocks_.empty() || block_used_ + s.size() > block_size_) {
-    blocks_.emplace_back(new char[kBlock]);
+    const std::size_t size = std::max(s.size(), blocks_.empty() ? kFirstBlock : std::min(kBlock, block_size_ * 2));
+    blocks_.emplace_back(new char[size]);
     block_used_ = 0;
-    block_size_ = kBlock;
-    bytes_ += kBlock;
+    block_size_ = size;
+    bytes_ += size;
   }
   char* p = blocks_.back().get() + block_used_;
   std::memcpy(p, s.data(), s.size());

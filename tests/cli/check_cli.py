@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Error paths and output contract of the `kbert` tool: bad files, bad lines, bad
+options, invalid UTF-8, empty and very long texts, and the bench commands.
+
+    check_cli.py --kbert build/apps/kbert --data data/kbert
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+
+FAILED = []
+
+
+def check(cond, what):
+    if not cond:
+        FAILED.append(what)
+        print("FAIL:", what)
+
+
+def run(cmd, stdin=b""):
+    return subprocess.run(cmd, input=stdin, capture_output=True, timeout=300)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kbert", required=True)
+    ap.add_argument("--data", required=True)
+    a = ap.parse_args()
+    k = a.kbert
+    hownet = os.path.join(a.data, "HowNet.spo")
+    with tempfile.TemporaryDirectory() as d:
+        # Missing KG file: exit 1, the path in the message.
+        r = run([k, "tree", "--kg", "/nonexistent/x.spo", "--tokenizer", "char"], b"a\n")
+        check(r.returncode == 1 and b"/nonexistent/x.spo" in r.stderr, "missing KG file")
+
+        # A bad line in strict mode names file and line; --lenient skips and reports it.
+        bad = os.path.join(d, "bad.spo")
+        with open(bad, "w", encoding="utf-8") as f:
+            f.write("苹果\t是\t水果\n坏行\n北京\t首都\t中国\n")
+        r = run([k, "tree", "--kg", bad], "我吃苹果\n".encode())
+        check(r.returncode == 1 and f"{bad}:2:".encode() in r.stderr, "strict mode names file:line")
+        check(r.stdout == b"", "strict mode prints no partial output")
+        r = run([k, "tree", "--kg", bad, "--lenient"], "我吃苹果\n".encode())
+        check(r.returncode == 0 and b"skipped 1 bad line" in r.stderr, "lenient mode reports skipped lines")
+        check(json.loads(r.stdout)["injected"][0]["object"] == "水果", "lenient mode still loads good lines")
+
+        # Usage errors exit 2.
+        for args in (["tree", "--bogus"], ["tree", "--max-length", "abc"], ["tree", "--max-length", "-3"],
+                     ["tree", "--max-length", "0"], ["tree", "--tokenizer", "wordpiece"], ["tree", "--truncation", "x"],
+                     ["frobnicate"], ["bench"], ["bench", "nothing"], ["tree", "--predicate", "yes"]):
+            r = run([k] + args)
+            check(r.returncode == 2 and r.stderr, f"usage error for {args}")
+
+        # Invalid UTF-8, empty lines and a very long line: one output line per input line.
+        long_text = ("不高兴" * 200000).encode()
+        stdin = "我不高兴\n".encode() + b"\xff\xfe bad\n" + b"\n" + long_text + b"\n" + "末行\r\n".encode()
+        r = run([k, "tree", "--kg", hownet, "--max-length", "64"], stdin)
+        rows = [json.loads(x) for x in r.stdout.decode().split("\n") if x]
+        check(r.returncode == 1 and len(rows) == 5, "one output line per input line, exit 1 on a bad line")
+        check("error" in rows[1] and rows[1]["line"] == 2 and "invalid UTF-8" in rows[1]["error"], "invalid UTF-8 reported")
+        check(b"stdin:2:" in r.stderr, "invalid UTF-8 names the line on stderr")
+        check(rows[2]["tokens"] == [] and rows[2]["visible"] == [], "empty text gives an empty tree")
+        check(len(rows[3]["tokens"]) == 64 and len(rows[3]["visible"]) == 64, "a long line is truncated")
+        check(rows[4]["text"] == "末行" and rows[4]["tokens"] == ["末", "行"], "CRLF input")
+
+        # Output contract of `kbert tree`.
+        r = run([k, "tree", "--kg", hownet, "--tokenizer", "char", "--vocab", os.path.join(a.data, "google_vocab.txt"),
+                 "--predicate", "--add-special", "--max-entities", "1"], "我不高兴\t你好\n".encode())
+        t = json.loads(r.stdout)
+        check(set(t) == {"text", "tokens", "ids", "positions", "segments", "visible", "injected"}, "tree JSON keys")
+        check(t["tokens"][0] == "[CLS]" and t["tokens"].count("[SEP]") == 2, "pair with --add-special")
+        check(len(t["ids"]) == len(t["tokens"]) and t["ids"][0] == 101, "ids from --vocab")
+        check(all(v == sorted(v) for v in t["visible"]), "visible rows sorted")
+        inj = t["injected"][0]
+        check(set(inj) == {"entity", "relation", "object", "span"} and inj["entity"] == "不高兴", "injected triple")
+        s, e = inj["span"]
+        check(t["segments"][s:e] == [1] * (e - s) and "".join(t["tokens"][s:e]) == inj["relation"] + inj["object"],
+              "injected span covers the branch")
+
+        # Bench commands end with the promised JSON line.
+        r = run([k, "bench", "tree", "--kg", hownet, "--predicate", "--max-length", "256"], "我不高兴\n你好\n".encode())
+        last = json.loads(r.stdout.decode().strip().split("\n")[-1])
+        check(r.returncode == 0 and set(last) == {"texts", "seconds", "per_text_us"} and last["texts"] == 2, "bench tree")
+        r = run([k, "bench", "kg", "--triples", "20000", "--dir", d])
+        last = json.loads(r.stdout.decode().strip().split("\n")[-1])
+        check(r.returncode == 0 and last["triples"] == 20000 and last["load_seconds"] > 0 and last["peak_rss_mib"] > 0,
+              "bench kg")
+        check(not [f for f in os.listdir(d) if f.startswith("kbert-bench-kg")], "bench kg removes its file")
+
+    if FAILED:
+        raise SystemExit(f"{len(FAILED)} CLI check(s) failed")
+    print("cli: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
