@@ -13,12 +13,14 @@ TEST_CASE("UTF-8 decoding is strict and names the bad byte", "[unicode]") {
 
   SECTION("invalid sequences") {
     for (std::string bad : {std::string("\xFF"), std::string("\xC0\xAF"),           // overlong '/'
+                            std::string("\xE0\x80\xAF"),                          // overlong, 3 bytes
                             std::string("\xED\xA0\x80"),                            // surrogate
                             std::string("\xF4\x90\x80\x80"),                        // above U+10FFFF
                             std::string("ab\xE4\xB8"),                              // truncated
                             std::string("\x80")}) {                                 // stray continuation
       CHECK(find_invalid_utf8(bad) != std::string_view::npos);
       CHECK_THROWS_AS(decode_utf8(bad), std::invalid_argument);
+      CHECK_THROWS_AS(decode_utf8(bad, off), std::invalid_argument);
     }
     CHECK_THROWS_WITH(decode_utf8("ab\xE4\xB8", "my text"), Catch::Contains("byte 2 of my text"));
   }

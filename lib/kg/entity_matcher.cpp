@@ -13,9 +13,10 @@ inline std::size_t slot_hash(std::uint64_t k) {
 }
 }  // namespace
 
-EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), payload_(1, kNone) {}
+EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), payload_(1, kNone), root_(0x10000, kNone) {}
 
 std::uint32_t EntityMatcher::child(std::uint32_t node, char32_t c) const {
+  if (node == 0 && c < 0x10000) return root_[c];
   const std::uint64_t k = slot_key(node, c);
   const std::size_t mask = table_.size() - 1;
   for (std::size_t i = slot_hash(k) & mask;; i = (i + 1) & mask) {
@@ -40,6 +41,11 @@ void EntityMatcher::grow() {
 std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
   std::uint32_t found = child(node, c);
   if (found != kNone) return found;
+  if (node == 0 && c < 0x10000) {
+    root_[c] = static_cast<std::uint32_t>(payload_.size());
+    payload_.push_back(kNone);
+    return root_[c];
+  }
   if ((edges_ + 1) * 2 > table_.size()) grow();
   const std::uint64_t k = slot_key(node, c);
   const std::size_t mask = table_.size() - 1;
@@ -79,7 +85,7 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
 }
 
 std::size_t EntityMatcher::memory_bytes() const {
-  return table_.capacity() * sizeof(Slot) + payload_.capacity() * sizeof(std::uint32_t);
+  return table_.capacity() * sizeof(Slot) + payload_.capacity() * sizeof(std::uint32_t) + root_.capacity() * sizeof(std::uint32_t);
 }
 
 }  // namespace kbert

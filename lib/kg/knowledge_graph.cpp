@@ -4,6 +4,7 @@
 #include <boost/graph/graph_traits.hpp>
 #include <unordered_set>
 
+#include "kbert/text/utf8.hpp"
 #include "kg/kg_impl.hpp"
 
 namespace kbert {
@@ -167,7 +168,18 @@ std::vector<KgLoadReport> KnowledgeGraph::load(const std::vector<std::string>& p
   return out;
 }
 
+namespace {
+void require_utf8(std::string_view s, const char* what) {
+  std::size_t bad = find_invalid_utf8(s);
+  if (bad != std::string_view::npos)
+    throw std::invalid_argument(std::string(what) + " has invalid UTF-8 at byte " + std::to_string(bad));
+}
+}  // namespace
+
 void KnowledgeGraph::add(std::string_view subject, std::string_view relation, std::string_view object) {
+  require_utf8(subject, "subject");
+  require_utf8(relation, "relation");
+  require_utf8(object, "object");
   std::uint32_t s = impl_->vertex(subject, false);
   std::uint32_t p = impl_->relation(relation, false);
   std::uint32_t o = impl_->vertex(object, false);
@@ -176,6 +188,8 @@ void KnowledgeGraph::add(std::string_view subject, std::string_view relation, st
 }
 
 void KnowledgeGraph::add_surface_form(std::string_view entity, std::string_view form) {
+  require_utf8(entity, "entity");
+  require_utf8(form, "surface form");
   std::uint32_t v = impl_->vertex(entity, false);
   impl_->surface(form, v);
   impl_->invalidate();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <vector>
 
 namespace kbert::unicode {
 namespace {
@@ -26,18 +27,20 @@ inline std::uint32_t run_value(const std::uint32_t* runs, std::size_t n, char32_
   return it == runs ? 0 : (*(it - 1) & 0xFF);
 }
 
+// The Basic Multilingual Plane gets a direct table (64 KiB, built once); the rest
+// is looked up in the runs.
 inline std::uint32_t classes(char32_t c) {
-  if (c < 0x80) {
-    // ASCII fast path, same table.
-    static const auto ascii = [] {
-      struct T {
-        std::uint8_t v[128];
-      } t{};
-      for (char32_t k = 0; k < 128; ++k) t.v[k] = static_cast<std::uint8_t>(run_value(kClassRuns, std::size(kClassRuns), k));
-      return t;
-    }();
-    return ascii.v[c];
-  }
+  static const std::vector<std::uint8_t> bmp = [] {
+    std::vector<std::uint8_t> t(0x10000);
+    const std::size_t n = std::size(kClassRuns);
+    for (std::size_t r = 0; r < n; ++r) {
+      const std::uint32_t start = kClassRuns[r] >> 8;
+      const std::uint32_t end = r + 1 < n ? (kClassRuns[r + 1] >> 8) : 0x110000;
+      for (std::uint32_t c = start; c < end && c < 0x10000; ++c) t[c] = static_cast<std::uint8_t>(kClassRuns[r] & 0xFF);
+    }
+    return t;
+  }();
+  if (c < 0x10000) return bmp[c];
   return run_value(kClassRuns, std::size(kClassRuns), c);
 }
 
@@ -122,7 +125,10 @@ bool is_case_ignorable(char32_t c) { return classes(c) & kIgnorable; }
 
 }  // namespace
 
-bool is_python_space(char32_t c) { return classes(c) & kPySpace; }
+bool is_python_space(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x1F);
+  return classes(c) & kPySpace;
+}
 
 bool is_bert_whitespace(char32_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || (classes(c) & kZs);

@@ -85,8 +85,24 @@ std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offse
   out.reserve(s.size());
   offsets.clear();
   offsets.reserve(s.size() + 1);
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   std::size_t i = 0;
   while (i < s.size()) {
+    // Fast paths: ASCII, and well-formed 3-byte sequences (CJK) outside the surrogates.
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      out.push_back(c);
+      offsets.push_back(static_cast<std::uint32_t>(i));
+      ++i;
+      continue;
+    }
+    if ((c & 0xF0) == 0xE0 && c != 0xE0 && c != 0xED && i + 2 < s.size() && (p[i + 1] & 0xC0) == 0x80 &&
+        (p[i + 2] & 0xC0) == 0x80) {
+      out.push_back((char32_t{c & 0x0Fu} << 12) | (char32_t{p[i + 1] & 0x3Fu} << 6) | (p[i + 2] & 0x3Fu));
+      offsets.push_back(static_cast<std::uint32_t>(i));
+      i += 3;
+      continue;
+    }
     char32_t cp;
     std::size_t len = decode_one(s, i, cp);
     if (len == 0) throw_invalid(s, i, what);

@@ -1,5 +1,7 @@
 #include "kbert/tokenizer/char_tokenizer.hpp"
 
+#include <algorithm>
+
 #include "kbert/kg/entity_matcher.hpp"
 #include "kbert/text/unicode.hpp"
 #include "kbert/text/utf8.hpp"
@@ -10,15 +12,22 @@ CharTokenizer::CharTokenizer(std::shared_ptr<const Vocab> vocab, bool case_insen
     : vocab_(std::move(vocab)), case_insensitive_(case_insensitive) {}
 
 std::vector<std::string> CharTokenizer::tokenize(std::string_view text) const {
-  // K-BERT: list(value) -- every code point, whitespace included.
-  std::u32string cps = decode_utf8(text, "knowledge value");
   std::vector<std::string> out;
-  out.reserve(cps.size());
-  for (char32_t c : cps) {
-    out.emplace_back();
-    append_utf8(out.back(), c);
-  }
+  tokenize_into(text, out);
   return out;
+}
+
+void CharTokenizer::tokenize_into(std::string_view text, std::vector<std::string>& out) const {
+  // K-BERT: list(value) -- every code point, whitespace included.
+  std::size_t bad = find_invalid_utf8(text);
+  if (bad != std::string_view::npos) decode_utf8(text, "knowledge value");  // throws, naming the byte
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+    out.emplace_back(text.substr(i, len));
+    i += len;
+  }
 }
 
 std::u32string CharTokenizer::match_key(std::string_view surface) const {
@@ -30,9 +39,9 @@ std::u32string CharTokenizer::match_key(std::string_view surface) const {
   return key;
 }
 
-void CharTokenizer::segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const {
-  out.clear();
-  std::vector<std::uint32_t> offsets;
+void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                                    std::size_t max_tokens) const {
+  thread_local std::vector<std::uint32_t> offsets;
   std::u32string cps = decode_utf8(text, offsets, "text");
   std::u32string folded;
   std::u32string_view match_text = cps;
@@ -50,8 +59,10 @@ void CharTokenizer::segment(std::string_view text, const EntityMatcher* matcher,
     out.words.push_back(w);
   };
   const std::size_t n = cps.size();
+  out.tokens.reserve(out.tokens.size() + std::min(n, max_tokens));
+  out.words.reserve(out.words.size() + std::min(n, max_tokens));
   std::size_t i = 0;
-  while (i < n) {
+  while (i < n && out.tokens.size() < max_tokens) {
     const char32_t c = cps[i];
     if (unicode::is_python_space(c)) {
       ++i;

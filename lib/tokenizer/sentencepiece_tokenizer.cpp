@@ -188,8 +188,8 @@ std::u32string SentencePieceTokenizer::match_key(std::string_view surface) const
   return split_units(surface, case_insensitive_).joined;
 }
 
-void SentencePieceTokenizer::segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const {
-  out.clear();
+void SentencePieceTokenizer::append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                                             std::size_t max_tokens) const {
   std::vector<Piece> pieces = encode(text);
   // Entity mentions as byte spans, leftmost-longest over whole units.
   struct Mention {
@@ -215,7 +215,7 @@ void SentencePieceTokenizer::segment(std::string_view text, const EntityMatcher*
   }
   std::size_t mi = 0;
   std::size_t i = 0;
-  while (i < pieces.size()) {
+  while (i < pieces.size() && out.tokens.size() < max_tokens) {
     while (mi < mentions.size() && mentions[mi].end <= pieces[i].begin) ++mi;
     Word w;
     w.token_begin = static_cast<std::uint32_t>(out.tokens.size());

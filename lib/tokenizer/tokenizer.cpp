@@ -8,6 +8,10 @@
 
 namespace kbert {
 
+void Tokenizer::tokenize_into(std::string_view text, std::vector<std::string>& out) const {
+  for (auto& t : tokenize(text)) out.push_back(std::move(t));
+}
+
 // The one registry of tokenizer kinds.
 std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerOptions& o) {
   if (o.kind == "char") {

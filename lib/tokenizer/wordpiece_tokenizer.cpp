@@ -182,8 +182,8 @@ std::u32string WordPieceTokenizer::match_key(std::string_view surface) const {
   return key;
 }
 
-void WordPieceTokenizer::segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const {
-  out.clear();
+void WordPieceTokenizer::append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                                         std::size_t max_tokens) const {
   std::vector<std::u32string> words = basic_tokenize(text);
   // Words joined by single spaces; a match must start at a word start and end at a word end.
   std::u32string joined;
@@ -202,7 +202,7 @@ void WordPieceTokenizer::segment(std::string_view text, const EntityMatcher* mat
   for (std::size_t k = 0; k < words.size(); ++k) ends[starts[k] + words[k].size()] = 1;
 
   std::size_t k = 0;
-  while (k < words.size()) {
+  while (k < words.size() && out.tokens.size() < max_tokens) {
     Word w;
     w.token_begin = static_cast<std::uint32_t>(out.tokens.size());
     std::size_t next = k + 1;

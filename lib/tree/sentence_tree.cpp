@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -56,7 +57,7 @@ struct FlatToken {
 
 struct Branch {
   std::uint32_t word, start, end;  // flat token range
-  std::string relation, object;
+  std::string_view relation, object;  // views into the KG
 };
 
 struct WordSpan {
@@ -64,18 +65,46 @@ struct WordSpan {
   std::int64_t surface;
 };
 
+// Kept range (new indices) of a group of tokens; contiguous by construction.
+struct Range {
+  std::int32_t b = -1, e = -1;
+  void add(std::int32_t k) {
+    if (b < 0) b = k;
+    e = k + 1;
+  }
+};
+
+// Per-thread buffers, reused from tree to tree.
+struct Scratch {
+  TokenizedText seg;
+  std::vector<FlatToken> flat;
+  std::vector<Branch> branches;
+  std::vector<WordSpan> words;
+  std::vector<std::pair<std::string, KgFact>> values;
+  std::vector<std::uint32_t> keep;
+  std::vector<std::uint8_t> kept_branch, trunk_row;
+  std::vector<Range> trunk_r, branches_r, branch_r;
+  std::string text;
+};
+
 }  // namespace
 
 SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::string_view* b) const {
   const Tokenizer& tok = *tokenizer_;
-  TokenizedText seg;
+  thread_local Scratch sc;
+  TokenizedText& seg = sc.seg;
+  seg.clear();
   SentenceTree tree;
   tree.is_pair = b != nullptr;
+  const std::size_t L = options_.max_length;
+  const bool kbert_cut = options_.truncation == Truncation::kKbert;
 
-  // 1. Words and their trunk tokens.
+  // 1. Words and their trunk tokens. Either policy keeps at most L trunk tokens, so
+  // segmentation may stop there.
   if (tok.tags_in_text()) {
     // K-BERT builds the string "[CLS]" + a + "[SEP]" + b + "[SEP]" and segments it whole.
-    std::string text;
+    std::string& text = sc.text;
+    text.clear();
     if (options_.add_special) text += kClsToken;
     text += a;
     if (b) {
@@ -83,7 +112,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
       text += *b;
       if (options_.add_special) text += kSepToken;
     }
-    tok.segment(text, matcher_.get(), seg);
+    tok.append_segments(text, matcher_.get(), seg, L);
   } else {
     auto special = [&](std::string_view t) {
       Word w;
@@ -93,37 +122,29 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
       w.special = true;
       seg.words.push_back(w);
     };
-    auto append = [&](std::string_view text) {
-      TokenizedText part;
-      tok.segment(text, matcher_.get(), part);
-      const auto shift = static_cast<std::uint32_t>(seg.tokens.size());
-      for (auto& t : part.tokens) seg.tokens.push_back(std::move(t));
-      for (Word w : part.words) {
-        w.token_begin += shift;
-        w.token_end += shift;
-        seg.words.push_back(w);
-      }
-    };
     if (options_.add_special) special(kClsToken);
-    append(a);
+    tok.append_segments(a, matcher_.get(), seg, L);
     if (options_.add_special) special(kSepToken);
     if (b) {
-      append(*b);
+      tok.append_segments(*b, matcher_.get(), seg, L);
       if (options_.add_special) special(kSepToken);
     }
   }
 
-  // 2. The flattened tree: trunk of w1, branches of w1, trunk of w2, ...
-  std::vector<std::string> tokens;
-  std::vector<FlatToken> flat;
-  std::vector<Branch> branches;
-  std::vector<WordSpan> words;
-  tokens.reserve(seg.tokens.size() * 2);
-  flat.reserve(seg.tokens.size() * 2);
+  // 2. The flattened tree: trunk of w1, branches of w1, trunk of w2, ... With kbert
+  // truncation nothing after the first L tokens can survive, so stop there.
+  std::vector<std::string>& tokens = tree.tokens;
+  std::vector<FlatToken>& flat = sc.flat;
+  std::vector<Branch>& branches = sc.branches;
+  std::vector<WordSpan>& words = sc.words;
+  flat.clear();
+  branches.clear();
+  words.clear();
+  const std::size_t cap = kbert_cut ? L : std::numeric_limits<std::size_t>::max();
+  tokens.reserve(std::min(cap, seg.tokens.size() * 2));
   std::int32_t pos = -1;
-  std::vector<std::pair<std::string, KgFact>> values;
   const std::string_view joiner = tok.predicate_joiner();
-  for (std::uint32_t wi = 0; wi < seg.words.size(); ++wi) {
+  for (std::uint32_t wi = 0; wi < seg.words.size() && tokens.size() < cap; ++wi) {
     const Word& w = seg.words[wi];
     WordSpan span{static_cast<std::uint32_t>(tokens.size()), 0, w.special ? -1 : w.surface};
     for (std::uint32_t t = w.token_begin; t < w.token_end; ++t) {
@@ -133,6 +154,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     span.trunk_end = static_cast<std::uint32_t>(tokens.size());
     words.push_back(span);
     if (span.surface < 0 || !kg_ || options_.max_entities == 0) continue;
+    auto& values = sc.values;
     values.clear();
     kg_->for_each_fact(static_cast<std::uint32_t>(span.surface), [&](const KgFact& f) {
       std::string value;
@@ -149,37 +171,34 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     });
     const std::int32_t base = pos;  // the last trunk token of w
     for (const auto& [value, fact] : values) {
-      std::vector<std::string> btoks = tok.tokenize(value);
-      if (btoks.empty()) continue;
-      Branch br{wi, static_cast<std::uint32_t>(tokens.size()), 0, std::string(fact.relation), std::string(fact.object)};
+      if (tokens.size() >= cap) break;
+      const auto start = static_cast<std::uint32_t>(tokens.size());
+      tok.tokenize_into(value, tokens);
+      if (tokens.size() == start) continue;
       const auto bi = static_cast<std::int32_t>(branches.size());
       std::int32_t p = base;
-      for (auto& t : btoks) {
-        tokens.push_back(std::move(t));
-        flat.push_back({++p, wi, bi});
-      }
-      br.end = static_cast<std::uint32_t>(tokens.size());
-      branches.push_back(std::move(br));
+      for (std::size_t t = start; t < tokens.size(); ++t) flat.push_back({++p, wi, bi});
+      branches.push_back({wi, start, static_cast<std::uint32_t>(tokens.size()), fact.relation, fact.object});
     }
   }
 
   // 3. Which flattened tokens are kept.
   const std::size_t n = tokens.size();
-  const std::size_t L = options_.max_length;
-  std::vector<std::uint32_t> keep;
-  if (options_.truncation == Truncation::kKbert || n <= L) {
+  std::vector<std::uint32_t>& keep = sc.keep;
+  keep.clear();
+  if (kbert_cut || n <= L) {
     keep.resize(std::min(n, L));
     for (std::uint32_t i = 0; i < keep.size(); ++i) keep[i] = i;
   } else {
     std::size_t trunk = 0;
     for (const auto& f : flat) trunk += f.branch < 0;
-    std::vector<std::uint8_t> kept_branch(branches.size(), 0);
+    sc.kept_branch.assign(branches.size(), 0);
     if (trunk < L) {
       std::size_t budget = L - trunk;
       for (std::size_t bi = 0; bi < branches.size(); ++bi) {
         std::size_t len = branches[bi].end - branches[bi].start;
         if (len <= budget) {
-          kept_branch[bi] = 1;
+          sc.kept_branch[bi] = 1;
           budget -= len;
         }
       }
@@ -188,66 +207,65 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     for (std::uint32_t i = 0; i < n && keep.size() < L; ++i) {
       if (flat[i].branch < 0) {
         if (trunk_kept < L) keep.push_back(i), ++trunk_kept;
-      } else if (kept_branch[flat[i].branch]) {
+      } else if (sc.kept_branch[flat[i].branch]) {
         keep.push_back(i);
       }
     }
   }
-
-  // 4. Outputs over the kept tokens.
   const std::size_t m = keep.size();
-  std::vector<std::int32_t> new_index(n, -1);
-  for (std::uint32_t k = 0; k < m; ++k) new_index[keep[k]] = static_cast<std::int32_t>(k);
-  tree.tokens.reserve(m);
-  tree.positions.reserve(m);
-  tree.hard_index.reserve(m);
-  tree.segments.reserve(m);
-  for (std::uint32_t k = 0; k < m; ++k) {
-    const std::uint32_t i = keep[k];
-    tree.tokens.push_back(std::move(tokens[i]));
-    tree.positions.push_back(flat[i].position);
-    tree.hard_index.push_back(static_cast<std::int32_t>(i));
-    tree.segments.push_back(flat[i].branch < 0 ? 0 : 1);
+  const bool identity = m == n || (m > 0 && keep[m - 1] == m - 1);
+  if (!identity) {
+    std::vector<std::string> kept;
+    kept.reserve(m);
+    for (std::uint32_t i : keep) kept.push_back(std::move(tokens[i]));
+    tokens.swap(kept);
+  } else {
+    tokens.resize(m);
   }
 
-  // Kept ranges (new indices) of each word's trunk, each word's branches, each branch.
-  struct Range {
-    std::int32_t b = -1, e = -1;
-    void add(std::int32_t k) {
-      if (b < 0) b = k;
-      e = k + 1;
-    }
-  };
-  std::vector<Range> trunk_r(words.size()), branches_r(words.size()), branch_r(branches.size());
+  // 4. Outputs over the kept tokens.
+  tree.positions.resize(m);
+  tree.hard_index.resize(m);
+  tree.segments.resize(m);
+  for (std::uint32_t k = 0; k < m; ++k) {
+    const FlatToken& f = flat[keep[k]];
+    tree.positions[k] = f.position;
+    tree.hard_index[k] = static_cast<std::int32_t>(keep[k]);
+    tree.segments[k] = f.branch < 0 ? 0 : 1;
+  }
+  sc.trunk_r.assign(words.size(), Range{});
+  sc.branches_r.assign(words.size(), Range{});
+  sc.branch_r.assign(branches.size(), Range{});
   for (std::uint32_t k = 0; k < m; ++k) {
     const FlatToken& f = flat[keep[k]];
     if (f.branch < 0) {
-      trunk_r[f.word].add(static_cast<std::int32_t>(k));
+      sc.trunk_r[f.word].add(static_cast<std::int32_t>(k));
     } else {
-      branches_r[f.word].add(static_cast<std::int32_t>(k));
-      branch_r[f.branch].add(static_cast<std::int32_t>(k));
+      sc.branches_r[f.word].add(static_cast<std::int32_t>(k));
+      sc.branch_r[f.branch].add(static_cast<std::int32_t>(k));
     }
   }
 
-  // Visible matrix: trunk rows see the trunk and their word's branches; a branch row
-  // sees its own branch and its word's trunk.
-  tree.visible.setZero(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
+  // Visible matrix: a trunk row sees the trunk and its word's branches; a branch row
+  // sees its own branch and its word's trunk. Every row is written whole.
+  tree.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
   if (m > 0) {
     std::uint8_t* data = tree.visible.data();
-    std::vector<std::uint8_t> trunk_row(m, 0);
-    for (std::uint32_t k = 0; k < m; ++k) trunk_row[k] = tree.segments[k] == 0;
-    auto fill = [&](std::uint8_t* row, const Range& r) {
+    sc.trunk_row.resize(m);
+    for (std::uint32_t k = 0; k < m; ++k) sc.trunk_row[k] = tree.segments[k] == 0;
+    auto fill = [](std::uint8_t* row, const Range& r) {
       if (r.b >= 0) std::memset(row + r.b, 1, static_cast<std::size_t>(r.e - r.b));
     };
     for (std::uint32_t k = 0; k < m; ++k) {
       std::uint8_t* row = data + static_cast<std::size_t>(k) * m;
       const FlatToken& f = flat[keep[k]];
       if (f.branch < 0) {
-        std::memcpy(row, trunk_row.data(), m);
-        fill(row, branches_r[f.word]);
+        std::memcpy(row, sc.trunk_row.data(), m);
+        fill(row, sc.branches_r[f.word]);
       } else {
-        fill(row, branch_r[f.branch]);
-        fill(row, trunk_r[f.word]);
+        std::memset(row, 0, m);
+        fill(row, sc.branch_r[f.branch]);
+        fill(row, sc.trunk_r[f.word]);
       }
     }
   }
@@ -258,11 +276,11 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   tree.hf_segments.resize(m);
   int seps = 0;
   for (std::uint32_t k = 0; k < m; ++k) {
-    const bool pad = tree.tokens[k] == kPadToken;
+    const bool pad = tokens[k] == kPadToken;
     if (tree.is_pair) {
       tree.uer_segments[k] = pad ? 0 : 1 + seps;
       tree.hf_segments[k] = pad ? 0 : std::min(seps, 1);
-      if (tree.tokens[k] == kSepToken && tree.segments[k] == 0) ++seps;
+      if (tree.segments[k] == 0 && tokens[k] == kSepToken) ++seps;
     } else {
       tree.uer_segments[k] = pad ? 0 : 1;
       tree.hf_segments[k] = 0;
@@ -271,18 +289,18 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
 
   if (const Vocab* vocab = tok.vocab()) {
     tree.ids.reserve(m);
-    for (const auto& t : tree.tokens) tree.ids.push_back(vocab->id(t));
+    for (const auto& t : tokens) tree.ids.push_back(vocab->id(t));
   }
 
   for (std::size_t bi = 0; bi < branches.size(); ++bi) {
-    const Range& r = branch_r[bi];
+    const Range& r = sc.branch_r[bi];
     if (r.b < 0) continue;
     const Branch& br = branches[bi];
-    const Range& t = trunk_r[br.word];
+    const Range& t = sc.trunk_r[br.word];
     InjectedTriple inj;
     inj.entity = std::string(kg_->surface_form(static_cast<std::uint32_t>(words[br.word].surface)));
-    inj.relation = br.relation;
-    inj.object = br.object;
+    inj.relation = std::string(br.relation);
+    inj.object = std::string(br.object);
     inj.start = static_cast<std::uint32_t>(r.b);
     inj.end = static_cast<std::uint32_t>(r.e);
     inj.entity_start = static_cast<std::uint32_t>(std::max(t.b, 0));

@@ -50,6 +50,7 @@ class EntityMatcher {
   };
   std::vector<Slot> table_;
   std::vector<std::uint32_t> payload_;  // per node
+  std::vector<std::uint32_t> root_;     // the root's children for BMP code points, direct
   std::size_t edges_ = 0;
   std::size_t keys_ = 0;
   std::size_t max_len_ = 0;

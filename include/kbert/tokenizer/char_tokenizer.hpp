@@ -18,8 +18,10 @@ class CharTokenizer : public Tokenizer {
 
   std::string_view kind() const override { return "char"; }
   std::vector<std::string> tokenize(std::string_view text) const override;
+  void tokenize_into(std::string_view text, std::vector<std::string>& out) const override;
   std::u32string match_key(std::string_view surface) const override;
-  void segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const override;
+  void append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                       std::size_t max_tokens) const override;
   std::string_view predicate_joiner() const override { return ""; }
   bool tags_in_text() const override { return true; }
   const Vocab* vocab() const override { return vocab_.get(); }

@@ -25,7 +25,8 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string_view kind() const override { return "sentencepiece"; }
   std::vector<std::string> tokenize(std::string_view text) const override;
   std::u32string match_key(std::string_view surface) const override;
-  void segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const override;
+  void append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                       std::size_t max_tokens) const override;
   std::string_view predicate_joiner() const override { return " "; }
   const Vocab* vocab() const override { return &vocab_; }
 

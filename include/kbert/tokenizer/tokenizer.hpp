@@ -68,12 +68,21 @@ class Tokenizer {
   virtual std::string_view kind() const = 0;
   /// Tokens of a plain text, without entity matching (branch values use this).
   virtual std::vector<std::string> tokenize(std::string_view text) const = 0;
+  /// As tokenize(), appending to `out`.
+  virtual void tokenize_into(std::string_view text, std::vector<std::string>& out) const;
   /// The key a KG surface form is matched by, in the normalised form segment() matches;
   /// empty when the form can never match (char mode: it contains whitespace).
   virtual std::u32string match_key(std::string_view surface) const = 0;
   /// Splits a text into words and tokens, matching surface forms with `matcher` (may be null).
   /// Throws std::invalid_argument on invalid UTF-8.
-  virtual void segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const = 0;
+  void segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const {
+    out.clear();
+    append_segments(text, matcher, out, static_cast<std::size_t>(-1));
+  }
+  /// As segment(), appending to `out`; may stop early once `out` holds at least
+  /// `max_tokens` tokens (the tree builder never needs more than max_length).
+  virtual void append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                               std::size_t max_tokens) const = 0;
   /// Joins predicate and object into a branch value in predicate mode:
   /// "" in char mode (K-BERT concatenates), " " for word tokenizers (KBERT_SPEC section 7).
   virtual std::string_view predicate_joiner() const = 0;

@@ -38,7 +38,8 @@ class WordPieceTokenizer : public Tokenizer {
   std::string_view kind() const override { return "wordpiece"; }
   std::vector<std::string> tokenize(std::string_view text) const override;
   std::u32string match_key(std::string_view surface) const override;
-  void segment(std::string_view text, const EntityMatcher* matcher, TokenizedText& out) const override;
+  void append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
+                       std::size_t max_tokens) const override;
   std::string_view predicate_joiner() const override { return " "; }
   const Vocab* vocab() const override { return vocab_.get(); }
   const WordPieceOptions& options() const { return options_; }
