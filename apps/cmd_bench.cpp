@@ -11,6 +11,7 @@
 
 #include "cli_common.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/text/utf8.hpp"
 #include "commands.hpp"
 
 namespace kbert::cli {
@@ -75,23 +76,34 @@ int bench_kg(int argc, char** argv) {
   std::string dir = args.value("dir", "/tmp");
   std::string path = dir + "/kbert-bench-kg-" + std::to_string(::getpid()) + ".spo";
 
-  // A synthetic KG shaped like HowNet/CN-DBpedia: many subjects with a few facts each,
-  // a small set of relations, objects shared between subjects.
+  // A synthetic KG shaped like the Chinese KGs K-BERT uses (CN-DBpedia, HowNet):
+  // subjects with four facts on average, names of 2-4 CJK characters (a fifth of
+  // them English two-word names), 64 relations, objects shared between subjects.
   auto t0 = Clock::now();
   {
     std::ofstream out(path, std::ios::binary);
     if (!out) throw FileError(path, "cannot create the benchmark file");
     std::mt19937_64 rng(seed);
     const std::size_t subjects = std::max<std::size_t>(1, n / 4), objects = std::max<std::size_t>(1, n / 2);
-    static const char* kSyllables[] = {"电", "力", "变", "压", "器", "故", "障", "线", "路", "开", "关", "断",
-                                       "pump", "valve", "seal", "motor", "gas", "pipe", "leak", "weld"};
+    static const char* kWords[] = {"pump", "valve", "seal", "motor", "gas", "pipe", "leak", "weld", "relay", "fuse",
+                                   "cable", "meter", "tank", "bolt", "gear", "fan"};
     auto name = [&](std::size_t k, std::string& s) {
       s.clear();
-      std::size_t x = k * 2654435761u + 1;
-      do {
-        s += kSyllables[x % 20];
-        x /= 20;
-      } while (x);
+      std::size_t x = (k * 2654435761u) % 0xFFFFFFFFu;
+      if (x % 5 == 0) {  // "pump seal 1234"
+        s += kWords[x % 16];
+        s += ' ';
+        s += kWords[(x / 16) % 16];
+        s += ' ';
+        s += std::to_string(k);
+        return;
+      }
+      const std::size_t len = 2 + (x >> 7) % 3;
+      std::size_t y = k + 1;
+      for (std::size_t c = 0; c < len || y; ++c) {
+        append_utf8(s, static_cast<char32_t>(0x4E00 + y % 2000));
+        y /= 2000;
+      }
     };
     std::string s, o;
     std::string buf;
@@ -123,6 +135,7 @@ int bench_kg(int argc, char** argv) {
     throw;
   }
   const double load_s = seconds_since(t0);
+  const double rss_load = peak_rss_mib();
   t0 = Clock::now();
   SentenceTreeBuilder builder(&kg, make_tokenizer({}), {});
   const double matcher_s = seconds_since(t0);
@@ -137,6 +150,7 @@ int bench_kg(int argc, char** argv) {
                       {"load_seconds", load_s},
                       {"matcher_seconds", matcher_s},
                       {"peak_rss_mib_before_load", rss_before},
+                      {"peak_rss_mib_after_load", rss_load},
                       {"peak_rss_mib", rss},
                       {"kg_bytes", kg.memory_bytes()}};
   std::cout << j.dump() << std::endl;

@@ -33,7 +33,7 @@ struct KnowledgeGraph::Impl {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> surface_vertex;  // (surface, vertex), first-seen order
   std::vector<std::uint8_t> vertex_self_surface;  // vertex already its own surface form
   std::vector<KgEdge> edges;           // distinct triples in load order
-  std::vector<std::uint32_t> edge_table;  // open addressing over edges (index + 1)
+  std::vector<std::uint64_t> edge_table;  // open addressing over edges (fingerprint << 32 | index + 1)
   std::size_t duplicates = 0;
   struct Label {
     std::uint32_t vertex;
@@ -49,17 +49,22 @@ struct KnowledgeGraph::Impl {
   mutable KgGraph graph;
   mutable std::vector<std::uint32_t> surface_begin;  // CSR over surface_vertex
   mutable std::vector<std::uint32_t> surface_vertices;
-  mutable std::vector<std::string_view> vertex_display;
+  mutable std::vector<std::pair<std::uint32_t, std::string_view>> vertex_label;  // labelled vertices, sorted
   mutable std::vector<std::string_view> relation_display;
 
-  std::uint32_t vertex(std::string_view name, bool iri);
+  std::uint32_t vertex(std::string_view name, bool iri) { return vertex(name, iri, StringPool::hash(name)); }
+  std::uint32_t vertex(std::string_view name, bool iri, std::uint32_t h);
   std::uint32_t relation(std::string_view name, bool iri);
   void surface(std::string_view form, std::uint32_t v);
-  void self_surface(std::uint32_t v);
+  void self_surface(std::uint32_t v) { self_surface(v, StringPool::hash(vertices.str(v))); }
+  void self_surface(std::uint32_t v, std::uint32_t h);  // h: hash of the vertex name
+  void prefetch_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) const;
   bool add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o);  // false when a duplicate
   void rebuild_edge_table(std::size_t capacity = 0);
   void invalidate() { built.store(false, std::memory_order_release); }
   void ensure_built() const;
+  /// Readable name: its best label, else an IRI's local name, else the string itself.
+  std::string_view display(std::uint32_t v) const;
   void build() const;
 };
 

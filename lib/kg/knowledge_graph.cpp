@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <boost/graph/graph_traits.hpp>
+#include <boost/iterator/transform_iterator.hpp>
 #include <unordered_set>
 
 #include "kbert/text/utf8.hpp"
+#include "common/memory.hpp"
 #include "kg/kg_impl.hpp"
 
 namespace kbert {
@@ -15,8 +17,20 @@ std::string_view iri_local_name(std::string_view iri) {
   return iri.substr(cut + 1);
 }
 
-std::uint32_t KnowledgeGraph::Impl::vertex(std::string_view name, bool iri) {
-  std::uint32_t id = vertices.intern(name);
+namespace {
+inline std::uint64_t edge_hash(const KgEdge& e) {
+  std::uint64_t x = (std::uint64_t{e.subject} << 32) ^ (std::uint64_t{e.relation} << 16) ^ e.object;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+}  // namespace
+
+std::uint32_t KnowledgeGraph::Impl::vertex(std::string_view name, bool iri, std::uint32_t h) {
+  std::uint32_t id = vertices.intern(name, h);
   if (id == is_iri.size()) {
     is_iri.push_back(iri ? 1 : 0);
     vertex_self_surface.push_back(0);
@@ -36,30 +50,32 @@ void KnowledgeGraph::Impl::surface(std::string_view form, std::uint32_t v) {
   surface_vertex.emplace_back(s, v);
 }
 
-void KnowledgeGraph::Impl::self_surface(std::uint32_t v) {
+void KnowledgeGraph::Impl::self_surface(std::uint32_t v, std::uint32_t h) {
   if (vertex_self_surface[v]) return;
   vertex_self_surface[v] = 1;
-  surface(vertices.str(v), v);
+  surface_vertex.emplace_back(surfaces.intern(vertices.str(v), h), v);
 }
 
-namespace {
-inline std::uint64_t edge_hash(const KgEdge& e) {
-  std::uint64_t x = (std::uint64_t{e.subject} << 32) ^ (std::uint64_t{e.relation} << 16) ^ e.object;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return x;
+void KnowledgeGraph::Impl::prefetch_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) const {
+  if (edge_table.empty()) return;
+  __builtin_prefetch(&edge_table[edge_hash(KgEdge{s, p, o}) & (edge_table.size() - 1)]);
 }
-}  // namespace
 
+
+// Edge table slots: fingerprint << 32 | (edge index + 1), so most probes settle
+// without touching the edge list.
 void KnowledgeGraph::Impl::rebuild_edge_table(std::size_t capacity) {
   std::size_t cap = 4096;
   while (cap < std::max(capacity, (edges.size() + 1) * 2)) cap *= 2;
-  std::vector<std::uint32_t> t(cap, 0);
+  std::vector<std::uint64_t> t;
+  t.reserve(cap);
+  detail::advise_huge_pages(t.data(), cap * sizeof(std::uint64_t));
+  t.assign(cap, 0);
   for (std::uint32_t i = 0; i < edges.size(); ++i) {
-    std::size_t k = edge_hash(edges[i]) & (cap - 1);
+    const std::uint64_t h = edge_hash(edges[i]);
+    std::size_t k = h & (cap - 1);
     while (t[k]) k = (k + 1) & (cap - 1);
-    t[k] = i + 1;
+    t[k] = ((h >> 32) << 32) | (i + 1);
   }
   edge_table.swap(t);
 }
@@ -67,17 +83,20 @@ void KnowledgeGraph::Impl::rebuild_edge_table(std::size_t capacity) {
 bool KnowledgeGraph::Impl::add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) {
   if ((edges.size() + 1) * 2 > edge_table.size()) rebuild_edge_table(edge_table.size() * 2);
   const KgEdge e{s, p, o};
+  const std::uint64_t h = edge_hash(e);
+  const std::uint64_t fp = (h >> 32) << 32;
   const std::size_t mask = edge_table.size() - 1;
-  std::size_t k = edge_hash(e) & mask;
+  std::size_t k = h & mask;
   for (; edge_table[k]; k = (k + 1) & mask) {
-    const KgEdge& f = edges[edge_table[k] - 1];
+    if ((edge_table[k] & 0xFFFFFFFF00000000ull) != fp) continue;
+    const KgEdge& f = edges[static_cast<std::uint32_t>(edge_table[k]) - 1];
     if (f.subject == s && f.relation == p && f.object == o) {
       ++duplicates;
       return false;
     }
   }
   edges.push_back(e);
-  edge_table[k] = static_cast<std::uint32_t>(edges.size());
+  edge_table[k] = fp | edges.size();
   invalidate();
   return true;
 }
@@ -90,43 +109,53 @@ void KnowledgeGraph::Impl::ensure_built() const {
   built.store(true, std::memory_order_release);
 }
 
+std::string_view KnowledgeGraph::Impl::display(std::uint32_t v) const {
+  if (!vertex_label.empty()) {
+    auto it = std::lower_bound(vertex_label.begin(), vertex_label.end(), std::make_pair(v, std::string_view()),
+                               [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (it != vertex_label.end() && it->first == v) return it->second;
+  }
+  return is_iri[v] ? iri_local_name(vertices.str(v)) : vertices.str(v);
+}
+
 void KnowledgeGraph::Impl::build() const {
   const std::uint32_t nv = static_cast<std::uint32_t>(vertices.size());
-  // CSR graph; the multi-pass constructor places each vertex's edges in input order,
-  // so out-edges come out in load order (tests check this).
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> st;
-  std::vector<KgEdgeProp> props;
-  st.reserve(edges.size());
-  props.reserve(edges.size());
-  for (const KgEdge& e : edges) {
-    st.emplace_back(e.subject, e.object);
-    props.push_back(KgEdgeProp{e.relation});
-  }
-  graph = KgGraph(boost::edges_are_unsorted_multi_pass, st.begin(), st.end(), props.begin(), nv);
-  std::vector<std::pair<std::uint32_t, std::uint32_t>>().swap(st);
-  std::vector<KgEdgeProp>().swap(props);
+  // CSR graph straight from the edge list; the multi-pass constructor places each
+  // vertex's edges in input order, so out-edges come out in load order (tests check this).
+  struct Ends {
+    std::pair<std::uint32_t, std::uint32_t> operator()(const KgEdge& e) const { return {e.subject, e.object}; }
+  };
+  struct Prop {
+    KgEdgeProp operator()(const KgEdge& e) const { return KgEdgeProp{e.relation}; }
+  };
+  graph = KgGraph(boost::edges_are_unsorted_multi_pass, boost::make_transform_iterator(edges.begin(), Ends{}),
+                  boost::make_transform_iterator(edges.end(), Ends{}), boost::make_transform_iterator(edges.begin(), Prop{}),
+                  nv);
 
-  // Display names: a preferred label, else rdfs:label, else altLabel, else the IRI's
-  // local name, else the string itself.
-  vertex_display.assign(nv, {});
-  std::vector<std::uint8_t> rank(nv, 255);
+  // Display names of labelled vertices: skos:prefLabel, else rdfs:label, else altLabel.
+  vertex_label.clear();
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> rank;  // (vertex, rank) of the chosen label
   for (const Label& l : labels) {
-    auto r = static_cast<std::uint8_t>(l.kind);
-    if (r < rank[l.vertex]) {
-      rank[l.vertex] = r;
-      vertex_display[l.vertex] = vertices.str(l.literal);
-    }
+    vertex_label.emplace_back(l.vertex, vertices.str(l.literal));
+    rank.emplace_back(l.vertex, static_cast<std::uint8_t>(l.kind));
   }
-  for (std::uint32_t v = 0; v < nv; ++v) {
-    if (rank[v] != 255) continue;
-    vertex_display[v] = is_iri[v] ? iri_local_name(vertices.str(v)) : vertices.str(v);
+  {
+    std::vector<std::size_t> order(vertex_label.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return rank[a].first != rank[b].first ? rank[a].first < rank[b].first : rank[a].second < rank[b].second;
+    });
+    std::vector<std::pair<std::uint32_t, std::string_view>> best;
+    for (std::size_t i : order)
+      if (best.empty() || best.back().first != vertex_label[i].first) best.push_back(vertex_label[i]);
+    vertex_label.swap(best);
   }
   relation_display.assign(relations.size(), {});
   for (std::uint32_t r = 0; r < relations.size(); ++r) {
     std::string_view key = relations.str(r);
     if (relation_is_iri[r]) {
       std::uint32_t v = vertices.find(key);
-      relation_display[r] = (v != StringPool::kNone && rank[v] != 255) ? vertex_display[v] : iri_local_name(key);
+      relation_display[r] = v != StringPool::kNone ? display(v) : iri_local_name(key);
     } else {
       relation_display[r] = key;
     }
@@ -206,7 +235,7 @@ void KnowledgeGraph::for_each_fact(std::uint32_t surface_id, const std::function
     const std::uint32_t v = m.surface_vertices[i];
     auto range = boost::out_edges(v, m.graph);
     for (auto it = range.first; it != range.second; ++it) {
-      KgFact f{m.relation_display[m.graph[*it].relation], m.vertex_display[boost::target(*it, m.graph)]};
+      KgFact f{m.relation_display[m.graph[*it].relation], m.display(boost::target(*it, m.graph))};
       if (several) {
         // Different entities may share a fact; report it once.
         bool dup = std::any_of(seen.begin(), seen.end(),
@@ -265,18 +294,18 @@ void KnowledgeGraph::for_each_triple(const std::function<void(const KgTriple&)>&
   impl_->ensure_built();
   const Impl& m = *impl_;
   for (const KgEdge& e : m.edges)
-    fn(KgTriple{m.vertex_display[e.subject], m.relation_display[e.relation], m.vertex_display[e.object]});
+    fn(KgTriple{m.display(e.subject), m.relation_display[e.relation], m.display(e.object)});
 }
 
 std::size_t KnowledgeGraph::memory_bytes() const {
   const Impl& m = *impl_;
   std::size_t b = m.vertices.memory_bytes() + m.relations.memory_bytes() + m.surfaces.memory_bytes();
-  b += m.edges.capacity() * sizeof(KgEdge) + m.edge_table.capacity() * 4 + m.surface_vertex.capacity() * 8;
+  b += m.edges.capacity() * sizeof(KgEdge) + m.edge_table.capacity() * 8 + m.surface_vertex.capacity() * 8;
   b += m.is_iri.capacity() + m.vertex_self_surface.capacity() + m.labels.capacity() * sizeof(Impl::Label);
   if (m.built.load()) {
     b += (boost::num_vertices(m.graph) + 1) * 4 + boost::num_edges(m.graph) * 8;
     b += (m.surface_begin.capacity() + m.surface_vertices.capacity()) * 4;
-    b += (m.vertex_display.capacity() + m.relation_display.capacity()) * sizeof(std::string_view);
+    b += m.vertex_label.capacity() * 24 + m.relation_display.capacity() * sizeof(std::string_view);
   }
   return b;
 }

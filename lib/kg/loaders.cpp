@@ -89,35 +89,24 @@ class LineReader {
   bool eof_ = false;
 };
 
-// Python's str.strip(): removes leading and trailing characters that isspace().
+// Decodes the code point of valid UTF-8 starting at s[i] (the caller validated the line).
+char32_t code_point_at(std::string_view s, std::size_t i, std::size_t& len) {
+  auto c = static_cast<unsigned char>(s[i]);
+  len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+  char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+  for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return cp;
+}
+
+// Python's str.strip() on a valid UTF-8 line: removes leading and trailing
+// characters that isspace().
 std::string_view python_strip(std::string_view s) {
-  auto ascii_space = [](unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x1F); };
-  std::size_t b = 0, e = s.size();
-  while (b < e) {
-    auto c = static_cast<unsigned char>(s[b]);
-    if (c < 0x80) {
-      if (!ascii_space(c)) break;
-      ++b;
-      continue;
-    }
-    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
-    if (b + len > e || find_invalid_utf8(s.substr(b, len)) != std::string_view::npos) break;
-    if (!unicode::is_python_space(decode_utf8(s.substr(b, len))[0])) break;
-    b += len;
-  }
+  std::size_t b = 0, e = s.size(), len = 0;
+  while (b < e && unicode::is_python_space(code_point_at(s, b, len))) b += len;
   while (e > b) {
-    auto c = static_cast<unsigned char>(s[e - 1]);
-    if (c < 0x80) {
-      if (!ascii_space(c)) break;
-      --e;
-      continue;
-    }
     std::size_t start = e - 1;
-    while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 && e - start < 4) --start;
-    std::string_view cp = s.substr(start, e - start);
-    if (find_invalid_utf8(cp) != std::string_view::npos) break;
-    std::u32string d = decode_utf8(cp);
-    if (d.size() != 1 || !unicode::is_python_space(d[0])) break;
+    while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    if (!unicode::is_python_space(code_point_at(s, start, len))) break;
     e = start;
   }
   return s.substr(b, e - b);
@@ -156,9 +145,62 @@ class BadLines {
 };
 
 struct KgLoader {
+  // SPO lines are parsed one by one, then interned a batch at a time with the
+  // batch's cache misses overlapped (see StringPool::prefetch_*): on KGs of
+  // millions of triples the hash tables do not fit in cache and misses dominate.
+  struct SpoBatch {
+    static constexpr std::size_t kLines = 64;
+    std::string arena;  // the batch's fields, copied: the reader's buffer moves
+    struct Row {
+      std::uint32_t off, ls, lp, lo;
+    };
+    std::vector<Row> rows;
+    std::uint32_t hs[kLines], ho[kLines], sid[kLines], pid[kLines], oid[kLines];
+    SpoBatch() {
+      arena.reserve(1 << 16);
+      rows.reserve(kLines);
+    }
+  };
+
+  static void spo_flush(KnowledgeGraph::Impl& g, SpoBatch& b, KgLoadReport& rep) {
+    const std::size_t n = b.rows.size();
+    if (n == 0) return;
+    auto field = [&](std::size_t i, int k) {
+      const auto& r = b.rows[i];
+      const char* base = b.arena.data() + r.off;
+      if (k == 0) return std::string_view(base, r.ls);
+      if (k == 1) return std::string_view(base + r.ls, r.lp);
+      return std::string_view(base + r.ls + r.lp, r.lo);
+    };
+    g.vertices.reserve_more(2 * n);
+    g.surfaces.reserve_more(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      b.hs[i] = StringPool::hash(field(i, 0));
+      b.ho[i] = StringPool::hash(field(i, 2));
+      g.vertices.prefetch_slot(b.hs[i]);
+      g.vertices.prefetch_slot(b.ho[i]);
+      g.surfaces.prefetch_slot(b.hs[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) g.vertices.prefetch_entry(b.hs[i]), g.vertices.prefetch_entry(b.ho[i]);
+    for (std::size_t i = 0; i < n; ++i) g.vertices.prefetch_string(b.hs[i]), g.vertices.prefetch_string(b.ho[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      b.sid[i] = g.vertex(field(i, 0), false, b.hs[i]);
+      b.pid[i] = g.relation(field(i, 1), false);
+      b.oid[i] = g.vertex(field(i, 2), false, b.ho[i]);
+      g.self_surface(b.sid[i], b.hs[i]);
+    }
+    if ((g.edges.size() + n + 1) * 2 > g.edge_table.size()) g.rebuild_edge_table((g.edges.size() + n + 1) * 2);
+    for (std::size_t i = 0; i < n; ++i) g.prefetch_edge(b.sid[i], b.pid[i], b.oid[i]);
+    for (std::size_t i = 0; i < n; ++i)
+      if (g.add_edge(b.sid[i], b.pid[i], b.oid[i])) ++rep.triples;
+    b.rows.clear();
+    b.arena.clear();
+  }
+
   static void spo(KnowledgeGraph::Impl& g, const std::string& path, BadLines& bad, KgLoadReport& rep) {
     LineReader reader(path);
     std::string_view raw;
+    SpoBatch batch;
     while (reader.next(raw)) {
       ++rep.lines;
       std::size_t invalid = find_invalid_utf8(raw);
@@ -182,12 +224,14 @@ struct KgLoader {
         bad(reader.line_no(), "expected 3 tab-separated fields (subject, predicate, object), found " + std::to_string(n));
         continue;
       }
-      std::uint32_t s = g.vertex(f[0], false);
-      std::uint32_t p = g.relation(f[1], false);
-      std::uint32_t o = g.vertex(f[2], false);
-      g.self_surface(s);
-      if (g.add_edge(s, p, o)) ++rep.triples;
+      if (batch.arena.size() + line.size() > batch.arena.capacity()) spo_flush(g, batch, rep);
+      const auto off = static_cast<std::uint32_t>(batch.arena.size());
+      batch.arena.append(f[0]).append(f[1]).append(f[2]);
+      batch.rows.push_back({off, static_cast<std::uint32_t>(f[0].size()), static_cast<std::uint32_t>(f[1].size()),
+                            static_cast<std::uint32_t>(f[2].size())});
+      if (batch.rows.size() == SpoBatch::kLines) spo_flush(g, batch, rep);
     }
+    spo_flush(g, batch, rep);
   }
 
   // --- N-Triples ---------------------------------------------------------
@@ -556,6 +600,7 @@ KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& 
     g.invalidate();
     throw;
   }
+  std::vector<std::uint64_t>().swap(g.edge_table);  // rebuilt on the next add
   g.ensure_built();
   return rep;
 }

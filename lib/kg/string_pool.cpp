@@ -1,5 +1,7 @@
 #include "kg/string_pool.hpp"
 
+#include "common/memory.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -45,57 +47,51 @@ const char* StringPool::store(std::string_view s) {
   return p;
 }
 
-void StringPool::reserve(std::size_t n) {
-  ptr_.reserve(n);
-  len_.reserve(n);
-  hash_.reserve(n);
-}
-
 void StringPool::grow() {
-  std::size_t cap = table_.empty() ? 1024 : table_.size() * 2;
-  std::vector<std::uint32_t> t(cap, 0);
+  const std::size_t cap = table_.empty() ? 1024 : table_.size() * 2;
+  std::vector<std::uint64_t> t;
+  t.reserve(cap);
+  detail::advise_huge_pages(t.data(), cap * sizeof(std::uint64_t));
+  t.assign(cap, 0);
   const std::size_t mask = cap - 1;
-  for (std::uint32_t id = 0; id < hash_.size(); ++id) {
-    std::size_t i = hash_[id] & mask;
+  for (std::uint32_t id = 0; id < entries_.size(); ++id) {
+    const std::uint32_t h = entries_[id].hash;
+    std::size_t i = h & mask;
     while (t[i]) i = (i + 1) & mask;
-    t[i] = id + 1;
+    t[i] = (std::uint64_t{h} << 32) | (id + 1);
   }
   table_.swap(t);
 }
 
-std::uint32_t StringPool::find(std::string_view s) const {
-  if (table_.empty()) return kNone;
-  const std::uint32_t h = hash(s);
+std::size_t StringPool::probe(std::string_view s, std::uint32_t h) const {
   const std::size_t mask = table_.size() - 1;
   for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-    std::uint32_t slot = table_[i];
-    if (!slot) return kNone;
-    std::uint32_t id = slot - 1;
-    if (hash_[id] == h && len_[id] == s.size() && std::memcmp(ptr_[id], s.data(), s.size()) == 0) return id;
+    const std::uint64_t slot = table_[i];
+    if (!slot) return i;
+    if (static_cast<std::uint32_t>(slot >> 32) != h) continue;
+    const Entry& e = entries_[static_cast<std::uint32_t>(slot) - 1];
+    if (e.len == s.size() && std::memcmp(e.ptr, s.data(), s.size()) == 0) return i;
   }
 }
 
-std::uint32_t StringPool::intern(std::string_view s) {
-  if ((len_.size() + 1) * 2 > table_.size()) grow();
-  const std::uint32_t h = hash(s);
-  const std::size_t mask = table_.size() - 1;
-  std::size_t i = h & mask;
-  for (;; i = (i + 1) & mask) {
-    std::uint32_t slot = table_[i];
-    if (!slot) break;
-    std::uint32_t id = slot - 1;
-    if (hash_[id] == h && len_[id] == s.size() && std::memcmp(ptr_[id], s.data(), s.size()) == 0) return id;
-  }
-  const auto id = static_cast<std::uint32_t>(len_.size());
-  ptr_.push_back(store(s));
-  len_.push_back(static_cast<std::uint32_t>(s.size()));
-  hash_.push_back(h);
-  table_[i] = id + 1;
+std::uint32_t StringPool::find(std::string_view s) const {
+  if (table_.empty()) return kNone;
+  const std::uint64_t slot = table_[probe(s, hash(s))];
+  return slot ? static_cast<std::uint32_t>(slot) - 1 : kNone;
+}
+
+std::uint32_t StringPool::intern(std::string_view s, std::uint32_t h) {
+  if ((entries_.size() + 1) * 2 > table_.size()) grow();
+  const std::size_t i = probe(s, h);
+  if (table_[i]) return static_cast<std::uint32_t>(table_[i]) - 1;
+  const auto id = static_cast<std::uint32_t>(entries_.size());
+  entries_.push_back(Entry{store(s), static_cast<std::uint32_t>(s.size()), h});
+  table_[i] = (std::uint64_t{h} << 32) | (id + 1);
   return id;
 }
 
 std::size_t StringPool::memory_bytes() const {
-  return bytes_ + ptr_.capacity() * sizeof(const char*) + (len_.capacity() + hash_.capacity() + table_.capacity()) * 4;
+  return bytes_ + entries_.capacity() * sizeof(Entry) + table_.capacity() * sizeof(std::uint64_t);
 }
 
 }  // namespace kbert

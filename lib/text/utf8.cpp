@@ -54,9 +54,16 @@ inline std::size_t decode_one(std::string_view s, std::size_t i, char32_t& cp) {
 std::size_t find_invalid_utf8(std::string_view s) {
   std::size_t i = 0;
   char32_t cp;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
+    if (p[i] < 0x80) {
       ++i;
+      continue;
+    }
+    // Well-formed 3-byte sequences outside E0 (overlongs) and ED (surrogates).
+    if ((p[i] & 0xF0) == 0xE0 && p[i] != 0xE0 && p[i] != 0xED && i + 2 < s.size() && (p[i + 1] & 0xC0) == 0x80 &&
+        (p[i + 2] & 0xC0) == 0x80) {
+      i += 3;
       continue;
     }
     std::size_t len = decode_one(s, i, cp);
