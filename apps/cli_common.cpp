@@ -67,7 +67,7 @@ std::size_t Args::size_value(const std::string& name, std::size_t fallback) cons
 }
 
 void declare_tree_options(Args& args) {
-  args.known({"tokenizer", "vocab", "spm-model", "max-entities", "max-length", "truncation", "kg-format", "threads"},
+  args.known({"tokenizer", "vocab", "spm-model", "max-entities", "max-length", "truncation", "kg-format", "threads", "repeat"},
              {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});
 }
 

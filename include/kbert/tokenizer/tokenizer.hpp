@@ -7,7 +7,10 @@
 //                 KG surface forms match whole words only, after the same normalisation.
 //   sentencepiece a sentencepiece model; surface forms match whole words only.
 //
-//   auto tok = kbert::make_tokenizer({.kind = "wordpiece", .vocab_path = "vocab.txt"});
+//   kbert::TokenizerOptions o;
+//   o.kind = "wordpiece";
+//   o.vocab_path = "vocab.txt";
+//   auto tok = kbert::make_tokenizer(o);
 //   tok->tokenize("Unaffable") -> {"una", "##ff", "##able"}
 #pragma once
 
