@@ -9,7 +9,7 @@ KBERT=build/apps/kbert
 KG=data/kbert/HowNet.spo
 
 echo "== kbert tree: K-BERT sentence trees (char mode, HowNet, predicate mode) =="
-printf '这家酒店服务很好，我不高兴的是房间太小\n患者头痛发热三天\n' |
+printf '这家酒店服务很好，我不高兴的是房间太小\n患者眼睛发红，咽喉部充血三天\n' |
   "$KBERT" tree --kg "$KG" --kg data/kbert/Medical.spo --tokenizer char --predicate \
     --max-length 64 --add-special |
   /usr/bin/python3 -c '
@@ -22,6 +22,11 @@ for line in sys.stdin:
     print("segments ", "".join(str(s) for s in t["segments"]))
     for x in t["injected"]:
         print("injected ", x["entity"], "->", x["relation"], x["object"], "at tokens", x["span"])
+    print("visible matrix (row token may attend to column token):")
+    n = len(t["tokens"])
+    for i, row in enumerate(t["visible"]):
+        cells = set(row)
+        print("  %-5s %s" % (t["tokens"][i], "".join("#" if j in cells else "." for j in range(n))))
     print()
 '
 
