@@ -72,12 +72,7 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
       bool tag = false;
       for (std::string_view t : kSpecialTags) {
         if (i + t.size() <= n && text.compare(offsets[i], t.size(), t) == 0) {
-          Word w;
-          w.token_begin = static_cast<std::uint32_t>(out.tokens.size());
-          out.tokens.emplace_back(t);
-          w.token_end = w.token_begin + 1;
-          w.special = true;
-          out.words.push_back(w);
+          out.push_special(t);
           i += t.size();
           tag = true;
           break;

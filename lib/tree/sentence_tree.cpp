@@ -114,20 +114,12 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     }
     tok.append_segments(text, matcher_.get(), seg, L);
   } else {
-    auto special = [&](std::string_view t) {
-      Word w;
-      w.token_begin = static_cast<std::uint32_t>(seg.tokens.size());
-      seg.tokens.emplace_back(t);
-      w.token_end = w.token_begin + 1;
-      w.special = true;
-      seg.words.push_back(w);
-    };
-    if (options_.add_special) special(kClsToken);
+    if (options_.add_special) seg.push_special(kClsToken);
     tok.append_segments(a, matcher_.get(), seg, L);
-    if (options_.add_special) special(kSepToken);
+    if (options_.add_special) seg.push_special(kSepToken);
     if (b) {
       tok.append_segments(*b, matcher_.get(), seg, L);
-      if (options_.add_special) special(kSepToken);
+      if (options_.add_special) seg.push_special(kSepToken);
     }
   }
 

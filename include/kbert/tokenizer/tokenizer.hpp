@@ -51,6 +51,15 @@ struct TokenizedText {
     tokens.clear();
     words.clear();
   }
+  /// Appends a special tag as a word of its own.
+  void push_special(std::string_view tag) {
+    Word w;
+    w.token_begin = static_cast<std::uint32_t>(tokens.size());
+    tokens.emplace_back(tag);
+    w.token_end = w.token_begin + 1;
+    w.special = true;
+    words.push_back(w);
+  }
 };
 
 /// Options of make_tokenizer(). Fields that do not apply to a kind are ignored.
