@@ -114,15 +114,16 @@ TEST_CASE("WordPiece matches KG forms as whole words after normalisation", "[tok
 }
 
 TEST_CASE("Vocab files: HF and UER styles, unknown tokens", "[tokenizer]") {
-  TempFile f("[PAD]\n[UNK]\na b\n\nx\nx\n", ".txt");
+  TempFile f("[PAD]\n[UNK]\na b\n\nx\nx\n\u3000y\u3000z\n", ".txt");
   Vocab hf = Vocab::from_file(f.path(), VocabStyle::kHuggingFace);
-  CHECK(hf.size() == 6);
+  CHECK(hf.size() == 7);
   CHECK(hf.find("a b") == 2);
   CHECK(hf.find("x") == 5);  // the last of a repeated token
   CHECK(hf.id("zzz") == 1);
   Vocab uer = Vocab::from_file(f.path(), VocabStyle::kUer);
   CHECK(uer.find("a") == 2);
   CHECK(uer.token(3) == "???3");
+  CHECK(uer.token(6) == "y");  // Python's strip().split() knows U+3000
   CHECK_THROWS_AS(uer.token(99), std::out_of_range);
   Vocab copy = hf;
   CHECK(copy.find("a b") == 2);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "kbert/common/error.hpp"
+#include "kbert/text/unicode.hpp"
 #include "kbert/text/utf8.hpp"
 
 namespace kbert {
@@ -19,14 +20,17 @@ Vocab Vocab::from_file(const std::string& path, VocabStyle style) {
     std::size_t bad = find_invalid_utf8(line);
     if (bad != std::string::npos) throw ParseError(path, line_no, "invalid UTF-8 at byte " + std::to_string(bad));
     if (style == VocabStyle::kUer) {
-      // UER: line.strip().split()[0]; an empty line becomes a placeholder.
-      std::size_t b = line.find_first_not_of(" \t\r\n\v\f");
-      if (b == std::string::npos) {
+      // UER: line.strip().split()[0] (Python whitespace); an empty line becomes "???<index>".
+      std::u32string cps = decode_utf8(line, "vocabulary line");
+      std::size_t b = 0;
+      while (b < cps.size() && unicode::is_python_space(cps[b])) ++b;
+      if (b == cps.size()) {
         tokens.push_back("???" + std::to_string(line_no - 1));
         continue;
       }
-      std::size_t e = line.find_first_of(" \t\r\n\v\f", b);
-      tokens.push_back(line.substr(b, e == std::string::npos ? std::string::npos : e - b));
+      std::size_t e = b;
+      while (e < cps.size() && !unicode::is_python_space(cps[e])) ++e;
+      tokens.push_back(encode_utf8(std::u32string_view(cps).substr(b, e - b)));
     } else {
       tokens.push_back(line);
     }

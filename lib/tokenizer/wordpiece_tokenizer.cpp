@@ -136,9 +136,9 @@ void WordPieceTokenizer::wordpiece(std::u32string_view word, std::vector<std::st
     out.push_back(options_.unk_token);
     return;
   }
-  std::vector<std::uint32_t> off;
-  std::string utf8 = encode_utf8(word);
-  std::u32string check = decode_utf8(utf8, off);
+  std::vector<std::uint32_t> off;  // byte offset of each code point
+  const std::string utf8 = encode_utf8(word);
+  decode_utf8(utf8, off);
   const std::size_t mark = out.size();
   std::size_t start = 0;
   std::string piece;
