@@ -1,10 +1,52 @@
 #include "cli_common.hpp"
 
+#include "commands.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 
 namespace kbert::cli {
+
+const char* kUsage = R"(usage: kbert <command> [options]
+
+commands:
+  tree   --kg FILE [--kg FILE ...] --tokenizer char|wordpiece|sentencepiece
+         [--vocab FILE] [--spm-model FILE] [--max-entities N] [--max-length N]
+         [--predicate] [--truncation kbert|trunk-first] [--add-special]
+         [--kg-format auto|spo|nt|csv|tsv] [--lenient] [--case-insensitive]
+         [--no-lower-case]
+         Reads texts from stdin, one a line (with --add-special, a TAB separates a
+         pair), and prints one JSON sentence tree a line.
+  bench tree  (the options of tree) [--threads N] [--repeat R]
+         Builds the trees of all stdin texts in memory, R passes (default 5), and
+         prints the median pass as JSON: {"texts", "seconds", "per_text_us"}.
+  bench kg --triples N [--seed S] [--dir DIR]
+         Generates a KG of N triples, loads it, prints load time and peak memory.
+  import-uer --checkpoint F.bin --config F.json --vocab V --tokenizer char
+         --pooling first|mean|max|last [--predicate] [--max-entities N]
+         [--max-length N] [--labels-file F] [--kg FILE ...] --out DIR
+         Converts a classifier saved by the original K-BERT into a model directory.
+  import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR
+         Converts a Hugging Face BERT directory into a model directory.
+  predict --model DIR [--kg FILE|none] [--batch-size N] [--json]
+         Classifies stdin texts (a TAB separates a pair).
+  embed --model DIR [--kg FILE|none] [--pooling cls|mean|max|tokens] [--normalize]
+         [--format jsonl|npy] [--out F]
+         Sentence (or token) vectors of stdin texts.
+  bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-length N]
+         Times trees + batching + forward over stdin texts; ends with a JSON line.
+
+Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
+)";
+
+bool is_model_command(int argc, char** argv) {
+  if (argc < 2) return false;
+  const std::string cmd = argv[1];
+  if (cmd == "import-uer" || cmd == "import-hf" || cmd == "predict" || cmd == "embed") return true;
+  return cmd == "bench" && argc >= 3 && std::string(argv[2]) == "encoder";
+}
+
 
 Args::Args(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {

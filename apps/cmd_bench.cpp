@@ -172,11 +172,11 @@ int bench_kg(int argc, char** argv) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  if (argc < 3) throw UsageError("bench needs a target: tree or kg");
+  if (argc < 3) throw UsageError("bench needs a target: tree, kg or encoder");
   std::string what = argv[2];
   if (what == "tree") return bench_tree(argc, argv);
   if (what == "kg") return bench_kg(argc, argv);
-  throw UsageError("unknown bench target '" + what + "' (expected tree or kg)");
+  throw UsageError("unknown bench target '" + what + "' (expected tree, kg or encoder)");
 }
 
 }  // namespace kbert::cli

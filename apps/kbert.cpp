@@ -1,4 +1,8 @@
 // kbert: the command-line tool.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -6,30 +10,33 @@
 #include "commands.hpp"
 #include "kbert/common/error.hpp"
 
+
 namespace {
 
-const char* kUsage = R"(usage: kbert <command> [options]
-
-commands:
-  tree   --kg FILE [--kg FILE ...] --tokenizer char|wordpiece|sentencepiece
-         [--vocab FILE] [--spm-model FILE] [--max-entities N] [--max-length N]
-         [--predicate] [--truncation kbert|trunk-first] [--add-special]
-         [--kg-format auto|spo|nt|csv|tsv] [--lenient] [--case-insensitive]
-         [--no-lower-case]
-         Reads texts from stdin, one a line (with --add-special, a TAB separates a
-         pair), and prints one JSON sentence tree a line.
-  bench tree  (the options of tree) [--threads N] [--repeat R]
-         Builds the trees of all stdin texts in memory, R passes (default 5), and
-         prints the median pass as JSON: {"texts", "seconds", "per_text_us"}.
-  bench kg --triples N [--seed S] [--dir DIR]
-         Generates a KG of N triples, loads it, prints load time and peak memory.
-
-Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
-)";
+// Runs kbert-model, found beside this executable, in this process's place.
+[[noreturn]] void exec_model_tool(char** argv) {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string dir = ".";
+  if (n > 0) {
+    self[n] = '\0';
+    dir = std::string(self);
+    dir = dir.substr(0, dir.find_last_of('/'));
+  }
+  const std::string tool = dir + "/kbert-model";
+  argv[0] = const_cast<char*>(tool.c_str());
+  ::execv(tool.c_str(), argv);
+  std::cerr << "kbert: cannot run " << tool << " for this command: " << std::strerror(errno)
+            << " (was kbert built without LibTorch, KBERT_BUILD_MODEL=OFF?)\n";
+  std::exit(1);
+}
 
 }  // namespace
 
+using kbert::cli::kUsage;
+
 int main(int argc, char** argv) {
+  if (kbert::cli::is_model_command(argc, argv)) exec_model_tool(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;

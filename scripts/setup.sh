@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   cmake ninja-build g++ pkg-config ccache
   libeigen3-dev libboost-graph-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
-  catch2 python3 python3-numpy
+  libtorch-dev libopenblas0-openmp
+  catch2 python3 python3-numpy python3-torch
   clang libclang-rt-14-dev
 )
 
@@ -23,6 +24,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# LibTorch calls the generic libblas.so.3: make sure it is OpenBLAS (openmp flavour),
+# not the reference BLAS, which is about 30x slower (docs/DESIGN.md).
+if [ -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 ]; then
+  current=$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null || true)
+  case "$current" in
+    *openblas-openmp*) ;;
+    *) SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+       $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 >/dev/null ;;
+  esac
 fi
 
 BUILD_DIR=${KBERT_BUILD_DIR:-build}

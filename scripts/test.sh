@@ -9,7 +9,8 @@ scripts/setup.sh -DKBERT_BUILD_TESTS=ON
 
 echo "== sanitizers: core tests under ASan + UBSan =="
 if [ ! -f build-asan/build.ninja ]; then
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKBERT_SANITIZE=ON >/dev/null
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKBERT_SANITIZE=ON \
+    -DKBERT_BUILD_MODEL=OFF -DKBERT_BUILD_APPS=OFF >/dev/null
 fi
 cmake --build build-asan -j "$(nproc)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -18,7 +19,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== fuzzing: KG parsers and tree builder (libFuzzer) =="
 if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKBERT_BUILD_FUZZERS=ON \
-    -DKBERT_BUILD_TESTS=OFF -DKBERT_BUILD_APPS=OFF >/dev/null
+    -DKBERT_BUILD_TESTS=OFF -DKBERT_BUILD_APPS=OFF -DKBERT_BUILD_MODEL=OFF >/dev/null
 fi
 cmake --build build-fuzz -j "$(nproc)"
 for target in fuzz_kg fuzz_tree; do

@@ -1,0 +1,220 @@
+// kbert import-uer | import-hf | predict | embed | bench encoder: the encoder commands.
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "kbert/common/atomic_file.hpp"
+#include "kbert/common/error.hpp"
+#include "kbert/model/model.hpp"
+
+namespace kbert::cli {
+namespace {
+
+struct Texts {
+  std::vector<std::string> a, b;
+};
+
+// One text a line; a TAB separates a pair when `pairs`.
+Texts read_texts(bool pairs) {
+  Texts t;
+  std::string line;
+  bool any_pair = false;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::size_t tab = pairs ? line.find('\t') : std::string::npos;
+    if (tab != std::string::npos) {
+      any_pair = true;
+      t.b.push_back(line.substr(tab + 1));
+      line.resize(tab);
+    } else {
+      t.b.emplace_back();
+    }
+    t.a.push_back(line);
+  }
+  if (!any_pair) t.b.clear();
+  return t;
+}
+
+RunOptions run_options(const Args& args) {
+  RunOptions r;
+  r.batch_size = args.size_value("batch-size", 32);
+  if (r.batch_size == 0) throw UsageError("--batch-size must be at least 1");
+  r.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  if (args.has("kg")) r.kg = args.value("kg");
+  if (args.has("max-length")) r.max_length = args.size_value("max-length", 256);
+  return r;
+}
+
+nlohmann::json injected_json(const std::vector<InjectedTriple>& xs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& x : xs)
+    a.push_back({{"entity", x.entity}, {"relation", x.relation}, {"object", x.object}, {"span", {x.start, x.end}}});
+  return a;
+}
+
+int import_uer_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"checkpoint", "config", "vocab", "tokenizer", "pooling", "max-entities", "max-length", "labels-file", "out"},
+             {"predicate"}, {"kg"});
+  ImportUerOptions o;
+  o.checkpoint = args.value("checkpoint");
+  o.config = args.value("config");
+  o.vocab = args.value("vocab");
+  o.out = args.value("out");
+  if (o.checkpoint.empty() || o.config.empty() || o.vocab.empty() || o.out.empty())
+    throw UsageError("import-uer needs --checkpoint, --config, --vocab and --out");
+  o.tokenizer = args.value("tokenizer", "char");
+  try {
+    o.pooling = parse_pooling(args.value("pooling", "first"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  o.predicate = args.flag("predicate");
+  o.max_entities = args.size_value("max-entities", 2);
+  o.max_length = args.size_value("max-length", 256);
+  o.labels_file = args.value("labels-file");
+  for (const auto& k : args.values("kg"))
+    if (k != "none") o.kg_files.push_back(k);
+  import_uer(o);
+  std::cerr << "kbert import-uer: wrote " << o.out << "\n";
+  return 0;
+}
+
+int import_hf_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"from", "labels-file", "out", "max-entities", "max-length", "truncation"}, {"predicate"}, {"kg"});
+  ImportHfOptions o;
+  o.from = args.value("from");
+  o.out = args.value("out");
+  if (o.from.empty() || o.out.empty()) throw UsageError("import-hf needs --from and --out");
+  o.labels_file = args.value("labels-file");
+  o.tree.max_entities = args.size_value("max-entities", 2);
+  o.tree.max_length = args.size_value("max-length", 256);
+  o.tree.predicate = args.flag("predicate");
+  if (args.has("truncation")) o.tree.truncation = parse_truncation(args.value("truncation"));
+  for (const auto& k : args.values("kg"))
+    if (k != "none") o.kg_files.push_back(k);
+  import_hf(o);
+  std::cerr << "kbert import-hf: wrote " << o.out << "\n";
+  return 0;
+}
+
+int predict_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"model", "kg", "batch-size", "threads", "max-length"}, {"json"});
+  if (!args.has("model")) throw UsageError("predict needs --model DIR");
+  Model m = Model::load(args.value("model"), run_options(args));
+  Texts t = read_texts(true);
+  std::vector<Prediction> preds = m.predict(t.a, t.b);
+  const bool json = args.flag("json");
+  if (!json) std::cout << std::left << std::setw(16) << "label" << std::setw(10) << "prob" << "knowledge | text\n";
+  for (std::size_t i = 0; i < preds.size(); ++i) {
+    const Prediction& p = preds[i];
+    if (json) {
+      nlohmann::json j = {{"label", p.label_name}, {"logits", p.logits}, {"probs", p.probs}, {"injected", injected_json(p.injected)}};
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+      std::ostringstream prob;
+      prob << std::fixed << std::setprecision(3) << p.probs[static_cast<std::size_t>(p.label)];
+      std::cout << std::left << std::setw(16) << p.label_name << std::setw(10) << prob.str() << p.injected.size()
+                << " facts | " << t.a[i] << (t.b.empty() || t.b[i].empty() ? "" : " || " + t.b[i]) << "\n";
+    }
+  }
+  return 0;
+}
+
+void write_npy(const std::string& path, const Matrix& m) {
+  write_file_atomically(path, [&](std::ostream& out) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(m.rows) + ", " +
+                         std::to_string(m.cols) + "), }";
+    while ((10 + header.size() + 1) % 64) header.push_back(' ');
+    header.push_back('\n');
+    out.write("\x93NUMPY\x01\x00", 8);
+    const auto len = static_cast<std::uint16_t>(header.size());
+    out.put(static_cast<char>(len & 0xFF));
+    out.put(static_cast<char>(len >> 8));
+    out << header;
+    out.write(reinterpret_cast<const char*>(m.data.data()), static_cast<std::streamsize>(m.data.size() * sizeof(float)));
+  });
+}
+
+int embed_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "threads", "max-length"}, {"normalize"});
+  if (!args.has("model")) throw UsageError("embed needs --model DIR");
+  EmbedPooling pooling;
+  try {
+    pooling = parse_embed_pooling(args.value("pooling", "mean"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  const std::string format = args.value("format", "jsonl");
+  if (format != "jsonl" && format != "npy") throw UsageError("--format must be jsonl or npy");
+  if (format == "npy" && !args.has("out")) throw UsageError("--format npy needs --out FILE");
+  Model m = Model::load(args.value("model"), run_options(args));
+  Texts t = read_texts(true);
+  Matrix e = m.embed(t.a, pooling, args.flag("normalize"), t.b);
+  if (format == "npy") {
+    write_npy(args.value("out"), e);
+    return 0;
+  }
+  auto emit = [&](std::ostream& out) {
+    if (pooling == EmbedPooling::kTokens) {
+      std::vector<nlohmann::json> rows(t.a.size(), nlohmann::json::array());
+      for (std::size_t r = 0; r < e.rows; ++r)
+        rows[e.row_text[r]].push_back(std::vector<float>(e.data.begin() + r * e.cols, e.data.begin() + (r + 1) * e.cols));
+      for (std::size_t i = 0; i < t.a.size(); ++i)
+        out << nlohmann::json({{"text", t.a[i]}, {"tokens", rows[i]}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      return;
+    }
+    for (std::size_t r = 0; r < e.rows; ++r) {
+      nlohmann::json j = {{"text", t.a[r]}, {"embedding", std::vector<float>(e.data.begin() + r * e.cols, e.data.begin() + (r + 1) * e.cols)}};
+      out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    }
+  };
+  if (args.has("out")) {
+    write_file_atomically(args.value("out"), emit);
+  } else {
+    emit(std::cout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int bench_encoder(int argc, char** argv);
+
+int cmd_model(int argc, char** argv) {
+  const std::string cmd = argv[1];
+  if (cmd == "bench") return bench_encoder(argc, argv);
+  if (cmd == "import-uer") return import_uer_cmd(argc, argv);
+  if (cmd == "import-hf") return import_hf_cmd(argc, argv);
+  if (cmd == "predict") return predict_cmd(argc, argv);
+  if (cmd == "embed") return embed_cmd(argc, argv);
+  throw UsageError("unknown command '" + cmd + "'");
+}
+
+int bench_encoder(int argc, char** argv) {
+  Args args(argc, argv, 3);
+  args.known({"model", "kg", "batch-size", "threads", "max-length"}, {});
+  if (!args.has("model")) throw UsageError("bench encoder needs --model DIR");
+  Model m = Model::load(args.value("model"), run_options(args));
+  Texts t = read_texts(false);
+  const double peak = measure_gemm_gflops();
+  EncoderBench b = m.bench(t.a);
+  nlohmann::json info = {{"tokens", b.tokens}, {"padded_tokens", b.padded_tokens}, {"threads", b.threads},
+                         {"parameters_mib", static_cast<double>(m.parameter_bytes()) / (1 << 20)}};
+  std::cout << info.dump() << "\n";
+  nlohmann::json j = {{"texts", b.texts},
+                      {"seconds", b.seconds},
+                      {"tokens_per_s", b.seconds > 0 ? static_cast<double>(b.tokens) / b.seconds : 0.0},
+                      {"gflops_per_s", b.seconds > 0 ? b.flops / b.seconds / 1e9 : 0.0},
+                      {"gemm_peak_gflops_per_s", peak}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace kbert::cli

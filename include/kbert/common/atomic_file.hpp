@@ -1,0 +1,15 @@
+// Writing files so that nothing partial is ever left behind: write to a
+// temporary file beside the target, then rename it over the target.
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace kbert {
+
+/// Calls `write(out)` on a temporary file next to `path`, then renames it to `path`.
+/// On any error the temporary is removed and FileError (or the writer's exception) is thrown.
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
+
+}  // namespace kbert

@@ -1,0 +1,140 @@
+// A knowledge-aware BERT classifier / encoder, loaded from a kbert model directory.
+//
+// A model directory holds config.json (HF BertConfig), the vocabulary (vocab.txt or a
+// sentencepiece model), model.safetensors, and kbert.json with everything else needed
+// to reproduce predictions: tokenizer and its normalisation, tree options, segment-id
+// convention, head and pooling, label names, and the KG files (copied in, so the
+// directory is self-contained). LibTorch stays out of this header.
+//
+//   kbert::Model m = kbert::Model::load("models/chnsenticorp");
+//   auto preds = m.predict({"这家酒店服务很好"});      // label, logits, probs, injected knowledge
+//   auto emb = m.embed({"..."}, kbert::EmbedPooling::kMean, /*normalize=*/true);
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kbert/model/config.hpp"
+#include "kbert/tree/sentence_tree.hpp"
+
+namespace kbert {
+
+enum class HeadKind {
+  kNone,   ///< encoder only (embeddings)
+  kKbert,  ///< K-BERT / UER: pool, tanh(output_layer_1), output_layer_2
+  kHf,     ///< Hugging Face: tanh(pooler.dense([CLS])), classifier
+};
+enum class Pooling { kFirst, kMean, kMax, kLast };  ///< K-BERT head pooling (over all positions, pads included)
+enum class EmbedPooling { kCls, kMean, kMax, kTokens };  ///< sentence vectors; kTokens: every token's vector
+enum class SegmentConvention { kUer, kHuggingFace };   ///< which SentenceTree segment ids feed the model
+
+Pooling parse_pooling(const std::string& name);            ///< first|mean|max|last
+EmbedPooling parse_embed_pooling(const std::string& name); ///< cls|mean|max|tokens
+const char* pooling_name(Pooling p);
+
+/// Everything in kbert.json.
+struct ModelSpec {
+  TokenizerOptions tokenizer;           ///< paths relative to the model directory
+  TreeOptions tree;
+  std::vector<std::string> kg_files;    ///< relative to the model directory; empty: no knowledge
+  SegmentConvention segments = SegmentConvention::kHuggingFace;
+  HeadKind head = HeadKind::kNone;
+  Pooling pooling = Pooling::kFirst;
+  std::vector<std::string> labels;
+  bool pad_to_max_length = false;       ///< pad every batch to tree.max_length (K-BERT's mean/max/last pooling see pads)
+};
+
+/// Options that change how a loaded model runs, not what it is.
+struct RunOptions {
+  std::size_t batch_size = 32;          ///< trees per forward pass
+  unsigned threads = 0;                 ///< LibTorch threads; 0: KBERT_NUM_THREADS or all cores
+  std::optional<std::string> kg;        ///< override the directory's KG: a file, or "none" for no injection
+  std::optional<std::size_t> max_length;  ///< override tree.max_length
+};
+
+struct Prediction {
+  std::int64_t label = -1;
+  std::string label_name;
+  std::vector<float> logits, probs;
+  std::vector<InjectedTriple> injected;
+};
+
+/// Row-major float matrix (rows = texts, or tokens with EmbedPooling::kTokens).
+struct Matrix {
+  std::size_t rows = 0, cols = 0;
+  std::vector<float> data;
+  std::vector<std::size_t> row_text;  ///< kTokens: the text each row belongs to
+};
+
+/// Timing of trees + batching + forward (kbert bench encoder).
+struct EncoderBench {
+  std::size_t texts = 0, tokens = 0, padded_tokens = 0;
+  double seconds = 0, flops = 0;
+  int threads = 0;
+};
+
+class Model {
+ public:
+  Model();
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  /// Loads a model directory. Throws FileError / ParseError naming the file and tensor.
+  static Model load(const std::string& dir, const RunOptions& options = {});
+  /// A fresh, randomly initialised model (for training from scratch and tests).
+  static Model create(const BertConfig& config, ModelSpec spec, const std::string& vocab_path,
+                      const RunOptions& options = {});
+  /// Writes a model directory atomically file by file (KG files copied in).
+  void save(const std::string& dir) const;
+
+  /// Classifies texts (pairs when texts_b is given). Needs a head.
+  std::vector<Prediction> predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b = {}) const;
+  /// Sentence (or token) vectors of the last layer.
+  Matrix embed(const std::vector<std::string>& texts, EmbedPooling pooling, bool normalize,
+               const std::vector<std::string>& texts_b = {}) const;
+  /// Builds trees, batches and runs the encoder (and head) over the texts, timed.
+  EncoderBench bench(const std::vector<std::string>& texts) const;
+
+  const BertConfig& config() const;
+  const ModelSpec& spec() const;
+  const SentenceTreeBuilder& builder() const;
+  std::size_t parameter_bytes() const;
+
+  struct Impl;
+
+ private:
+  friend void import_uer(const struct ImportUerOptions&);
+  friend void import_hf(const struct ImportHfOptions&);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// kbert import-uer: a classifier saved by the original K-BERT (torch.save(state_dict)).
+struct ImportUerOptions {
+  std::string checkpoint, config, vocab, out;
+  std::string tokenizer = "char";
+  Pooling pooling = Pooling::kFirst;
+  bool predicate = false;
+  std::size_t max_entities = 2, max_length = 256;
+  std::string labels_file;                   ///< one label name per line; default "0", "1", ...
+  std::vector<std::string> kg_files;         ///< copied into the model directory
+};
+void import_uer(const ImportUerOptions& options);
+
+/// kbert import-hf: a Hugging Face BERT directory (config.json, vocab.txt,
+/// model.safetensors or pytorch_model.bin, tokenizer_config.json when present).
+struct ImportHfOptions {
+  std::string from, out;
+  std::string labels_file;
+  std::vector<std::string> kg_files;
+  TreeOptions tree;
+};
+void import_hf(const ImportHfOptions& options);
+
+/// Float32 GEMM speed of this machine on the current LibTorch threads (GFLOP/s).
+double measure_gemm_gflops();
+
+}  // namespace kbert

@@ -1,0 +1,112 @@
+// The BERT encoder and heads as LibTorch modules (private to kbert::model).
+//
+// Post-LN transformer: h1 = LN1(dropout(MHA(h)) + h); h2 = LN2(dropout(W2 gelu(W1 h1)) + h1),
+// exact erf GELU, attention scores QK^T / sqrt(d) + mask with the visible matrix as an
+// additive mask over heads (0 visible, -10000 not). Both LayerNorm flavours.
+// Parameter names are kbert's own (fused QKV); model/checkpoint.cpp maps HF and UER names.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "kbert/model/config.hpp"
+#include "kbert/model/model.hpp"
+
+namespace kbert::nn {
+
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  LayerNormImpl(std::int64_t hidden, LayerNormKind kind, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::Tensor weight, bias;
+
+ private:
+  std::int64_t hidden_;
+  LayerNormKind kind_;
+  double eps_;
+};
+TORCH_MODULE(LayerNorm);
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(std::int64_t in, std::int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit EmbeddingsImpl(const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& segments);
+
+  torch::Tensor word_embeddings, position_embeddings, token_type_embeddings;
+  LayerNorm layer_norm{nullptr};
+
+ private:
+  double dropout_;
+};
+TORCH_MODULE(Embeddings);
+
+class LayerImpl : public torch::nn::Module {
+ public:
+  explicit LayerImpl(const BertConfig& c);
+  /// x: [B, L, H]; mask: [B, 1, L, L] additive.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+
+  Linear qkv{nullptr}, attention_output{nullptr}, intermediate{nullptr}, output{nullptr};
+  LayerNorm attention_norm{nullptr}, output_norm{nullptr};
+
+ private:
+  std::int64_t heads_, head_dim_;
+  double dropout_, attention_dropout_;
+};
+TORCH_MODULE(Layer);
+
+/// Embeddings + layers (+ the HF pooler when the head needs it).
+class BertImpl : public torch::nn::Module {
+ public:
+  explicit BertImpl(const BertConfig& c);
+  /// Hidden states [B, L, H] of the last layer.
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& segments,
+                        const torch::Tensor& mask);
+
+  Embeddings embeddings{nullptr};
+  std::vector<Layer> layers;
+};
+TORCH_MODULE(Bert);
+
+/// Classification heads. K-BERT: pool, tanh(output_layer_1), output_layer_2.
+/// HF: tanh(pooler.dense([CLS])), classifier.
+class HeadImpl : public torch::nn::Module {
+ public:
+  HeadImpl(HeadKind kind, Pooling pooling, std::int64_t hidden, std::int64_t labels, double dropout);
+  /// hidden: [B, L, H]; lengths: real tokens per row (pooling over the padded length when
+  /// the model pads to max_length, as K-BERT's mean/max/last do).
+  torch::Tensor forward(const torch::Tensor& hidden);
+
+  Linear dense{nullptr}, out{nullptr};
+  HeadKind kind;
+  Pooling pooling;
+
+ private:
+  double dropout_;
+};
+TORCH_MODULE(Head);
+
+}  // namespace kbert::nn
+
+namespace kbert::nn {
+
+/// The whole network: encoder and (optionally) a head; its parameter names are the
+/// internal names model/checkpoint.cpp maps to and from.
+class NetworkImpl : public torch::nn::Module {
+ public:
+  NetworkImpl(const BertConfig& c, HeadKind head, Pooling pooling, std::int64_t labels);
+  Bert bert{nullptr};
+  Head head{nullptr};  ///< null for HeadKind::kNone
+};
+TORCH_MODULE(Network);
+
+}  // namespace kbert::nn

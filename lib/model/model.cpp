@@ -1,0 +1,571 @@
+#include "kbert/model/model.hpp"
+
+#include <sys/stat.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <nlohmann/json.hpp>
+
+#include "kbert/common/atomic_file.hpp"
+#include "kbert/common/env.hpp"
+#include "kbert/common/error.hpp"
+#include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/tokenizer/wordpiece_tokenizer.hpp"
+#include "model/bert.hpp"
+#include "model/checkpoint.hpp"
+#include "model/tensor_io.hpp"
+
+namespace kbert {
+
+Pooling parse_pooling(const std::string& n) {
+  if (n == "first") return Pooling::kFirst;
+  if (n == "mean") return Pooling::kMean;
+  if (n == "max") return Pooling::kMax;
+  if (n == "last") return Pooling::kLast;
+  throw std::invalid_argument("unknown pooling '" + n + "' (expected first, mean, max or last)");
+}
+
+EmbedPooling parse_embed_pooling(const std::string& n) {
+  if (n == "cls" || n == "first") return EmbedPooling::kCls;
+  if (n == "mean") return EmbedPooling::kMean;
+  if (n == "max") return EmbedPooling::kMax;
+  if (n == "tokens") return EmbedPooling::kTokens;
+  throw std::invalid_argument("unknown pooling '" + n + "' (expected cls, mean, max or tokens)");
+}
+
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::kMean: return "mean";
+    case Pooling::kMax: return "max";
+    case Pooling::kLast: return "last";
+    case Pooling::kFirst: break;
+  }
+  return "first";
+}
+
+namespace {
+
+const char* head_name(HeadKind h) { return h == HeadKind::kKbert ? "kbert" : h == HeadKind::kHf ? "hf" : "none"; }
+HeadKind parse_head(const std::string& n, const std::string& path) {
+  if (n == "kbert") return HeadKind::kKbert;
+  if (n == "hf") return HeadKind::kHf;
+  if (n == "none") return HeadKind::kNone;
+  throw ParseError(path, 1, "unknown head '" + n + "'");
+}
+
+std::string basename(const std::string& p) {
+  auto s = p.find_last_of('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+void make_dir(const std::string& dir) {
+  std::string cur;
+  for (std::size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!cur.empty() && !exists(cur) && ::mkdir(cur.c_str(), 0755) != 0 && !exists(cur))
+        throw FileError(cur, "cannot create directory");
+    }
+    if (i < dir.size()) cur.push_back(dir[i]);
+  }
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw FileError(from, "cannot open");
+  write_file_atomically(to, [&](std::ostream& out) { out << in.rdbuf(); });
+}
+
+std::vector<std::string> read_labels(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw FileError(path, "cannot open labels file");
+  std::vector<std::string> labels;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) labels.push_back(line);
+  }
+  return labels;
+}
+
+std::vector<std::string> number_labels(std::int64_t n) {
+  std::vector<std::string> out;
+  for (std::int64_t i = 0; i < n; ++i) out.push_back(std::to_string(i));
+  return out;
+}
+
+nlohmann::json spec_to_json(const ModelSpec& s) {
+  nlohmann::json tok = {{"kind", s.tokenizer.kind}, {"case_insensitive_match", s.tokenizer.case_insensitive_match}};
+  if (!s.tokenizer.vocab_path.empty()) tok["vocab"] = s.tokenizer.vocab_path;
+  if (!s.tokenizer.spm_model_path.empty()) tok["spm_model"] = s.tokenizer.spm_model_path;
+  if (s.tokenizer.lower_case) tok["lower_case"] = *s.tokenizer.lower_case;
+  if (s.tokenizer.strip_accents) tok["strip_accents"] = *s.tokenizer.strip_accents;
+  if (s.tokenizer.tokenize_chinese_chars) tok["tokenize_chinese_chars"] = *s.tokenizer.tokenize_chinese_chars;
+  return {{"format", "kbert-model"},
+          {"version", 1},
+          {"tokenizer", tok},
+          {"tree",
+           {{"max_entities", s.tree.max_entities},
+            {"max_length", s.tree.max_length},
+            {"predicate", s.tree.predicate},
+            {"truncation", s.tree.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
+            {"add_special", s.tree.add_special}}},
+          {"kg", s.kg_files},
+          {"segments", s.segments == SegmentConvention::kUer ? "uer" : "hf"},
+          {"head", head_name(s.head)},
+          {"pooling", pooling_name(s.pooling)},
+          {"labels", s.labels},
+          {"pad_to_max_length", s.pad_to_max_length}};
+}
+
+ModelSpec spec_from_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw FileError(path, "cannot open (is this a kbert model directory?)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+    ModelSpec s;
+    const auto& tok = j.at("tokenizer");
+    s.tokenizer.kind = tok.at("kind").get<std::string>();
+    s.tokenizer.vocab_path = tok.value("vocab", "");
+    s.tokenizer.spm_model_path = tok.value("spm_model", "");
+    if (tok.contains("lower_case")) s.tokenizer.lower_case = tok["lower_case"].get<bool>();
+    if (tok.contains("strip_accents")) s.tokenizer.strip_accents = tok["strip_accents"].get<bool>();
+    if (tok.contains("tokenize_chinese_chars")) s.tokenizer.tokenize_chinese_chars = tok["tokenize_chinese_chars"].get<bool>();
+    s.tokenizer.case_insensitive_match = tok.value("case_insensitive_match", false);
+    const auto& tr = j.at("tree");
+    s.tree.max_entities = tr.at("max_entities").get<std::size_t>();
+    s.tree.max_length = tr.at("max_length").get<std::size_t>();
+    s.tree.predicate = tr.at("predicate").get<bool>();
+    s.tree.truncation = parse_truncation(tr.at("truncation").get<std::string>());
+    s.tree.add_special = tr.at("add_special").get<bool>();
+    s.kg_files = j.value("kg", std::vector<std::string>{});
+    s.segments = j.at("segments").get<std::string>() == "uer" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
+    s.head = parse_head(j.at("head").get<std::string>(), path);
+    s.pooling = parse_pooling(j.value("pooling", "first"));
+    s.labels = j.value("labels", std::vector<std::string>{});
+    s.pad_to_max_length = j.value("pad_to_max_length", false);
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());
+  }
+}
+
+// A batch of trees as tensors, padded to the longest tree (or to a fixed length).
+struct Batch {
+  torch::Tensor ids, positions, segments, mask;
+  std::vector<std::int64_t> lengths;
+  std::int64_t L = 0;
+};
+
+}  // namespace
+
+struct Model::Impl {
+  BertConfig config;
+  ModelSpec spec;
+  std::string dir;                      // where vocab / KG files live ("" for a created model)
+  std::string vocab_source;             // absolute path of the vocabulary file
+  std::vector<std::string> kg_sources;  // absolute paths of KG files
+  RunOptions run;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<KnowledgeGraph> kg;
+  std::unique_ptr<SentenceTreeBuilder> builder;
+  mutable nn::Network net{nullptr};  // forward() is not const in LibTorch; inference does not modify it
+  std::int32_t pad_id = 0;
+  std::size_t max_length = 256;
+
+  void setup_text();
+  Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
+                   std::size_t end) const;
+  template <typename Fn>
+  void run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const;
+};
+
+void Model::Impl::setup_text() {
+  TokenizerOptions t = spec.tokenizer;
+  auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' || dir.empty() ? p : dir + "/" + p; };
+  t.vocab_path = resolve(t.vocab_path);
+  t.spm_model_path = resolve(t.spm_model_path);
+  vocab_source = t.kind == "sentencepiece" ? t.spm_model_path : t.vocab_path;
+  tokenizer = make_tokenizer(t);
+  const Vocab* vocab = tokenizer->vocab();
+  if (!vocab) throw std::invalid_argument("a model needs a tokenizer with a vocabulary");
+  if (static_cast<std::int64_t>(vocab->size()) > config.vocab_size)
+    throw ParseError(vocab_source, 0, "the vocabulary has " + std::to_string(vocab->size()) + " tokens but the model's " +
+                                          "word embedding has " + std::to_string(config.vocab_size) + " rows");
+  pad_id = vocab->find(kPadToken) >= 0 ? vocab->find(kPadToken) : 0;
+
+  kg_sources.clear();
+  if (run.kg) {
+    if (*run.kg != "none") kg_sources.push_back(*run.kg);
+  } else {
+    for (const auto& f : spec.kg_files) kg_sources.push_back(resolve(f));
+  }
+  kg.reset();
+  if (!kg_sources.empty()) {
+    kg = std::make_unique<KnowledgeGraph>();
+    kg->load(kg_sources);
+  }
+  TreeOptions tree = spec.tree;
+  if (run.max_length) tree.max_length = *run.max_length;
+  if (static_cast<std::int64_t>(tree.max_length) > config.max_position)
+    throw std::invalid_argument("max_length " + std::to_string(tree.max_length) + " exceeds the model's " +
+                                std::to_string(config.max_position) + " positions");
+  max_length = tree.max_length;
+  builder = std::make_unique<SentenceTreeBuilder>(kg.get(), tokenizer, tree);
+}
+
+Batch Model::Impl::make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order,
+                              std::size_t begin, std::size_t end) const {
+  Batch b;
+  const auto B = static_cast<std::int64_t>(end - begin);
+  std::int64_t L = 1;
+  for (std::size_t k = begin; k < end; ++k) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(trees[order[k]].size()));
+  if (spec.pad_to_max_length) L = static_cast<std::int64_t>(max_length);
+  b.L = L;
+  b.ids = torch::full({B, L}, pad_id, torch::kLong);
+  b.positions = torch::full({B, L}, L - 1, torch::kLong);  // K-BERT gives pads position max_length - 1
+  b.segments = torch::zeros({B, L}, torch::kLong);
+  b.mask = torch::full({B, 1, L, L}, -10000.0f, torch::kFloat);
+  auto* ids = b.ids.data_ptr<std::int64_t>();
+  auto* pos = b.positions.data_ptr<std::int64_t>();
+  auto* seg = b.segments.data_ptr<std::int64_t>();
+  float* mask = b.mask.data_ptr<float>();
+  for (std::int64_t r = 0; r < B; ++r) {
+    const SentenceTree& t = trees[order[begin + static_cast<std::size_t>(r)]];
+    const auto n = static_cast<std::int64_t>(t.size());
+    b.lengths.push_back(n);
+    const auto& segs = spec.segments == SegmentConvention::kUer ? t.uer_segments : t.hf_segments;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int32_t id = t.ids[static_cast<std::size_t>(i)];
+      if (id < 0 || id >= config.vocab_size)
+        throw std::out_of_range("token id " + std::to_string(id) + " outside the embedding of " + std::to_string(config.vocab_size));
+      ids[r * L + i] = id;
+      pos[r * L + i] = t.positions[static_cast<std::size_t>(i)];
+      seg[r * L + i] = std::min<std::int64_t>(segs[static_cast<std::size_t>(i)], config.type_vocab_size - 1);
+      float* row = mask + (r * L + i) * L;
+      const std::uint8_t* vis = t.visible.data() + i * n;
+      for (std::int64_t j = 0; j < n; ++j) row[j] = vis[j] ? 0.0f : -10000.0f;
+    }
+  }
+  return b;
+}
+
+// Builds trees chunk by chunk, sorts each chunk by length so that batches carry little
+// padding, runs the network, and calls fn(batch, hidden, logits, indices of its texts).
+template <typename Fn>
+void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const {
+  KBERT_CHECK(b.empty() || b.size() == a.size(), a.size(), " texts but ", b.size(), " second texts");
+  c10::InferenceMode guard;
+  const std::size_t chunk = std::max<std::size_t>(run.batch_size * 16, 512);
+  const std::size_t bs = std::max<std::size_t>(run.batch_size, 1);
+  for (std::size_t c0 = 0; c0 < a.size(); c0 += chunk) {
+    const std::size_t c1 = std::min(a.size(), c0 + chunk);
+    std::vector<SentenceTree> trees(c1 - c0);
+    for (std::size_t i = c0; i < c1; ++i) {
+      try {
+        trees[i - c0] = b.empty() ? builder->build(a[i]) : builder->build(a[i], b[i]);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("text " + std::to_string(i + 1) + ": " + e.what());
+      }
+    }
+    std::vector<std::size_t> order(trees.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return trees[x].size() > trees[y].size(); });
+    for (std::size_t k = 0; k < order.size(); k += bs) {
+      const std::size_t e = std::min(order.size(), k + bs);
+      Batch batch = make_batch(trees, order, k, e);
+      torch::Tensor hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+      torch::Tensor logits = net->head ? net->head->forward(hidden) : torch::Tensor();
+      std::vector<std::size_t> idx;
+      for (std::size_t q = k; q < e; ++q) idx.push_back(c0 + order[q]);
+      fn(batch, hidden, logits, idx, trees, order, k, c0);
+    }
+  }
+}
+
+Model::Model() : impl_(std::make_unique<Impl>()) {}
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+namespace {
+void set_threads(unsigned threads) {
+  const unsigned n = threads ? threads : env::num_threads();
+  if (static_cast<int>(n) != at::get_num_threads()) at::set_num_threads(static_cast<int>(n));
+}
+}  // namespace
+
+Model Model::load(const std::string& dir, const RunOptions& options) {
+  set_threads(options.threads);
+  Model m;
+  Impl& im = *m.impl_;
+  im.dir = dir;
+  im.run = options;
+  im.spec = spec_from_json(dir + "/kbert.json");
+  im.config = BertConfig::from_hf_json(dir + "/config.json");
+  im.setup_text();
+  const std::string weights = dir + "/model.safetensors";
+  TensorList tensors = read_checkpoint(weights);
+  const std::int64_t labels = im.spec.head == HeadKind::kNone ? 0 : static_cast<std::int64_t>(im.spec.labels.size());
+  if (im.spec.head != HeadKind::kNone && labels == 0) throw ParseError(dir + "/kbert.json", 1, "a head needs labels");
+  im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels);
+  load_weights(im.net, tensors, weights);
+  im.net->eval();
+  return m;
+}
+
+Model Model::create(const BertConfig& config, ModelSpec spec, const std::string& vocab_path, const RunOptions& options) {
+  config.validate();
+  set_threads(options.threads);
+  Model m;
+  Impl& im = *m.impl_;
+  im.config = config;
+  im.spec = std::move(spec);
+  im.run = options;
+  if (im.spec.tokenizer.kind == "sentencepiece") {
+    im.spec.tokenizer.spm_model_path = vocab_path;
+  } else {
+    im.spec.tokenizer.vocab_path = vocab_path;
+  }
+  im.setup_text();
+  const std::int64_t labels = im.spec.head == HeadKind::kNone ? 0 : static_cast<std::int64_t>(im.spec.labels.size());
+  KBERT_CHECK(im.spec.head == HeadKind::kNone || labels > 0, "a head needs at least one label");
+  im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels);
+  im.net->eval();
+  return m;
+}
+
+void Model::save(const std::string& dir) const {
+  const Impl& im = *impl_;
+  make_dir(dir);
+  ModelSpec spec = im.spec;
+  const std::string vocab_name = spec.tokenizer.kind == "sentencepiece" ? "spm.model" : "vocab.txt";
+  if (im.vocab_source != dir + "/" + vocab_name) copy_file(im.vocab_source, dir + "/" + vocab_name);
+  if (spec.tokenizer.kind == "sentencepiece") {
+    spec.tokenizer.spm_model_path = vocab_name;
+    spec.tokenizer.vocab_path.clear();
+  } else {
+    spec.tokenizer.vocab_path = vocab_name;
+  }
+  spec.kg_files.clear();
+  if (!im.kg_sources.empty()) make_dir(dir + "/kg");
+  for (const auto& src : im.kg_sources) {
+    const std::string rel = "kg/" + basename(src);
+    if (src != dir + "/" + rel) copy_file(src, dir + "/" + rel);
+    spec.kg_files.push_back(rel);
+  }
+  im.config.save_hf_json(dir + "/config.json");
+  write_safetensors(dir + "/model.safetensors", export_weights(im.net));
+  const nlohmann::json j = spec_to_json(spec);
+  write_file_atomically(dir + "/kbert.json", [&](std::ostream& out) { out << j.dump(2) << "\n"; });
+}
+
+std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b) const {
+  const Impl& im = *impl_;
+  KBERT_CHECK(im.net->head, "this model has no classification head (kbert.json head is none)");
+  std::vector<Prediction> out(texts.size());
+  im.run_batches(texts, texts_b, [&](const Batch&, const torch::Tensor&, const torch::Tensor& logits,
+                                     const std::vector<std::size_t>& idx, std::vector<SentenceTree>& trees,
+                                     const std::vector<std::size_t>& order, std::size_t k, std::size_t) {
+    torch::Tensor probs = at::softmax(logits, -1).contiguous();
+    torch::Tensor lg = logits.contiguous();
+    const auto C = lg.size(1);
+    for (std::size_t r = 0; r < idx.size(); ++r) {
+      Prediction& p = out[idx[r]];
+      const float* l = lg.data_ptr<float>() + r * C;
+      const float* pr = probs.data_ptr<float>() + r * C;
+      p.logits.assign(l, l + C);
+      p.probs.assign(pr, pr + C);
+      p.label = std::max_element(p.logits.begin(), p.logits.end()) - p.logits.begin();
+      p.label_name = p.label < static_cast<std::int64_t>(im.spec.labels.size()) ? im.spec.labels[p.label] : std::to_string(p.label);
+      p.injected = std::move(trees[order[k + r]].injected);
+    }
+  });
+  return out;
+}
+
+Matrix Model::embed(const std::vector<std::string>& texts, EmbedPooling pooling, bool normalize,
+                    const std::vector<std::string>& texts_b) const {
+  const Impl& im = *impl_;
+  const auto H = im.config.hidden_size;
+  Matrix m;
+  m.cols = static_cast<std::size_t>(H);
+  std::vector<std::vector<float>> rows(texts.size());
+  std::vector<std::vector<std::vector<float>>> token_rows(pooling == EmbedPooling::kTokens ? texts.size() : 0);
+  im.run_batches(texts, texts_b, [&](const Batch& b, const torch::Tensor& hidden, const torch::Tensor&,
+                                     const std::vector<std::size_t>& idx, std::vector<SentenceTree>&,
+                                     const std::vector<std::size_t>&, std::size_t, std::size_t) {
+    torch::Tensor h = hidden.contiguous();
+    for (std::size_t r = 0; r < idx.size(); ++r) {
+      const std::int64_t n = b.lengths[r];
+      torch::Tensor x = h[static_cast<std::int64_t>(r)].narrow(0, 0, std::max<std::int64_t>(n, 1));
+      if (n == 0) x = torch::zeros({1, H});
+      if (pooling == EmbedPooling::kTokens) {
+        torch::Tensor t = normalize ? x / x.norm(2, {-1}, /*keepdim=*/true).clamp_min(1e-12) : x;
+        t = t.contiguous();
+        for (std::int64_t i = 0; i < n; ++i) {
+          const float* p = t.data_ptr<float>() + i * H;
+          token_rows[idx[r]].emplace_back(p, p + H);
+        }
+        continue;
+      }
+      torch::Tensor v = pooling == EmbedPooling::kCls ? x[0] : pooling == EmbedPooling::kMean ? x.mean(0) : std::get<0>(x.max(0));
+      if (normalize) v = v / v.norm().clamp_min(1e-12);
+      v = v.contiguous();
+      rows[idx[r]].assign(v.data_ptr<float>(), v.data_ptr<float>() + H);
+    }
+  });
+  if (pooling == EmbedPooling::kTokens) {
+    for (std::size_t t = 0; t < token_rows.size(); ++t)
+      for (auto& row : token_rows[t]) {
+        m.data.insert(m.data.end(), row.begin(), row.end());
+        m.row_text.push_back(t);
+      }
+    m.rows = m.row_text.size();
+  } else {
+    m.rows = rows.size();
+    for (auto& row : rows) m.data.insert(m.data.end(), row.begin(), row.end());
+  }
+  return m;
+}
+
+EncoderBench Model::bench(const std::vector<std::string>& texts) const {
+  const Impl& im = *impl_;
+  EncoderBench r;
+  r.texts = texts.size();
+  r.threads = at::get_num_threads();
+  const double H = static_cast<double>(im.config.hidden_size), I = static_cast<double>(im.config.intermediate_size);
+  const double layers = static_cast<double>(im.config.num_layers);
+  auto t0 = std::chrono::steady_clock::now();
+  im.run_batches(texts, {}, [&](const Batch& b, const torch::Tensor&, const torch::Tensor&, const std::vector<std::size_t>& idx,
+                                std::vector<SentenceTree>&, const std::vector<std::size_t>&, std::size_t, std::size_t) {
+    const double L = static_cast<double>(b.L), B = static_cast<double>(idx.size());
+    // Per layer and sequence: QKV 6LH^2, scores and context 4L^2H, output 2LH^2, FFN 4LHI.
+    r.flops += B * layers * (8.0 * L * H * H + 4.0 * L * L * H + 4.0 * L * H * I);
+    r.padded_tokens += static_cast<std::size_t>(B * L);
+    for (auto n : b.lengths) r.tokens += static_cast<std::size_t>(n);
+  });
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+const BertConfig& Model::config() const { return impl_->config; }
+const ModelSpec& Model::spec() const { return impl_->spec; }
+const SentenceTreeBuilder& Model::builder() const { return *impl_->builder; }
+
+std::size_t Model::parameter_bytes() const {
+  std::size_t b = 0;
+  for (const auto& p : impl_->net->parameters()) b += static_cast<std::size_t>(p.numel()) * sizeof(float);
+  return b;
+}
+
+double measure_gemm_gflops() {
+  c10::InferenceMode guard;
+  const std::int64_t n = 2048;
+  torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  at::mm_out(c, a, b);  // warm-up
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    at::mm_out(c, a, b);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+void import_uer(const ImportUerOptions& o) {
+  KBERT_CHECK(!o.checkpoint.empty() && !o.config.empty() && !o.vocab.empty() && !o.out.empty(),
+              "import-uer needs --checkpoint, --config, --vocab and --out");
+  KBERT_CHECK(o.tokenizer == "char", "import-uer supports --tokenizer char (K-BERT's mode), got ", o.tokenizer);
+  const Vocab vocab = Vocab::from_file(o.vocab, VocabStyle::kUer);
+  TensorList tensors = read_checkpoint(o.checkpoint);
+  if (detect_format(tensors) != CheckpointFormat::kUer)
+    throw ParseError(o.checkpoint, 0, "no UER / K-BERT tensor names (embedding.*, encoder.transformer.*) in this file");
+  const HeadInFile head = find_head(tensors, CheckpointFormat::kUer);
+  if (head.kind != HeadKind::kKbert)
+    throw ParseError(o.checkpoint, 0, "no output_layer_2.weight: not a classifier saved by K-BERT's run_kbert_cls.py");
+  BertConfig config = BertConfig::from_uer_json(o.config, static_cast<std::int64_t>(vocab.size()));
+  for (const auto& [name, t] : tensors)
+    if (name == "embedding.word_embedding.weight" && t.dim() == 2 && t.size(0) != config.vocab_size)
+      throw ParseError(o.checkpoint, 0, "embedding.word_embedding.weight has " + std::to_string(t.size(0)) +
+                                            " rows but the vocabulary " + o.vocab + " has " + std::to_string(config.vocab_size) + " tokens");
+  ModelSpec spec;
+  spec.tokenizer.kind = "char";
+  spec.tree.max_entities = o.max_entities;
+  spec.tree.max_length = o.max_length;
+  spec.tree.predicate = o.predicate;
+  spec.tree.add_special = true;
+  spec.segments = SegmentConvention::kUer;
+  spec.head = HeadKind::kKbert;
+  spec.pooling = o.pooling;
+  spec.pad_to_max_length = o.pooling != Pooling::kFirst;  // K-BERT pools over the padded sequence
+  spec.labels = o.labels_file.empty() ? number_labels(head.labels) : read_labels(o.labels_file);
+  if (static_cast<std::int64_t>(spec.labels.size()) != head.labels)
+    throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but output_layer_2 has " +
+                                           std::to_string(head.labels) + " rows");
+  RunOptions run;
+  run.kg = o.kg_files.empty() ? std::optional<std::string>("none") : std::nullopt;
+  spec.kg_files = o.kg_files;
+  Model m = Model::create(config, spec, o.vocab, run);
+  load_weights(m.impl_->net, tensors, o.checkpoint);
+  m.save(o.out);
+}
+
+void import_hf(const ImportHfOptions& o) {
+  KBERT_CHECK(!o.from.empty() && !o.out.empty(), "import-hf needs --from and --out");
+  BertConfig config = BertConfig::from_hf_json(o.from + "/config.json");
+  std::string weights = o.from + "/model.safetensors";
+  if (!exists(weights)) weights = o.from + "/pytorch_model.bin";
+  if (!exists(weights)) throw FileError(o.from, "neither model.safetensors nor pytorch_model.bin in this directory");
+  TensorList tensors = read_checkpoint(weights);
+  const HeadInFile head = find_head(tensors, CheckpointFormat::kHuggingFace);
+  ModelSpec spec;
+  auto wp = WordPieceTokenizer::from_files(o.from + "/vocab.txt");
+  spec.tokenizer.kind = "wordpiece";
+  spec.tokenizer.lower_case = wp->options().lower_case;
+  spec.tokenizer.strip_accents = wp->options().strip_accents;
+  spec.tokenizer.tokenize_chinese_chars = wp->options().tokenize_chinese_chars;
+  spec.tree = o.tree;
+  spec.tree.add_special = true;
+  // Trees never longer than the model's position table.
+  spec.tree.max_length = std::min<std::size_t>(spec.tree.max_length, static_cast<std::size_t>(config.max_position));
+  spec.segments = SegmentConvention::kHuggingFace;
+  spec.kg_files = o.kg_files;
+  bool new_head = false;
+  if (head.kind == HeadKind::kHf) {
+    spec.head = HeadKind::kHf;
+    spec.labels = o.labels_file.empty() ? number_labels(head.labels) : read_labels(o.labels_file);
+    if (static_cast<std::int64_t>(spec.labels.size()) != head.labels)
+      throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but classifier.weight has " +
+                                             std::to_string(head.labels) + " rows");
+  } else if (!o.labels_file.empty()) {
+    spec.head = HeadKind::kHf;  // a new classifier to fine-tune
+    spec.labels = read_labels(o.labels_file);
+    new_head = true;
+  }
+  RunOptions run;
+  run.kg = o.kg_files.empty() ? std::optional<std::string>("none") : std::nullopt;
+  Model m = Model::create(config, spec, o.from + "/vocab.txt", run);
+  if (spec.head == HeadKind::kNone) {
+    // Encoder only: the pooler, if any, is not used.
+    TensorList kept;
+    for (auto& [n, t] : tensors)
+      if (n.find("pooler.") == std::string::npos) kept.emplace_back(n, t);
+    tensors.swap(kept);
+  }
+  load_weights(m.impl_->net, tensors, weights, new_head);
+  m.save(o.out);
+}
+
+}  // namespace kbert
