@@ -6,6 +6,18 @@
 
 namespace kbert::nn {
 
+namespace {
+thread_local bool skip_init = false;
+torch::Tensor normal(at::IntArrayRef sizes) {
+  torch::Tensor t = torch::empty(sizes);
+  return skip_init ? t : t.normal_(0, 0.02);
+}
+}  // namespace
+
+SkipInit::SkipInit() : previous_(skip_init) { skip_init = true; }
+SkipInit::~SkipInit() { skip_init = previous_; }
+bool SkipInit::active() { return skip_init; }
+
 LayerNormImpl::LayerNormImpl(std::int64_t hidden, LayerNormKind kind, double eps)
     : hidden_(hidden), kind_(kind), eps_(eps) {
   weight = register_parameter("weight", torch::ones({hidden}));
@@ -21,18 +33,33 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   return centered.div_(std.add_(eps_)).mul_(weight).add_(bias);
 }
 
+void LayerNormImpl::forward_inplace(torch::Tensor& x, Workspace& ws) {
+  if (kind_ == LayerNormKind::kHuggingFace) {
+    x.copy_(at::layer_norm(x, {hidden_}, weight, bias, eps_));
+    return;
+  }
+  // UER's (x - mean) / (unbiased std + eps) from the fused LayerNorm kernel:
+  // y = (x - mean) * rstd with rstd = 1 / sqrt(biased var + tiny), s = 1 / rstd, and
+  // UER's value is y * s / (s * sqrt(H / (H - 1)) + eps). Three passes instead of six.
+  auto [y, mean, rstd] = at::native_layer_norm(x, {hidden_}, {}, {}, 1e-30);
+  const double c = std::sqrt(static_cast<double>(hidden_) / static_cast<double>(hidden_ - 1));
+  torch::Tensor s = rstd.reciprocal();
+  torch::Tensor f = s / (s * c + eps_);
+  x.copy_(y.mul_(f)).mul_(weight).add_(bias);
+}
+
 LinearImpl::LinearImpl(std::int64_t in, std::int64_t out) {
-  weight = register_parameter("weight", torch::empty({out, in}).normal_(0, 0.02));
+  weight = register_parameter("weight", normal({out, in}));
   bias = register_parameter("bias", torch::zeros({out}));
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return at::linear(x, weight, bias); }
 
 EmbeddingsImpl::EmbeddingsImpl(const BertConfig& c) : dropout_(c.dropout) {
-  word_embeddings = register_parameter("word_embeddings", torch::empty({c.vocab_size, c.hidden_size}).normal_(0, 0.02));
-  position_embeddings = register_parameter("position_embeddings", torch::empty({c.max_position, c.hidden_size}).normal_(0, 0.02));
+  word_embeddings = register_parameter("word_embeddings", normal({c.vocab_size, c.hidden_size}));
+  position_embeddings = register_parameter("position_embeddings", normal({c.max_position, c.hidden_size}));
   token_type_embeddings =
-      register_parameter("token_type_embeddings", torch::empty({c.type_vocab_size, c.hidden_size}).normal_(0, 0.02));
+      register_parameter("token_type_embeddings", normal({c.type_vocab_size, c.hidden_size}));
   layer_norm = register_module("LayerNorm", LayerNorm(c.hidden_size, c.layer_norm, c.layer_norm_eps));
 }
 
@@ -73,6 +100,70 @@ torch::Tensor LayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ma
   return output_norm(f.add_(h1));
 }
 
+namespace {
+// Resizes a reusable buffer (its storage only grows).
+torch::Tensor& shaped(torch::Tensor& t, at::IntArrayRef sizes) {
+  if (!t.defined()) t = torch::empty(sizes);
+  t.resize_(sizes);
+  return t;
+}
+}  // namespace
+
+void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
+                                  Workspace& ws, torch::Tensor& out) {
+  const std::int64_t H = heads_ * head_dim_, N = B * L;
+  torch::Tensor& qkv_out = shaped(ws.qkv, {N, 3 * H});
+  at::addmm_out(qkv_out, qkv->bias, x, qkv->weight.t());
+  // Heads to [B*h, L, d]; the 1/sqrt(d) scale goes on Q (L x d) rather than on the scores (L x L).
+  auto heads = qkv_out.view({B, L, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  torch::Tensor& q = shaped(ws.q, {B * heads_, L, head_dim_});
+  torch::Tensor& k = shaped(ws.k, {B * heads_, L, head_dim_});
+  torch::Tensor& v = shaped(ws.v, {B * heads_, L, head_dim_});
+  q.view({B, heads_, L, head_dim_}).copy_(heads[0]);
+  k.view({B, heads_, L, head_dim_}).copy_(heads[1]);
+  v.view({B, heads_, L, head_dim_}).copy_(heads[2]);
+  q.mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  torch::Tensor& scores = shaped(ws.scores, {B * heads_, L, L});
+  torch::Tensor& ctx = shaped(ws.ctx, {B * heads_, L, head_dim_});
+  // Many small GEMMs: split them between the threads, one single-threaded GEMM each
+  // (OpenBLAS runs single-threaded inside a parallel region), rather than threading
+  // every small GEMM.
+  at::parallel_for(0, B * heads_, 1, [&](std::int64_t b0, std::int64_t b1) {
+    const std::int64_t n = b1 - b0;
+    at::Tensor s = scores.narrow(0, b0, n);
+    at::bmm_out(s, q.narrow(0, b0, n), k.narrow(0, b0, n).transpose(1, 2));
+  });
+  scores.view({B, heads_, L, L}).add_(mask);
+  at::softmax_out(scores, scores, -1);  // row by row: in place is safe
+  at::parallel_for(0, B * heads_, 1, [&](std::int64_t b0, std::int64_t b1) {
+    const std::int64_t n = b1 - b0;
+    at::Tensor c = ctx.narrow(0, b0, n);
+    at::bmm_out(c, scores.narrow(0, b0, n), v.narrow(0, b0, n));
+  });
+  torch::Tensor& ctx2 = shaped(ws.ctx2, {N, H});
+  ctx2.view({B, L, heads_, head_dim_}).copy_(ctx.view({B, heads_, L, head_dim_}).permute({0, 2, 1, 3}));
+  torch::Tensor& attn = shaped(ws.attn, {N, H});
+  at::addmm_out(attn, attention_output->bias, ctx2, attention_output->weight.t());
+  attn.add_(x);
+  attention_norm->forward_inplace(attn, ws);
+  // The feed-forward block by blocks of rows: the [rows, I] intermediate stays in cache
+  // between its GEMM, the GELU and the second GEMM, and never exists for all N rows.
+  const std::int64_t I = intermediate->weight.size(0);
+  const std::int64_t rows = std::min<std::int64_t>(N, 512);
+  torch::Tensor& inter = shaped(ws.inter, {rows, I});
+  shaped(out, {N, H});
+  for (std::int64_t r0 = 0; r0 < N; r0 += rows) {
+    const std::int64_t n = std::min(rows, N - r0);
+    at::Tensor in_block = inter.narrow(0, 0, n);
+    at::addmm_out(in_block, intermediate->bias, attn.narrow(0, r0, n), intermediate->weight.t());
+    at::gelu_(in_block);
+    at::Tensor out_block = out.narrow(0, r0, n);
+    at::addmm_out(out_block, output->bias, in_block, output->weight.t());
+  }
+  out.add_(attn);
+  output_norm->forward_inplace(out, ws);
+}
+
 BertImpl::BertImpl(const BertConfig& c) {
   embeddings = register_module("embeddings", Embeddings(c));
   for (std::int64_t i = 0; i < c.num_layers; ++i) layers.push_back(register_module("layer" + std::to_string(i), Layer(c)));
@@ -81,8 +172,20 @@ BertImpl::BertImpl(const BertConfig& c) {
 torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& segments,
                                 const torch::Tensor& mask) {
   torch::Tensor x = embeddings(ids, positions, segments);
-  for (auto& layer : layers) x = layer(x, mask);
-  return x;
+  if (is_training() || at::GradMode::is_enabled()) {
+    for (auto& layer : layers) x = layer(x, mask);
+    return x;
+  }
+  // Inference: two hidden buffers in turn, every other buffer reused.
+  const auto B = x.size(0), L = x.size(1), H = x.size(2);
+  torch::Tensor cur = x.view({B * L, H});
+  torch::Tensor* bufs[2] = {&ws_.out0, &ws_.out1};
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    torch::Tensor& out = *bufs[i % 2];
+    layers[i]->forward_inference(cur, mask, B, L, ws_, out);
+    cur = out;
+  }
+  return cur.view({B, L, H}).clone();
 }
 
 HeadImpl::HeadImpl(HeadKind k, Pooling p, std::int64_t hidden, std::int64_t labels, double dropout)

@@ -14,10 +14,30 @@
 
 namespace kbert::nn {
 
+/// While alive on this thread, new modules leave their parameters uninitialised (their
+/// values are about to be loaded from a checkpoint; drawing 100M random numbers is waste).
+class SkipInit {
+ public:
+  SkipInit();
+  ~SkipInit();
+  static bool active();
+
+ private:
+  bool previous_;
+};
+
+/// Buffers reused from layer to layer and batch to batch in inference, so that the
+/// forward pass does not allocate (and page-fault) hundreds of MB per layer.
+struct Workspace {
+  torch::Tensor qkv, q, k, v, scores, ctx, ctx2, attn, inter, out0, out1, stats_mean, stats_var;
+};
+
 class LayerNormImpl : public torch::nn::Module {
  public:
   LayerNormImpl(std::int64_t hidden, LayerNormKind kind, double eps);
   torch::Tensor forward(const torch::Tensor& x);
+  /// Normalises x [N, H] in place (inference).
+  void forward_inplace(torch::Tensor& x, Workspace& ws);
 
   torch::Tensor weight, bias;
 
@@ -54,6 +74,9 @@ class LayerImpl : public torch::nn::Module {
   explicit LayerImpl(const BertConfig& c);
   /// x: [B, L, H]; mask: [B, 1, L, L] additive.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  /// The same without autograd or allocations: x [B*L, H] in, the result in `out`.
+  void forward_inference(const torch::Tensor& x, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
+                         Workspace& ws, torch::Tensor& out);
 
   Linear qkv{nullptr}, attention_output{nullptr}, intermediate{nullptr}, output{nullptr};
   LayerNorm attention_norm{nullptr}, output_norm{nullptr};
@@ -74,6 +97,9 @@ class BertImpl : public torch::nn::Module {
 
   Embeddings embeddings{nullptr};
   std::vector<Layer> layers;
+
+ private:
+  Workspace ws_;
 };
 TORCH_MODULE(Bert);
 

@@ -148,7 +148,15 @@ void load_weights(nn::Network& net, const TensorList& tensors, const std::string
       mismatched.push_back(os.str());
       continue;
     }
-    p->copy_(value);
+    // Take the loaded tensor's storage when it is the tensor's alone: no second copy of
+    // the weights in memory (the parameter's own, untouched buffer is released).
+    if (value.is_contiguous() && value.scalar_type() == p->scalar_type() &&
+        value.storage().nbytes() == static_cast<std::size_t>(value.numel()) * value.element_size() &&
+        value.storage_offset() == 0) {
+      p->set_data(value);
+    } else {
+      p->copy_(value);
+    }
   }
   std::vector<std::string> unexpected;
   for (const auto& [n, named] : file)

@@ -319,7 +319,10 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
   TensorList tensors = read_checkpoint(weights);
   const std::int64_t labels = im.spec.head == HeadKind::kNone ? 0 : static_cast<std::int64_t>(im.spec.labels.size());
   if (im.spec.head != HeadKind::kNone && labels == 0) throw ParseError(dir + "/kbert.json", 1, "a head needs labels");
-  im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels);
+  {
+    nn::SkipInit skip;
+    im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels);
+  }
   load_weights(im.net, tensors, weights);
   im.net->eval();
   return m;

@@ -16,16 +16,6 @@
 namespace kbert {
 namespace {
 
-std::vector<char> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw FileError(path, "cannot open");
-  const std::streamsize n = in.tellg();
-  std::vector<char> buf(static_cast<std::size_t>(n));
-  in.seekg(0);
-  if (n > 0 && !in.read(buf.data(), n)) throw FileError(path, "read error");
-  return buf;
-}
-
 at::ScalarType safetensors_dtype(const std::string& name, std::size_t& size) {
   static const std::map<std::string, std::pair<at::ScalarType, std::size_t>> kTypes = {
       {"F32", {at::kFloat, 4}}, {"F16", {at::kHalf, 2}},  {"BF16", {at::kBFloat16, 2}}, {"F64", {at::kDouble, 8}},
@@ -46,24 +36,38 @@ at::Tensor normalise(const at::Tensor& t) {
 }  // namespace
 
 TensorList read_safetensors(const std::string& path) {
-  std::vector<char> buf = read_all(path);
-  if (buf.size() < 8) throw ParseError(path, 0, "not a safetensors file: shorter than its 8-byte header size");
+  // Read the header, then each tensor straight into its own buffer: the file is never
+  // held in memory whole (a BERT-base checkpoint is 400 MB).
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw FileError(path, "cannot open");
+  const auto file_size = static_cast<std::size_t>(in.tellg());
+  in.seekg(0);
+  if (file_size < 8) throw ParseError(path, 0, "not a safetensors file: shorter than its 8-byte header size");
+  unsigned char len[8];
+  in.read(reinterpret_cast<char*>(len), 8);
   std::uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(buf[i]);
-  if (header_len > buf.size() - 8)
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len[i];
+  if (header_len > file_size - 8)
     throw ParseError(path, 0, "header of " + std::to_string(header_len) + " bytes runs past the end of the file (" +
-                                  std::to_string(buf.size()) + " bytes): truncated?");
+                                  std::to_string(file_size) + " bytes): truncated?");
+  std::string header_text(static_cast<std::size_t>(header_len), '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_len));
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(buf.begin() + 8, buf.begin() + 8 + static_cast<std::ptrdiff_t>(header_len));
+    header = nlohmann::json::parse(header_text);
   } catch (const nlohmann::json::exception& e) {
     throw ParseError(path, 0, std::string("bad safetensors header JSON: ") + e.what());
   }
   if (!header.is_object()) throw ParseError(path, 0, "safetensors header is not a JSON object");
   const std::size_t data_start = 8 + header_len;
-  const std::size_t data_size = buf.size() - data_start;
-  // Keep file order: safetensors sorts by offset, which is the order tensors were written.
-  std::vector<std::tuple<std::size_t, std::string, at::Tensor>> out;
+  const std::size_t data_size = file_size - data_start;
+  struct Entry {
+    std::size_t begin, end;
+    std::string name, dtype;
+    at::ScalarType type;
+    std::vector<std::int64_t> shape;
+  };
+  std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     if (name == "__metadata__") continue;
@@ -77,9 +81,10 @@ TensorList read_safetensors(const std::string& path) {
     if (st == at::ScalarType::Undefined) throw bad("unsupported dtype " + dtype);
     std::vector<std::int64_t> shape;
     std::int64_t numel = 1;
-    for (const auto& s : d["shape"]) {
-      if (!s.is_number_integer() || s.get<std::int64_t>() < 0) throw bad("bad shape " + d["shape"].dump());
-      shape.push_back(s.get<std::int64_t>());
+    if (!d["shape"].is_array()) throw bad("bad shape " + d["shape"].dump());
+    for (const auto& x : d["shape"]) {
+      if (!x.is_number_integer() || x.get<std::int64_t>() < 0) throw bad("bad shape " + d["shape"].dump());
+      shape.push_back(x.get<std::int64_t>());
       numel *= shape.back();
     }
     const auto& off = d["data_offsets"];
@@ -91,13 +96,20 @@ TensorList read_safetensors(const std::string& path) {
                 std::to_string(data_size) + " data bytes (truncated file?)");
     if (e - b != static_cast<std::size_t>(numel) * elem)
       throw bad(std::to_string(e - b) + " bytes for shape " + d["shape"].dump() + " of " + dtype);
-    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(st));
-    if (numel > 0) std::memcpy(t.data_ptr(), buf.data() + data_start + b, e - b);
-    out.emplace_back(b, name, normalise(t));
+    entries.push_back({b, e, name, dtype, st, std::move(shape)});
   }
-  std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  // File order: safetensors writers lay tensors out in the order they were given.
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return x.begin < y.begin; });
   TensorList list;
-  for (auto& [off, name, t] : out) list.emplace_back(std::move(name), std::move(t));
+  for (const Entry& en : entries) {
+    at::Tensor t = at::empty(en.shape, at::TensorOptions().dtype(en.type));
+    if (en.end > en.begin) {
+      in.seekg(static_cast<std::streamoff>(data_start + en.begin));
+      if (!in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(en.end - en.begin)))
+        throw ParseError(path, 0, "tensor '" + en.name + "': read failed");
+    }
+    list.emplace_back(en.name, normalise(t));
+  }
   return list;
 }
 
