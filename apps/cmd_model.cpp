@@ -209,8 +209,13 @@ int bench_encoder(int argc, char** argv) {
   double peak = measure_gemm_gflops();
   EncoderBench b = m.bench(t.a);
   peak = std::max(peak, measure_gemm_gflops());
-  nlohmann::json info = {{"tokens", b.tokens}, {"padded_tokens", b.padded_tokens}, {"threads", b.threads},
-                         {"parameters_mib", static_cast<double>(m.parameter_bytes()) / (1 << 20)}};
+  nlohmann::json info = {{"tokens", b.tokens},
+                         {"padded_tokens", b.padded_tokens},
+                         {"threads", b.threads},
+                         {"parameters_mib", static_cast<double>(m.parameter_bytes()) / (1 << 20)},
+                         {"forward_seconds", b.forward_seconds},
+                         {"forward_gflops_per_s", b.forward_seconds > 0 ? b.flops / b.forward_seconds / 1e9 : 0.0},
+                         {"gemm_peak_gflops_per_s", peak}};
   std::cout << info.dump() << "\n";
   nlohmann::json j = {{"texts", b.texts},
                       {"seconds", b.seconds},

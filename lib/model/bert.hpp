@@ -29,7 +29,7 @@ class SkipInit {
 /// Buffers reused from layer to layer and batch to batch in inference, so that the
 /// forward pass does not allocate (and page-fault) hundreds of MB per layer.
 struct Workspace {
-  torch::Tensor qkv, q, k, v, scores, ctx, ctx2, attn, inter, out0, out1, stats_mean, stats_var;
+  torch::Tensor qkv, scores, ctx, ctx2, attn, inter, out0, out1;
 };
 
 class LayerNormImpl : public torch::nn::Module {

@@ -183,6 +183,7 @@ struct Model::Impl {
   mutable nn::Network net{nullptr};  // forward() is not const in LibTorch; inference does not modify it
   std::int32_t pad_id = 0;
   std::size_t max_length = 256;
+  mutable double forward_seconds = 0;  // accumulated by run_batches (bench)
 
   void setup_text();
   Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
@@ -285,8 +286,10 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
     for (std::size_t k = 0; k < order.size(); k += bs) {
       const std::size_t e = std::min(order.size(), k + bs);
       Batch batch = make_batch(trees, order, k, e);
+      const auto f0 = std::chrono::steady_clock::now();
       torch::Tensor hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
       torch::Tensor logits = net->head ? net->head->forward(hidden) : torch::Tensor();
+      forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
       std::vector<std::size_t> idx;
       for (std::size_t q = k; q < e; ++q) idx.push_back(c0 + order[q]);
       fn(batch, hidden, logits, idx, trees, order, k, c0);
@@ -450,6 +453,7 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   r.threads = at::get_num_threads();
   const double H = static_cast<double>(im.config.hidden_size), I = static_cast<double>(im.config.intermediate_size);
   const double layers = static_cast<double>(im.config.num_layers);
+  im.forward_seconds = 0;
   auto t0 = std::chrono::steady_clock::now();
   im.run_batches(texts, {}, [&](const Batch& b, const torch::Tensor&, const torch::Tensor&, const std::vector<std::size_t>& idx,
                                 std::vector<SentenceTree>&, const std::vector<std::size_t>&, std::size_t, std::size_t) {
@@ -460,6 +464,7 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
     for (auto n : b.lengths) r.tokens += static_cast<std::size_t>(n);
   });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.forward_seconds = im.forward_seconds;
   return r;
 }
 

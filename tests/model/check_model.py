@@ -215,6 +215,20 @@ def visibility_and_padding(k, data, d):
     two = jsonl(run([k, "predict", "--model", out, "--json", "--batch-size", "2"], short + "\n" + long_ + "\n").stdout)[0]
     close("padding", one["logits"], two["logits"], 1e-6)
     check([x["object"] for x in one["injected"]] == ["水果"], "injected knowledge reported by predict")
+    # Other output forms: the readable table, npy embeddings, L2-normalised sentence vectors.
+    table = run([k, "predict", "--model", out], short + "\n" + long_ + "\n").stdout.decode().splitlines()
+    check(len(table) == 3 and table[0].startswith("label") and short in table[1], "predict table")
+    npy = os.path.join(d, "e.npy")
+    run([k, "embed", "--model", out, "--pooling", "mean", "--normalize", "--format", "npy", "--out", npy], short + "\n" + long_ + "\n")
+    e = np.load(npy)
+    check(e.shape == (2, 32) and e.dtype == np.float32, f"npy embeddings shape {e.shape} {e.dtype}")
+    check(np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5), "normalised embeddings have unit norm")
+    rows = jsonl(run([k, "embed", "--model", out, "--pooling", "cls"], short + "\n").stdout)
+    check(len(rows) == 1 and len(rows[0]["embedding"]) == 32, "jsonl embeddings")
+    toks = jsonl(run([k, "embed", "--model", out, "--pooling", "tokens"], short + "\n").stdout)[0]["tokens"]
+    close("embed cls = token 0", rows[0]["embedding"], toks[0], 1e-6)
+    r = run([k, "embed", "--model", out, "--format", "npy"], "x\n", ok=False)
+    check(r.returncode == 2, "npy without --out is a usage error")
     return out
 
 

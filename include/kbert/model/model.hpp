@@ -73,6 +73,7 @@ struct Matrix {
 struct EncoderBench {
   std::size_t texts = 0, tokens = 0, padded_tokens = 0;
   double seconds = 0, flops = 0;
+  double forward_seconds = 0;  ///< the network alone (no trees, no batching)
   int threads = 0;
 };
 
