@@ -27,10 +27,11 @@ LayerNormImpl::LayerNormImpl(std::int64_t hidden, LayerNormKind kind, double eps
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   if (kind_ == LayerNormKind::kHuggingFace) return at::layer_norm(x, {hidden_}, weight, bias, eps_);
   // UER: gamma * (x - mean) / (std + eps) + beta, std unbiased, eps added to std.
+  // Out of place: autograd needs `centered` as it was.
   torch::Tensor mean = x.mean(-1, /*keepdim=*/true);
   torch::Tensor centered = x - mean;
-  torch::Tensor std = centered.pow(2).sum(-1, true).div_(static_cast<double>(hidden_ - 1)).sqrt_();
-  return centered.div_(std.add_(eps_)).mul_(weight).add_(bias);
+  torch::Tensor std = (centered.pow(2).sum(-1, true) / static_cast<double>(hidden_ - 1)).sqrt();
+  return centered / (std + eps_) * weight + bias;
 }
 
 void LayerNormImpl::forward_inplace(torch::Tensor& x, Workspace& ws) {

@@ -17,6 +17,7 @@
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
 #include "model/bert.hpp"
 #include "model/checkpoint.hpp"
+#include "model/model_impl.hpp"
 #include "model/tensor_io.hpp"
 
 namespace kbert {
@@ -161,36 +162,7 @@ ModelSpec spec_from_json(const std::string& path) {
   }
 }
 
-// A batch of trees as tensors, padded to the longest tree (or to a fixed length).
-struct Batch {
-  torch::Tensor ids, positions, segments, mask;
-  std::vector<std::int64_t> lengths;
-  std::int64_t L = 0;
-};
-
 }  // namespace
-
-struct Model::Impl {
-  BertConfig config;
-  ModelSpec spec;
-  std::string dir;                      // where vocab / KG files live ("" for a created model)
-  std::string vocab_source;             // absolute path of the vocabulary file
-  std::vector<std::string> kg_sources;  // absolute paths of KG files
-  RunOptions run;
-  std::shared_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<KnowledgeGraph> kg;
-  std::unique_ptr<SentenceTreeBuilder> builder;
-  mutable nn::Network net{nullptr};  // forward() is not const in LibTorch; inference does not modify it
-  std::int32_t pad_id = 0;
-  std::size_t max_length = 256;
-  mutable double forward_seconds = 0;  // accumulated by run_batches (bench)
-
-  void setup_text();
-  Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
-                   std::size_t end) const;
-  template <typename Fn>
-  void run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const;
-};
 
 void Model::Impl::setup_text() {
   TokenizerOptions t = spec.tokenizer;

@@ -1,0 +1,46 @@
+// Private state of kbert::Model, shared by model.cpp and trainer.cpp.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/model/model.hpp"
+#include "model/bert.hpp"
+
+namespace kbert {
+
+// A batch of trees as tensors, padded to the longest tree (or to a fixed length).
+struct Batch {
+  torch::Tensor ids, positions, segments, mask;
+  std::vector<std::int64_t> lengths;
+  std::int64_t L = 0;
+};
+
+struct Model::Impl {
+  BertConfig config;
+  ModelSpec spec;
+  std::string dir;                      // where vocab / KG files live ("" for a created model)
+  std::string vocab_source;             // absolute path of the vocabulary file
+  std::vector<std::string> kg_sources;  // absolute paths of KG files
+  RunOptions run;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<KnowledgeGraph> kg;
+  std::unique_ptr<SentenceTreeBuilder> builder;
+  mutable nn::Network net{nullptr};  // forward() is not const in LibTorch; inference does not modify it
+  std::int32_t pad_id = 0;
+  std::size_t max_length = 256;
+  mutable double forward_seconds = 0;  // accumulated by run_batches (bench)
+
+  void setup_text();
+  Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
+                   std::size_t end) const;
+  template <typename Fn>
+  void run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const;
+};
+
+
+}  // namespace kbert
