@@ -36,6 +36,15 @@ commands:
          Sentence (or token) vectors of stdin texts.
   bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-length N]
          Times trees + batching + forward over stdin texts; ends with a JSON line.
+  train --train F [--dev F] [--test F] (--model DIR | --config F.json --vocab V
+         [--tokenizer char|wordpiece]) [--kg F ...|none] --out DIR [--epochs N]
+         [--batch-size N] [--accumulation N] [--learning-rate X] [--warmup X]
+         [--seed N] [--metric accuracy|macro_f1] [--patience N] [--resume]
+         [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
+         [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
+         Fine-tunes a classifier; the best model (dev metric) goes to DIR.
+  eval --model DIR --data F [--kg F|none] [--out metrics.json]
+         Accuracy, macro and per-class precision / recall / F1, confusion matrix.
 
 Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
 )";
@@ -43,7 +52,9 @@ Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
 bool is_model_command(int argc, char** argv) {
   if (argc < 2) return false;
   const std::string cmd = argv[1];
-  if (cmd == "import-uer" || cmd == "import-hf" || cmd == "predict" || cmd == "embed") return true;
+  if (cmd == "import-uer" || cmd == "import-hf" || cmd == "predict" || cmd == "embed" || cmd == "train" ||
+      cmd == "eval")
+    return true;
   return cmd == "bench" && argc >= 3 && std::string(argv[2]) == "encoder";
 }
 

@@ -10,6 +10,10 @@
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/model/model.hpp"
+#include "kbert/train/trainer.hpp"
+
+#include <fstream>
+#include <optional>
 
 namespace kbert::cli {
 namespace {
@@ -184,6 +188,114 @@ int embed_cmd(int argc, char** argv) {
   return 0;
 }
 
+int train_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
+              "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
+              "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation"},
+             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "quiet"}, {"kg"});
+  if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
+  if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
+  auto number = [&](const std::string& name, double fallback) {
+    if (!args.has(name)) return fallback;
+    try {
+      return std::stod(args.value(name));
+    } catch (const std::exception&) {
+      throw UsageError("--" + name + " needs a number, got '" + args.value(name) + "'");
+    }
+  };
+  Dataset train = Dataset::load(args.value("train"));
+  std::optional<Dataset> dev, test;
+  if (args.has("dev")) dev = Dataset::load(args.value("dev"));
+  if (args.has("test")) test = Dataset::load(args.value("test"));
+  LabelSet labels = LabelSet::from(train);
+  RunOptions run;
+  run.batch_size = args.size_value("batch-size", 32);
+  run.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  std::vector<std::string> kgs;
+  for (const auto& k : args.values("kg"))
+    if (k != "none") kgs.push_back(k);
+  const bool kg_none = args.has("kg") && kgs.empty();
+  Pooling pooling = parse_pooling(args.value("pooling", "first"));
+  const std::string head_name = args.value("head", "kbert");
+  if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");
+  const HeadKind head = head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+  set_random_seed(args.size_value("seed", 7));  // the new head or model starts the same every time
+  Model model;
+  if (args.has("model")) {
+    if (kg_none) run.kg = "none";
+    else if (!kgs.empty()) run.kg = kgs.front();  // the directory's KG unless one is given
+    if (args.has("max-length")) run.max_length = args.size_value("max-length", 256);
+    model = Model::load(args.value("model"), run);
+    if (model.spec().labels != labels.names() || model.spec().head == HeadKind::kNone) model.reset_head(head, pooling, labels.names());
+  } else {
+    if (!args.has("vocab")) throw UsageError("--config needs --vocab");
+    ModelSpec spec;
+    spec.tokenizer.kind = args.value("tokenizer", "char");
+    spec.tree.max_length = args.size_value("max-length", 256);
+    spec.tree.max_entities = args.size_value("max-entities", 2);
+    spec.tree.predicate = args.flag("predicate");
+    spec.tree.add_special = true;
+    if (args.has("truncation")) spec.tree.truncation = parse_truncation(args.value("truncation"));
+    spec.kg_files = kgs;
+    spec.head = head;
+    spec.pooling = pooling;
+    spec.labels = labels.names();
+    spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
+    spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
+    spec.use_visible_matrix = !args.flag("no-visible-matrix");
+    spec.use_soft_positions = !args.flag("no-soft-position");
+    const std::string cfg = args.value("config");
+    std::ifstream probe(cfg);
+    if (!probe) throw FileError(cfg, "cannot open");
+    nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
+    const Vocab vocab = Vocab::from_file(args.value("vocab"), spec.tokenizer.kind == "char" ? VocabStyle::kUer : VocabStyle::kHuggingFace);
+    BertConfig config = j.is_object() && j.contains("heads_num") ? BertConfig::from_uer_json(cfg, static_cast<std::int64_t>(vocab.size()))
+                                                                 : BertConfig::from_hf_json(cfg);
+    if (kg_none) run.kg = "none";
+    model = Model::create(config, spec, args.value("vocab"), run);
+  }
+  if (args.has("model") && (args.flag("no-visible-matrix") || args.flag("no-soft-position")))
+    throw UsageError("--no-visible-matrix / --no-soft-position apply to models created with --config");
+  TrainOptions o;
+  o.epochs = args.size_value("epochs", 5);
+  o.batch_size = run.batch_size;
+  o.accumulation = args.size_value("accumulation", 1);
+  o.learning_rate = number("learning-rate", 2e-5);
+  o.warmup = number("warmup", 0.1);
+  o.weight_decay = number("weight-decay", 0.01);
+  o.max_grad_norm = number("max-grad-norm", 1.0);
+  o.seed = args.size_value("seed", 7);
+  o.metric = args.value("metric", "accuracy");
+  o.patience = args.size_value("patience", 0);
+  o.resume = args.flag("resume");
+  o.shuffle = !args.flag("no-shuffle");
+  o.stop_after_steps = args.size_value("stop-after-steps", 0);
+  o.progress = !args.flag("quiet");
+  TrainResult r = train_classifier(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
+  nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"best_epoch", r.best_epoch}, {"seconds", r.seconds},
+                      {"examples_per_s", r.examples_per_second}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
+                      {"interrupted", r.interrupted}};
+  if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());
+  if (r.test) j["test"] = nlohmann::json::parse(r.test->to_json());
+  if (r.test) std::cerr << "test:\n" << r.test->to_table();
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+int eval_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"model", "data", "kg", "batch-size", "threads", "out"}, {});
+  if (!args.has("model") || !args.has("data")) throw UsageError("eval needs --model DIR and --data FILE");
+  Model m = Model::load(args.value("model"), run_options(args));
+  ClassificationReport r = evaluate(m, Dataset::load(args.value("data")));
+  std::cout << r.to_table();
+  const std::string out = args.value("out", "metrics.json");
+  write_file_atomically(out, [&](std::ostream& os) { os << r.to_json() << "\n"; });
+  std::cerr << "kbert eval: metrics written to " << out << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int bench_encoder(int argc, char** argv);
@@ -195,6 +307,8 @@ int cmd_model(int argc, char** argv) {
   if (cmd == "import-hf") return import_hf_cmd(argc, argv);
   if (cmd == "predict") return predict_cmd(argc, argv);
   if (cmd == "embed") return embed_cmd(argc, argv);
+  if (cmd == "train") return train_cmd(argc, argv);
+  if (cmd == "eval") return eval_cmd(argc, argv);
   throw UsageError("unknown command '" + cmd + "'");
 }
 

@@ -124,7 +124,9 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
           {"head", head_name(s.head)},
           {"pooling", pooling_name(s.pooling)},
           {"labels", s.labels},
-          {"pad_to_max_length", s.pad_to_max_length}};
+          {"pad_to_max_length", s.pad_to_max_length},
+          {"use_visible_matrix", s.use_visible_matrix},
+          {"use_soft_positions", s.use_soft_positions}};
 }
 
 ModelSpec spec_from_json(const std::string& path) {
@@ -154,6 +156,8 @@ ModelSpec spec_from_json(const std::string& path) {
     s.pooling = parse_pooling(j.value("pooling", "first"));
     s.labels = j.value("labels", std::vector<std::string>{});
     s.pad_to_max_length = j.value("pad_to_max_length", false);
+    s.use_visible_matrix = j.value("use_visible_matrix", true);
+    s.use_soft_positions = j.value("use_soft_positions", true);
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());
@@ -224,11 +228,15 @@ Batch Model::Impl::make_batch(const std::vector<SentenceTree>& trees, const std:
       if (id < 0 || id >= config.vocab_size)
         throw std::out_of_range("token id " + std::to_string(id) + " outside the embedding of " + std::to_string(config.vocab_size));
       ids[r * L + i] = id;
-      pos[r * L + i] = t.positions[static_cast<std::size_t>(i)];
+      pos[r * L + i] = spec.use_soft_positions ? t.positions[static_cast<std::size_t>(i)] : i;
       seg[r * L + i] = std::min<std::int64_t>(segs[static_cast<std::size_t>(i)], config.type_vocab_size - 1);
       float* row = mask + (r * L + i) * L;
       const std::uint8_t* vis = t.visible.data() + i * n;
-      for (std::int64_t j = 0; j < n; ++j) row[j] = vis[j] ? 0.0f : -10000.0f;
+      if (spec.use_visible_matrix) {
+        for (std::int64_t j = 0; j < n; ++j) row[j] = vis[j] ? 0.0f : -10000.0f;
+      } else {
+        for (std::int64_t j = 0; j < n; ++j) row[j] = 0.0f;
+      }
     }
   }
   return b;
@@ -440,6 +448,24 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   return r;
 }
 
+void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels) {
+  Impl& im = *impl_;
+  KBERT_CHECK(head == HeadKind::kNone || !labels.empty(), "a head needs at least one label");
+  nn::Network fresh(im.config, head, pooling, static_cast<std::int64_t>(labels.size()));
+  {
+    torch::NoGradGuard no_grad;
+    auto from = im.net->bert->named_parameters(true);
+    auto to = fresh->bert->named_parameters(true);
+    for (auto& p : to) p.value().copy_(*from.find(p.key()));
+  }
+  im.net = fresh;
+  im.net->eval();
+  im.spec.head = head;
+  im.spec.pooling = pooling;
+  im.spec.labels = std::move(labels);
+  im.spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
+}
+
 const BertConfig& Model::config() const { return impl_->config; }
 const ModelSpec& Model::spec() const { return impl_->spec; }
 const SentenceTreeBuilder& Model::builder() const { return *impl_->builder; }
@@ -449,6 +475,8 @@ std::size_t Model::parameter_bytes() const {
   for (const auto& p : impl_->net->parameters()) b += static_cast<std::size_t>(p.numel()) * sizeof(float);
   return b;
 }
+
+void set_random_seed(std::uint64_t seed) { torch::manual_seed(seed); }
 
 double measure_gemm_gflops() {
   c10::InferenceMode guard;

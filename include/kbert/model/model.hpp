@@ -45,6 +45,8 @@ struct ModelSpec {
   Pooling pooling = Pooling::kFirst;
   std::vector<std::string> labels;
   bool pad_to_max_length = false;       ///< pad every batch to tree.max_length (K-BERT's mean/max/last pooling see pads)
+  bool use_visible_matrix = true;       ///< off (ablation): every real token sees every real token
+  bool use_soft_positions = true;       ///< off (ablation): hard positions 0, 1, 2, ...
 };
 
 /// Options that change how a loaded model runs, not what it is.
@@ -100,6 +102,9 @@ class Model {
   /// Builds trees, batches and runs the encoder (and head) over the texts, timed.
   EncoderBench bench(const std::vector<std::string>& texts) const;
 
+  /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels).
+  void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels);
+
   const BertConfig& config() const;
   const ModelSpec& spec() const;
   const SentenceTreeBuilder& builder() const;
@@ -110,6 +115,7 @@ class Model {
  private:
   friend void import_uer(const struct ImportUerOptions&);
   friend void import_hf(const struct ImportHfOptions&);
+  friend struct TrainAccess;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -134,6 +140,9 @@ struct ImportHfOptions {
   TreeOptions tree;
 };
 void import_hf(const ImportHfOptions& options);
+
+/// Seeds LibTorch's generator (parameter initialisation, dropout).
+void set_random_seed(std::uint64_t seed);
 
 /// Float32 GEMM speed of this machine on the current LibTorch threads (GFLOP/s).
 double measure_gemm_gflops();

@@ -1,0 +1,58 @@
+// Fine-tuning a knowledge-aware classifier, and evaluating one.
+//
+//   kbert::Model m = kbert::Model::load("models/base");              // or Model::create(...)
+//   kbert::TrainOptions o;  o.epochs = 3;
+//   auto result = kbert::train_classifier(m, train, &dev, &test, o, "models/senti");
+//
+// AdamW with the BertAdam schedule (linear warm-up over `warmup` of the steps, then
+// linear decay to 0; weight decay except biases and LayerNorm), gradient clipping,
+// gradient accumulation, seeded shuffling and dropout (same seed, same machine: same
+// result), early stopping on a dev metric, the best model written atomically as a model
+// directory, and resumption after an interruption from `<out>.checkpoint/`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "kbert/model/model.hpp"
+#include "kbert/train/data.hpp"
+#include "kbert/train/metrics.hpp"
+
+namespace kbert {
+
+struct TrainOptions {
+  std::size_t epochs = 5;            ///< passes over the training set
+  std::size_t batch_size = 32;       ///< examples per forward pass
+  std::size_t accumulation = 1;      ///< batches per optimizer step
+  double learning_rate = 2e-5;       ///< peak learning rate
+  double warmup = 0.1;               ///< fraction of steps with a rising learning rate
+  double weight_decay = 0.01;        ///< AdamW decay; biases and LayerNorm never decay
+  double max_grad_norm = 1.0;        ///< gradient clipping; 0 turns it off
+  std::uint64_t seed = 7;            ///< shuffling and dropout
+  bool shuffle = true;               ///< reshuffle the training set every epoch
+  std::string metric = "accuracy";   ///< dev metric for early stopping and the best model: accuracy | macro_f1
+  std::size_t patience = 0;          ///< epochs without dev improvement before stopping; 0: never stop early
+  bool resume = false;               ///< continue from <out>.checkpoint when it exists
+  std::size_t stop_after_steps = 0;  ///< stop (as if interrupted) after this many optimizer steps; 0: off
+  bool progress = true;              ///< a progress bar on a terminal, periodic lines otherwise
+};
+
+struct TrainResult {
+  std::size_t epochs_run = 0, steps = 0, best_epoch = 0;
+  double seconds = 0, examples_per_second = 0;
+  double final_loss = 0, first_loss = 0;
+  std::optional<ClassificationReport> best_dev, test;
+  bool interrupted = false;          ///< stopped by stop_after_steps
+};
+
+/// Fine-tunes `model` (which needs a head whose labels cover the data) and writes the best
+/// model (by the dev metric, or the last without dev data) to `out_dir`, atomically.
+/// Per-epoch metrics go to `<out_dir>/train_log.jsonl`.
+TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
+                             const TrainOptions& options, const std::string& out_dir);
+
+/// Predicts every example and compares with its label.
+ClassificationReport evaluate(const Model& model, const Dataset& data);
+
+}  // namespace kbert

@@ -1,0 +1,287 @@
+#include "kbert/train/trainer.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "kbert/common/atomic_file.hpp"
+#include "kbert/common/error.hpp"
+#include "model/checkpoint.hpp"
+#include "model/model_impl.hpp"
+#include "model/tensor_io.hpp"
+
+namespace kbert {
+
+struct TrainAccess {
+  static Model::Impl& impl(Model& m) { return *m.impl_; }
+  static const Model::Impl& impl(const Model& m) { return *m.impl_; }
+};
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Replaces directory `dir` by what `write(tmp)` puts in a fresh temporary directory:
+// a reader sees the old directory or the new one, never a half-written one.
+void replace_directory(const std::string& dir, const std::function<void(const std::string&)>& write) {
+  const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+  const std::string old = dir + ".old-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  try {
+    write(tmp);
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
+  }
+  std::error_code ec;
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(tmp, dir);
+  fs::remove_all(old, ec);
+}
+
+double bert_adam_factor(double progress, double warmup) {
+  // BertAdam's warmup_linear (UER / K-BERT): x / warmup during warm-up, then 1 - x.
+  if (warmup > 0 && progress < warmup) return progress / warmup;
+  return std::max(0.0, 1.0 - progress);
+}
+
+double metric_of(const ClassificationReport& r, const std::string& metric) {
+  return metric == "macro_f1" ? r.macro_f1 : r.accuracy;
+}
+
+std::string clock_text(double seconds) {
+  const auto s = static_cast<long>(seconds);
+  std::ostringstream os;
+  os << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
+  return os.str();
+}
+
+}  // namespace
+
+ClassificationReport evaluate(const Model& model, const Dataset& data) {
+  const auto& labels = model.spec().labels;
+  LabelSet set(labels);
+  std::vector<std::string> a, b;
+  std::vector<std::int64_t> gold;
+  for (const auto& e : data.examples) {
+    a.push_back(e.text_a);
+    b.push_back(e.text_b);
+    try {
+      gold.push_back(set.id(e.label));
+    } catch (const std::out_of_range& err) {
+      throw ParseError(data.path, 0, err.what());
+    }
+  }
+  if (!data.has_pairs) b.clear();
+  std::vector<Prediction> preds = model.predict(a, b);
+  std::vector<std::int64_t> predicted;
+  for (const auto& p : preds) predicted.push_back(p.label);
+  return ClassificationReport::compute(gold, predicted, labels);
+}
+
+TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
+                             const TrainOptions& o, const std::string& out_dir) {
+  Model::Impl& im = TrainAccess::impl(model);
+  KBERT_CHECK(im.net->head, "training needs a classification head");
+  KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
+  KBERT_CHECK(o.metric == "accuracy" || o.metric == "macro_f1", "metric must be accuracy or macro_f1, got ", o.metric);
+  KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
+  LabelSet labels(im.spec.labels);
+  std::vector<std::int64_t> targets;
+  for (std::size_t i = 0; i < train.examples.size(); ++i) {
+    try {
+      targets.push_back(labels.id(train.examples[i].label));
+    } catch (const std::out_of_range& e) {
+      throw ParseError(train.path, i + 2, e.what());
+    }
+  }
+
+  // AdamW; no weight decay on biases and LayerNorm parameters.
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : im.net->named_parameters(true)) {
+    const std::string& n = p.key();
+    const bool nd = n.find("norm") != std::string::npos || n.find("LayerNorm") != std::string::npos ||
+                    (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0);
+    (nd ? no_decay : decay).push_back(p.value());
+  }
+  using torch::optim::AdamWOptions;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
+  groups.emplace_back(no_decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(0.0).eps(1e-6)));
+  torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
+
+  const std::size_t n = train.examples.size();
+  const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
+  const std::size_t steps_per_epoch = (batches + o.accumulation - 1) / o.accumulation;
+  const std::size_t total_steps = steps_per_epoch * o.epochs;
+
+  const std::string ckpt = out_dir + ".checkpoint";
+  std::size_t start_epoch = 0, start_batch = 0, step = 0, bad_epochs = 0, best_epoch = 0;
+  double best = -1;
+  TrainResult result;
+  nlohmann::json log_entries = nlohmann::json::array();
+  if (o.resume && fs::exists(ckpt + "/state.json")) {
+    std::ifstream in(ckpt + "/state.json");
+    nlohmann::json st = nlohmann::json::parse(in);
+    start_epoch = st.at("epoch");
+    start_batch = st.at("batch");
+    step = st.at("step");
+    best = st.at("best");
+    best_epoch = st.at("best_epoch");
+    bad_epochs = st.at("bad_epochs");
+    result.first_loss = st.value("first_loss", 0.0);
+    log_entries = st.value("log", nlohmann::json::array());
+    load_weights(im.net, read_checkpoint(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
+    torch::load(opt, ckpt + "/optimizer.pt");
+    if (o.progress) std::cerr << "kbert train: resuming at epoch " << start_epoch + 1 << ", batch " << start_batch << "\n";
+  }
+  auto save_checkpoint = [&](std::size_t epoch, std::size_t batch) {
+    replace_directory(ckpt, [&](const std::string& dir) {
+      model.save(dir);
+      torch::save(opt, dir + "/optimizer.pt");
+      nlohmann::json st = {{"epoch", epoch}, {"batch", batch}, {"step", step}, {"best", best}, {"best_epoch", best_epoch},
+                           {"bad_epochs", bad_epochs}, {"first_loss", result.first_loss}, {"log", log_entries}};
+      write_file_atomically(dir + "/state.json", [&](std::ostream& out) { out << st.dump(2) << "\n"; });
+    });
+  };
+
+  const bool tty = o.progress && ::isatty(2);
+  const auto t0 = Clock::now();
+  std::size_t seen = 0;
+  double loss_sum = 0;
+  std::size_t loss_count = 0;
+  for (std::size_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    if (o.shuffle) {
+      std::mt19937_64 rng(o.seed * 1000003ull + epoch);
+      std::shuffle(order.begin(), order.end(), rng);
+    }
+    im.net->train();
+    const auto e0 = Clock::now();
+    double epoch_loss = 0;
+    std::size_t epoch_batches = 0;
+    for (std::size_t b = (epoch == start_epoch ? start_batch : 0); b < batches; ++b) {
+      const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
+      std::vector<SentenceTree> trees;
+      std::vector<std::size_t> idx(hi - lo);
+      std::vector<std::int64_t> y;
+      for (std::size_t k = lo; k < hi; ++k) {
+        const Example& e = train.examples[order[k]];
+        trees.push_back(e.text_b.empty() ? im.builder->build(e.text_a) : im.builder->build(e.text_a, e.text_b));
+        y.push_back(targets[order[k]]);
+      }
+      std::iota(idx.begin(), idx.end(), 0);
+      Batch batch = im.make_batch(trees, idx, 0, idx.size());
+      // Dropout draws from a generator seeded per batch: resuming replays the same masks.
+      torch::manual_seed(o.seed * 7919ull + epoch * 1000003ull + b);
+      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+      torch::Tensor logits = im.net->head->forward(hidden);
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong));
+      (loss / static_cast<double>(o.accumulation)).backward();
+      const double l = loss.item<double>();
+      if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +
+                                                      std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1));
+      if (result.first_loss == 0) result.first_loss = l;
+      epoch_loss += l;
+      ++epoch_batches;
+      loss_sum += l;
+      ++loss_count;
+      seen += hi - lo;
+      if ((b + 1) % o.accumulation == 0 || b + 1 == batches) {
+        if (o.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(im.net->parameters(), o.max_grad_norm);
+        const double lr = o.learning_rate * bert_adam_factor(static_cast<double>(step) / static_cast<double>(total_steps), o.warmup);
+        for (auto& g : opt.param_groups()) static_cast<AdamWOptions&>(g.options()).lr(lr);
+        opt.step();
+        opt.zero_grad();
+        ++step;
+        if (o.stop_after_steps && step == o.stop_after_steps) {
+          save_checkpoint(epoch, b + 1);
+          result.interrupted = true;
+          result.steps = step;
+          result.final_loss = epoch_loss / static_cast<double>(epoch_batches);
+          return result;
+        }
+      }
+      if (o.progress) {
+        const double el = std::chrono::duration<double>(Clock::now() - e0).count();
+        const double rate = static_cast<double>((b + 1 - (epoch == start_epoch ? start_batch : 0)) * o.batch_size) / std::max(el, 1e-9);
+        const double eta = static_cast<double>((batches - b - 1) * o.batch_size) / std::max(rate, 1e-9);
+        if (tty) {
+          const int width = 24;
+          const int done = static_cast<int>(width * (b + 1) / batches);
+          std::cerr << "\repoch " << epoch + 1 << "/" << o.epochs << " [" << std::string(done, '#')
+                    << std::string(width - done, '.') << "] " << b + 1 << "/" << batches << " loss " << std::fixed
+                    << std::setprecision(4) << epoch_loss / static_cast<double>(epoch_batches) << " " << std::setprecision(1)
+                    << rate << " ex/s ETA " << clock_text(eta) << "   " << std::flush;
+        } else if ((b + 1) % std::max<std::size_t>(1, batches / 10) == 0 || b + 1 == batches) {
+          std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << " batch " << b + 1 << "/" << batches << " loss "
+                    << std::fixed << std::setprecision(4) << epoch_loss / static_cast<double>(epoch_batches) << " "
+                    << std::setprecision(1) << rate << " ex/s ETA " << clock_text(eta) << "\n";
+        }
+      }
+    }
+    if (tty) std::cerr << "\n";
+    im.net->eval();
+    result.final_loss = epoch_batches ? epoch_loss / static_cast<double>(epoch_batches) : result.final_loss;
+    nlohmann::json log = {{"epoch", epoch + 1}, {"train_loss", result.final_loss}, {"steps", step},
+                          {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}};
+    bool improved = true;
+    if (dev) {
+      ClassificationReport r = evaluate(model, *dev);
+      const double m = metric_of(r, o.metric);
+      log["dev"] = nlohmann::json::parse(r.to_json());
+      improved = m > best;
+      if (improved) {
+        best = m;
+        best_epoch = epoch + 1;
+        result.best_dev = r;
+        bad_epochs = 0;
+      } else {
+        ++bad_epochs;
+      }
+      if (o.progress)
+        std::cerr << "epoch " << epoch + 1 << ": dev " << o.metric << " " << std::fixed << std::setprecision(4) << m
+                  << (improved ? " (best)" : "") << "\n";
+    } else {
+      best_epoch = epoch + 1;
+    }
+    if (improved) replace_directory(out_dir, [&](const std::string& dir) { model.save(dir); });
+    fs::create_directories(out_dir);
+    log_entries.push_back(log);
+    write_file_atomically(out_dir + "/train_log.jsonl", [&](std::ostream& out) {
+      for (const auto& e : log_entries) out << e.dump() << "\n";
+    });
+    result.epochs_run = epoch + 1;
+    save_checkpoint(epoch + 1, 0);
+    if (o.patience && bad_epochs >= o.patience) {
+      if (o.progress) std::cerr << "kbert train: no dev improvement for " << bad_epochs << " epochs, stopping\n";
+      break;
+    }
+  }
+  result.steps = step;
+  result.best_epoch = best_epoch;
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result.examples_per_second = result.seconds > 0 ? static_cast<double>(seen) / result.seconds : 0;
+  if ((test || (dev && !result.best_dev)) && fs::exists(out_dir + "/kbert.json")) {
+    Model best_model = Model::load(out_dir, im.run);
+    // After a resume the best epoch may predate it: its dev report comes from the saved model.
+    if (dev && !result.best_dev) result.best_dev = evaluate(best_model, *dev);
+    if (test) result.test = evaluate(best_model, *test);
+  }
+  std::error_code ec;
+  fs::remove_all(ckpt, ec);  // finished: nothing to resume
+  return result;
+}
+
+}  // namespace kbert
