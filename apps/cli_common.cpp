@@ -43,6 +43,10 @@ commands:
          [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
          [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
          Fine-tunes a classifier; the best model (dev metric) goes to DIR.
+  pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
+         [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
+         [--max-length N] [--mask-probability P] [--no-whole-word] [--seed N]
+         Masked-language-model pre-training on a text corpus (one text a line).
   eval --model DIR --data F [--kg F|none] [--out metrics.json]
          Accuracy, macro and per-class precision / recall / F1, confusion matrix.
 
@@ -53,7 +57,7 @@ bool is_model_command(int argc, char** argv) {
   if (argc < 2) return false;
   const std::string cmd = argv[1];
   if (cmd == "import-uer" || cmd == "import-hf" || cmd == "predict" || cmd == "embed" || cmd == "train" ||
-      cmd == "eval")
+      cmd == "eval" || cmd == "pretrain")
     return true;
   return cmd == "bench" && argc >= 3 && std::string(argv[2]) == "encoder";
 }

@@ -283,6 +283,76 @@ int train_cmd(int argc, char** argv) {
   return 0;
 }
 
+int pretrain_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
+              "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads"},
+             {"predicate", "quiet", "no-whole-word"}, {"kg"});
+  if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
+  if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
+  std::vector<std::string> corpus;
+  {
+    std::ifstream in(args.value("corpus"));
+    if (!in) throw FileError(args.value("corpus"), "cannot open corpus");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") != std::string::npos) corpus.push_back(line);
+    }
+  }
+  auto number = [&](const std::string& name, double fallback) {
+    if (!args.has(name)) return fallback;
+    try {
+      return std::stod(args.value(name));
+    } catch (const std::exception&) {
+      throw UsageError("--" + name + " needs a number, got '" + args.value(name) + "'");
+    }
+  };
+  set_random_seed(args.size_value("seed", 7));
+  RunOptions run;
+  run.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  std::vector<std::string> kgs;
+  for (const auto& k : args.values("kg"))
+    if (k != "none") kgs.push_back(k);
+  Model model;
+  if (args.has("model")) {
+    if (args.has("kg")) run.kg = kgs.empty() ? std::string("none") : kgs.front();
+    model = Model::load(args.value("model"), run);
+    if (model.spec().head != HeadKind::kNone) model.reset_head(HeadKind::kNone, Pooling::kFirst, {});
+  } else {
+    ModelSpec spec;
+    spec.tokenizer.kind = args.value("tokenizer", "char");
+    spec.tree.max_length = args.size_value("max-length", 128);
+    spec.tree.max_entities = args.size_value("max-entities", 2);
+    spec.tree.predicate = args.flag("predicate");
+    spec.tree.add_special = true;
+    spec.kg_files = kgs;
+    spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
+    const std::string cfg = args.value("config");
+    std::ifstream probe(cfg);
+    if (!probe) throw FileError(cfg, "cannot open");
+    nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
+    const Vocab vocab = Vocab::from_file(args.value("vocab"), spec.tokenizer.kind == "char" ? VocabStyle::kUer : VocabStyle::kHuggingFace);
+    BertConfig config = j.is_object() && j.contains("heads_num") ? BertConfig::from_uer_json(cfg, static_cast<std::int64_t>(vocab.size()))
+                                                                 : BertConfig::from_hf_json(cfg);
+    model = Model::create(config, spec, args.value("vocab"), run);
+  }
+  PretrainOptions o;
+  o.epochs = args.size_value("epochs", 3);
+  o.batch_size = args.size_value("batch-size", 32);
+  o.learning_rate = number("learning-rate", 1e-4);
+  o.warmup = number("warmup", 0.1);
+  o.seed = args.size_value("seed", 7);
+  o.mask_probability = number("mask-probability", 0.15);
+  o.whole_word = !args.flag("no-whole-word");
+  o.progress = !args.flag("quiet");
+  PretrainResult r = pretrain_mlm(model, corpus, o, args.value("out"));
+  nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
+                      {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
 int eval_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"model", "data", "kg", "batch-size", "threads", "out"}, {});
@@ -309,6 +379,7 @@ int cmd_model(int argc, char** argv) {
   if (cmd == "embed") return embed_cmd(argc, argv);
   if (cmd == "train") return train_cmd(argc, argv);
   if (cmd == "eval") return eval_cmd(argc, argv);
+  if (cmd == "pretrain") return pretrain_cmd(argc, argv);
   throw UsageError("unknown command '" + cmd + "'");
 }
 

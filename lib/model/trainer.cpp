@@ -284,4 +284,146 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   return result;
 }
 
+namespace {
+
+// The MLM head of BERT: dense + GELU + LayerNorm, then the word embedding transposed.
+struct MlmHeadImpl : torch::nn::Module {
+  MlmHeadImpl(const BertConfig& c) {
+    transform = register_module("transform", nn::Linear(c.hidden_size, c.hidden_size));
+    norm = register_module("norm", nn::LayerNorm(c.hidden_size, c.layer_norm, c.layer_norm_eps));
+    bias = register_parameter("bias", torch::zeros({c.vocab_size}));
+  }
+  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& word_embeddings) {
+    return at::linear(norm(at::gelu(transform(h))), word_embeddings, bias);
+  }
+  nn::Linear transform{nullptr};
+  nn::LayerNorm norm{nullptr};
+  torch::Tensor bias;
+};
+TORCH_MODULE(MlmHead);
+
+}  // namespace
+
+PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& o,
+                            const std::string& out_dir) {
+  Model::Impl& im = TrainAccess::impl(model);
+  KBERT_CHECK(!corpus.empty(), "the pre-training corpus is empty");
+  KBERT_CHECK(o.batch_size > 0 && o.epochs > 0, "epochs and batch size must be positive");
+  const Vocab* vocab = im.tokenizer->vocab();
+  const std::int32_t mask_id = vocab->find("[MASK]");
+  KBERT_CHECK(mask_id >= 0, "the vocabulary has no [MASK] token");
+  const bool wordpiece = im.tokenizer->kind() == "wordpiece";
+  MlmHead head(im.config);
+  std::vector<torch::Tensor> decay, no_decay;
+  auto sort_param = [&](const std::string& n, const torch::Tensor& p) {
+    const bool nd = n.find("norm") != std::string::npos || n.find("LayerNorm") != std::string::npos ||
+                    (n.size() >= 4 && n.compare(n.size() - 4, 4, "bias") == 0);
+    (nd ? no_decay : decay).push_back(p);
+  };
+  for (auto& p : im.net->bert->named_parameters(true)) sort_param(p.key(), p.value());
+  for (auto& p : head->named_parameters(true)) sort_param(p.key(), p.value());
+  using torch::optim::AdamWOptions;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
+  groups.emplace_back(no_decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(0.0).eps(1e-6)));
+  torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
+
+  const std::size_t n = corpus.size();
+  const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
+  const std::size_t total = batches * o.epochs;
+  PretrainResult result;
+  const auto t0 = Clock::now();
+  std::size_t step = 0;
+  std::mt19937_64 rng(o.seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::uniform_int_distribution<std::int32_t> random_token(0, static_cast<std::int32_t>(vocab->size()) - 1);
+  im.net->train();
+  head->train();
+  for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    double epoch_loss = 0;
+    std::size_t counted = 0;
+    for (std::size_t b = 0; b < batches; ++b) {
+      const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
+      std::vector<SentenceTree> trees;
+      for (std::size_t k = lo; k < hi; ++k) trees.push_back(im.builder->build(corpus[order[k]]));
+      std::vector<std::vector<std::int64_t>> labels(trees.size());
+      std::size_t chosen_total = 0;
+      for (std::size_t t = 0; t < trees.size(); ++t) {
+        SentenceTree& tr = trees[t];
+        labels[t].assign(tr.size(), -100);
+        // Candidate units: trunk tokens that are not special tags; WordPiece joins ## pieces.
+        std::vector<std::vector<std::size_t>> units;
+        for (std::size_t i = 0; i < tr.size(); ++i) {
+          if (tr.segments[i] != 0) continue;
+          const std::string& tok = tr.tokens[i];
+          if (tok.size() > 2 && tok.front() == '[' && tok.back() == ']') continue;
+          if (wordpiece && o.whole_word && tok.rfind("##", 0) == 0 && !units.empty() && units.back().back() + 1 == i) {
+            units.back().push_back(i);
+          } else {
+            units.push_back({i});
+          }
+        }
+        for (const auto& unit : units) {
+          if (u(rng) >= o.mask_probability) continue;
+          const double r = u(rng);
+          for (std::size_t i : unit) {
+            labels[t][i] = tr.ids[i];
+            ++chosen_total;
+            if (r < 0.8) {
+              tr.ids[i] = mask_id;
+            } else if (r < 0.9) {
+              tr.ids[i] = random_token(rng);
+            }
+          }
+        }
+      }
+      if (chosen_total == 0) continue;
+      std::vector<std::size_t> idx(trees.size());
+      std::iota(idx.begin(), idx.end(), 0);
+      Batch batch = im.make_batch(trees, idx, 0, idx.size());
+      torch::Tensor y = torch::full({static_cast<std::int64_t>(trees.size()), batch.L}, -100, torch::kLong);
+      for (std::size_t t = 0; t < trees.size(); ++t)
+        for (std::size_t i = 0; i < labels[t].size(); ++i) y[static_cast<std::int64_t>(t)][static_cast<std::int64_t>(i)] = labels[t][i];
+      torch::manual_seed(o.seed * 7919ull + epoch * 1000003ull + b);
+      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+      // The vocabulary projection only for the chosen positions (about 15% of them).
+      torch::Tensor flat_y = y.view({-1});
+      torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
+      torch::Tensor picked = hidden.reshape({-1, im.config.hidden_size}).index_select(0, chosen);
+      torch::Tensor logits = head->forward(picked, im.net->bert->embeddings->word_embeddings);
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen));
+      loss.backward();
+      const double l = loss.item<double>();
+      if (!std::isfinite(l)) throw std::runtime_error("pre-training diverged: loss is " + std::to_string(l));
+      if (result.first_loss == 0) result.first_loss = l;
+      epoch_loss += l;
+      ++counted;
+      if (o.max_grad_norm > 0) {
+        std::vector<torch::Tensor> params = im.net->bert->parameters();
+        for (auto& p : head->parameters()) params.push_back(p);
+        torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
+      }
+      const double lr = o.learning_rate * bert_adam_factor(static_cast<double>(step) / static_cast<double>(total), o.warmup);
+      for (auto& g : opt.param_groups()) static_cast<AdamWOptions&>(g.options()).lr(lr);
+      opt.step();
+      opt.zero_grad();
+      ++step;
+      if (o.progress && ((b + 1) % std::max<std::size_t>(1, batches / 10) == 0 || b + 1 == batches))
+        std::cerr << "pretrain epoch " << epoch + 1 << "/" << o.epochs << " batch " << b + 1 << "/" << batches << " mlm loss "
+                  << std::fixed << std::setprecision(4) << epoch_loss / static_cast<double>(counted) << "\n";
+    }
+    result.final_loss = counted ? epoch_loss / static_cast<double>(counted) : result.final_loss;
+    result.epochs_run = epoch + 1;
+  }
+  im.net->eval();
+  result.steps = step;
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result.texts_per_second = static_cast<double>(n * o.epochs) / std::max(result.seconds, 1e-9);
+  replace_directory(out_dir, [&](const std::string& dir) { model.save(dir); });
+  return result;
+}
+
 }  // namespace kbert

@@ -100,6 +100,21 @@ def main():
         rn = run(base[:base.index("--kg")] + ["--kg", "none"] + base[base.index("--kg") + 2:] + ["--out", f"{d}/nokg", "--epochs", "1"])
         check(json.load(open(f"{d}/nokg/kbert.json"))["kg"] == [], "--kg none trains without knowledge")
 
+        # Pre-training: the MLM loss falls; the result is an encoder that fine-tuning starts from.
+        with open(f"{d}/corpus.txt", "w") as f:
+            for line in list(open(f"{d}/train.tsv"))[1:] * 3:
+                f.write(line.split("\t", 1)[1])
+        rp = json.loads(run([k, "pretrain", "--corpus", f"{d}/corpus.txt", "--config", f"{d}/config.json", "--vocab",
+                             os.path.join(a.data, "google_vocab.txt"), "--kg", os.path.join(a.data, "HowNet.spo"),
+                             "--out", f"{d}/pre", "--epochs", "3", "--batch-size", "32", "--learning-rate", "2e-3",
+                             "--max-length", "48", "--seed", "3", "--threads", "2", "--quiet"]).stdout.decode().strip().split("\n")[-1])
+        check(rp["final_loss"] < rp["first_loss"] / 1.5, f"MLM loss falls: {rp['first_loss']:.2f} -> {rp['final_loss']:.2f}")
+        check(json.load(open(f"{d}/pre/kbert.json"))["head"] == "none", "pre-training writes an encoder")
+        rf = json.loads(run([k, "train", "--train", f"{d}/train.tsv", "--dev", f"{d}/dev.tsv", "--model", f"{d}/pre",
+                             "--out", f"{d}/ft", "--epochs", "1", "--batch-size", "16", "--quiet", "--threads", "2"])
+                        .stdout.decode().strip().split("\n")[-1])
+        check(rf["epochs"] == 1 and json.load(open(f"{d}/ft/kbert.json"))["head"] == "kbert", "fine-tuning starts from it")
+
         # A bad row names the file and the row.
         with open(f"{d}/bad.tsv", "w") as f:
             f.write("label\ttext_a\n1\tgood\n\tno label\n")

@@ -52,6 +52,32 @@ struct TrainResult {
 TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
                              const TrainOptions& options, const std::string& out_dir);
 
+/// Masked-language-model pre-training (kbert pretrain): 15% of the trunk tokens of each
+/// tree are chosen (whole words for WordPiece: a word and its ## pieces together), 80%
+/// of those become [MASK], 10% a random token, 10% stay; injected knowledge is never
+/// masked. The MLM head (dense, GELU, LayerNorm, decoder tied to the word embedding) is
+/// created fresh and not saved: the output is an encoder model directory.
+struct PretrainOptions {
+  std::size_t epochs = 3;
+  std::size_t batch_size = 32;
+  double learning_rate = 1e-4;
+  double warmup = 0.1;
+  double weight_decay = 0.01;
+  double max_grad_norm = 1.0;
+  double mask_probability = 0.15;   ///< share of trunk tokens (or words) chosen
+  bool whole_word = true;           ///< WordPiece: mask whole words; no effect in char mode
+  std::uint64_t seed = 7;
+  bool progress = true;
+};
+
+struct PretrainResult {
+  std::size_t epochs_run = 0, steps = 0;
+  double first_loss = 0, final_loss = 0, seconds = 0, texts_per_second = 0;
+};
+
+PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& options,
+                            const std::string& out_dir);
+
 /// Predicts every example and compares with its label.
 ClassificationReport evaluate(const Model& model, const Dataset& data);
 
