@@ -256,7 +256,7 @@ int train_cmd(int argc, char** argv) {
     model = Model::create(config, spec, args.value("vocab"), run);
   }
   if (args.has("model") && (args.flag("no-visible-matrix") || args.flag("no-soft-position")))
-    throw UsageError("--no-visible-matrix / --no-soft-position apply to models created with --config");
+    model.set_ablation(!args.flag("no-visible-matrix"), !args.flag("no-soft-position"));
   TrainOptions o;
   o.epochs = args.size_value("epochs", 5);
   o.batch_size = run.batch_size;

@@ -448,6 +448,11 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   return r;
 }
 
+void Model::set_ablation(bool use_visible_matrix, bool use_soft_positions) {
+  impl_->spec.use_visible_matrix = use_visible_matrix;
+  impl_->spec.use_soft_positions = use_soft_positions;
+}
+
 void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels) {
   Impl& im = *impl_;
   KBERT_CHECK(head == HeadKind::kNone || !labels.empty(), "a head needs at least one label");

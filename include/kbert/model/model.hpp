@@ -102,6 +102,8 @@ class Model {
   /// Builds trees, batches and runs the encoder (and head) over the texts, timed.
   EncoderBench bench(const std::vector<std::string>& texts) const;
 
+  /// Ablations: full attention over the injected sentence, and/or hard positions.
+  void set_ablation(bool use_visible_matrix, bool use_soft_positions);
   /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels).
   void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels);
 
