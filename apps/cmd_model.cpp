@@ -193,7 +193,8 @@ int train_cmd(int argc, char** argv) {
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation"},
-             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "quiet"}, {"kg"});
+             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
+             {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
   auto number = [&](const std::string& name, double fallback) {
@@ -270,10 +271,12 @@ int train_cmd(int argc, char** argv) {
   o.patience = args.size_value("patience", 0);
   o.resume = args.flag("resume");
   o.shuffle = !args.flag("no-shuffle");
+  o.group_by_length = !args.flag("no-length-grouping");
   o.stop_after_steps = args.size_value("stop-after-steps", 0);
   o.progress = !args.flag("quiet");
   TrainResult r = train_classifier(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
   nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"best_epoch", r.best_epoch}, {"seconds", r.seconds},
+                      {"loop_seconds", r.loop_seconds},
                       {"examples_per_s", r.examples_per_second}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
                       {"interrupted", r.interrupted}};
   if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());

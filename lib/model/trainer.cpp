@@ -15,6 +15,7 @@
 
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
+#include "model/allocator.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model_impl.hpp"
 #include "model/tensor_io.hpp"
@@ -93,6 +94,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
                              const TrainOptions& o, const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(im.net->head, "training needs a classification head");
+  CachingAllocatorScope cache;
   KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
   KBERT_CHECK(o.metric == "accuracy" || o.metric == "macro_f1", "metric must be accuracy or macro_f1, got ", o.metric);
   KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
@@ -166,6 +168,28 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     if (o.shuffle) {
       std::mt19937_64 rng(o.seed * 1000003ull + epoch);
       std::shuffle(order.begin(), order.end(), rng);
+      if (o.group_by_length) {
+        // Within windows of 64 batches, sort by text length, then shuffle whole batches:
+        // batches carry little padding and still come in random order.
+        const std::size_t window = o.batch_size * 64;
+        for (std::size_t w = 0; w < n; w += window) {
+          auto first = order.begin() + static_cast<std::ptrdiff_t>(w);
+          auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, w + window));
+          std::stable_sort(first, last, [&](std::size_t x, std::size_t y) {
+            const auto& ex = train.examples[x];
+            const auto& ey = train.examples[y];
+            return ex.text_a.size() + ex.text_b.size() < ey.text_a.size() + ey.text_b.size();
+          });
+        }
+        std::vector<std::size_t> batch_order(batches);
+        std::iota(batch_order.begin(), batch_order.end(), 0);
+        std::shuffle(batch_order.begin(), batch_order.end(), rng);
+        std::vector<std::size_t> grouped;
+        grouped.reserve(n);
+        for (std::size_t bi : batch_order)
+          for (std::size_t k = bi * o.batch_size; k < std::min(n, (bi + 1) * o.batch_size); ++k) grouped.push_back(order[k]);
+        order.swap(grouped);
+      }
     }
     im.net->train();
     const auto e0 = Clock::now();
@@ -232,6 +256,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
       }
     }
     if (tty) std::cerr << "\n";
+    result.loop_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
     im.net->eval();
     result.final_loss = epoch_batches ? epoch_loss / static_cast<double>(epoch_batches) : result.final_loss;
     nlohmann::json log = {{"epoch", epoch + 1}, {"train_loss", result.final_loss}, {"steps", step},
@@ -272,7 +297,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   result.steps = step;
   result.best_epoch = best_epoch;
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  result.examples_per_second = result.seconds > 0 ? static_cast<double>(seen) / result.seconds : 0;
+  result.examples_per_second = result.loop_seconds > 0 ? static_cast<double>(seen) / result.loop_seconds : 0;
   if ((test || (dev && !result.best_dev)) && fs::exists(out_dir + "/kbert.json")) {
     Model best_model = Model::load(out_dir, im.run);
     // After a resume the best epoch may predate it: its dev report comes from the saved model.
@@ -308,6 +333,7 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
                             const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(!corpus.empty(), "the pre-training corpus is empty");
+  CachingAllocatorScope cache;
   KBERT_CHECK(o.batch_size > 0 && o.epochs > 0, "epochs and batch size must be positive");
   const Vocab* vocab = im.tokenizer->vocab();
   const std::int32_t mask_id = vocab->find("[MASK]");

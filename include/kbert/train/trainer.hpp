@@ -31,6 +31,7 @@ struct TrainOptions {
   double max_grad_norm = 1.0;        ///< gradient clipping; 0 turns it off
   std::uint64_t seed = 7;            ///< shuffling and dropout
   bool shuffle = true;               ///< reshuffle the training set every epoch
+  bool group_by_length = true;       ///< batches of similar lengths (less padding), in shuffled order; off: plain shuffle
   std::string metric = "accuracy";   ///< dev metric for early stopping and the best model: accuracy | macro_f1
   std::size_t patience = 0;          ///< epochs without dev improvement before stopping; 0: never stop early
   bool resume = false;               ///< continue from <out>.checkpoint when it exists
@@ -41,6 +42,7 @@ struct TrainOptions {
 struct TrainResult {
   std::size_t epochs_run = 0, steps = 0, best_epoch = 0;
   double seconds = 0, examples_per_second = 0;
+  double loop_seconds = 0;           ///< the training batches alone (no evaluation, no saving)
   double final_loss = 0, first_loss = 0;
   std::optional<ClassificationReport> best_dev, test;
   bool interrupted = false;          ///< stopped by stop_after_steps
