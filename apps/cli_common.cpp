@@ -47,6 +47,9 @@ commands:
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
          [--max-length N] [--mask-probability P] [--no-whole-word] [--seed N]
          Masked-language-model pre-training on a text corpus (one text a line).
+  vocab --corpus F --out FILE [--size N] [--kind wordpiece|sentencepiece]
+         [--no-lower-case] [--min-frequency N]
+         A WordPiece vocab.txt (or FILE.model with sentencepiece) from a corpus.
   eval --model DIR --data F [--kg F|none] [--out metrics.json]
          Accuracy, macro and per-class precision / recall / F1, confusion matrix.
 

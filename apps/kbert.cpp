@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "tree") return kbert::cli::cmd_tree(argc, argv);
     if (cmd == "bench") return kbert::cli::cmd_bench(argc, argv);
+    if (cmd == "vocab") return kbert::cli::cmd_vocab(argc, argv);
     throw kbert::cli::UsageError("unknown command '" + cmd + "'");
   } catch (const kbert::cli::UsageError& e) {
     std::cerr << "kbert: " << e.what() << "\n\n" << kUsage;

@@ -89,6 +89,28 @@ def main():
               "bench kg")
         check(not [f for f in os.listdir(d) if f.startswith("kbert-bench-kg")], "bench kg removes its file")
 
+        # Vocabulary building: WordPiece from a corpus tokenizes the corpus without [UNK].
+        corpus = os.path.join(d, "corpus.txt")
+        with open(corpus, "w", encoding="utf-8") as f:
+            for i in range(200):
+                f.write(f"The pump seal leaked near valve {i % 7}; the motor stopped. 泵的密封泄漏\n")
+        vocab = os.path.join(d, "vocab.txt")
+        r = run([k, "vocab", "--corpus", corpus, "--size", "120", "--out", vocab])
+        tokens = open(vocab, encoding="utf-8").read().split("\n")[:-1]
+        check(r.returncode == 0 and 30 < len(tokens) <= 120 and tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+              f"wordpiece vocab built ({len(tokens)} tokens)")
+        check("##e" in tokens and "pump" in tokens, "characters, ## pieces and frequent words in the vocab")
+        r = run([k, "tree", "--tokenizer", "wordpiece", "--vocab", vocab], b"The pump seal leaked near valve 3.\n")
+        toks = json.loads(r.stdout)["tokens"]
+        check("[UNK]" not in toks and "pump" in toks, f"the vocab covers its corpus: {toks}")
+        spm = os.path.join(d, "spm")
+        r = run([k, "vocab", "--corpus", corpus, "--size", "60", "--kind", "sentencepiece", "--out", spm])
+        check(r.returncode == 0 and os.path.exists(spm + ".model"), "sentencepiece model trained")
+        r = run([k, "tree", "--tokenizer", "sentencepiece", "--spm-model", spm + ".model"], b"the pump seal\n")
+        check(r.returncode == 0 and json.loads(r.stdout)["tokens"], "the sentencepiece model tokenizes")
+        r = run([k, "vocab", "--corpus", os.path.join(d, "nope.txt"), "--out", vocab])
+        check(r.returncode == 1 and b"nope.txt" in r.stderr, "missing corpus reported")
+
     if FAILED:
         raise SystemExit(f"{len(FAILED)} CLI check(s) failed")
     print("cli: all checks passed")
