@@ -126,6 +126,27 @@ std::size_t Args::size_value(const std::string& name, std::size_t fallback) cons
   return static_cast<std::size_t>(n);
 }
 
+double Args::double_value(const std::string& name, double fallback) const {
+  if (!has(name)) return fallback;
+  const std::string v = value(name);
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty()) throw UsageError("--" + name + " needs a number, got '" + v + "'");
+  return x;
+}
+
+std::vector<std::string> Args::kg_files() const {
+  std::vector<std::string> out;
+  for (const auto& k : values("kg"))
+    if (k != "none") out.push_back(k);
+  return out;
+}
+
 void declare_tree_options(Args& args) {
   args.known({"tokenizer", "vocab", "spm-model", "max-entities", "max-length", "truncation", "kg-format", "threads", "repeat"},
              {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});

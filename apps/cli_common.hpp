@@ -29,6 +29,9 @@ class Args {
   std::string value(const std::string& name, const std::string& fallback = "") const;
   std::vector<std::string> values(const std::string& name) const;
   std::size_t size_value(const std::string& name, std::size_t fallback) const;
+  double double_value(const std::string& name, double fallback) const;
+  /// The --kg values other than "none".
+  std::vector<std::string> kg_files() const;
   bool has(const std::string& name) const;
 
  private:

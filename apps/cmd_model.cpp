@@ -81,8 +81,7 @@ int import_uer_cmd(int argc, char** argv) {
   o.max_entities = args.size_value("max-entities", 2);
   o.max_length = args.size_value("max-length", 256);
   o.labels_file = args.value("labels-file");
-  for (const auto& k : args.values("kg"))
-    if (k != "none") o.kg_files.push_back(k);
+  o.kg_files = args.kg_files();
   import_uer(o);
   std::cerr << "kbert import-uer: wrote " << o.out << "\n";
   return 0;
@@ -100,8 +99,7 @@ int import_hf_cmd(int argc, char** argv) {
   o.tree.max_length = args.size_value("max-length", 256);
   o.tree.predicate = args.flag("predicate");
   if (args.has("truncation")) o.tree.truncation = parse_truncation(args.value("truncation"));
-  for (const auto& k : args.values("kg"))
-    if (k != "none") o.kg_files.push_back(k);
+  o.kg_files = args.kg_files();
   import_hf(o);
   std::cerr << "kbert import-hf: wrote " << o.out << "\n";
   return 0;
@@ -188,6 +186,20 @@ int embed_cmd(int argc, char** argv) {
   return 0;
 }
 
+// A fresh model from --config (UER or Hugging Face JSON) and --vocab.
+Model create_from_config(const Args& args, const ModelSpec& spec, const RunOptions& run) {
+  if (!args.has("vocab")) throw UsageError("--config needs --vocab");
+  const std::string cfg = args.value("config");
+  std::ifstream probe(cfg);
+  if (!probe) throw FileError(cfg, "cannot open");
+  const nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
+  const Vocab vocab = Vocab::from_file(args.value("vocab"), spec.tokenizer.kind == "char" ? VocabStyle::kUer : VocabStyle::kHuggingFace);
+  const BertConfig config = j.is_object() && j.contains("heads_num")
+                                ? BertConfig::from_uer_json(cfg, static_cast<std::int64_t>(vocab.size()))
+                                : BertConfig::from_hf_json(cfg);
+  return Model::create(config, spec, args.value("vocab"), run);
+}
+
 int train_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
@@ -197,14 +209,6 @@ int train_cmd(int argc, char** argv) {
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
-  auto number = [&](const std::string& name, double fallback) {
-    if (!args.has(name)) return fallback;
-    try {
-      return std::stod(args.value(name));
-    } catch (const std::exception&) {
-      throw UsageError("--" + name + " needs a number, got '" + args.value(name) + "'");
-    }
-  };
   Dataset train = Dataset::load(args.value("train"));
   std::optional<Dataset> dev, test;
   if (args.has("dev")) dev = Dataset::load(args.value("dev"));
@@ -213,9 +217,7 @@ int train_cmd(int argc, char** argv) {
   RunOptions run;
   run.batch_size = args.size_value("batch-size", 32);
   run.threads = static_cast<unsigned>(args.size_value("threads", 0));
-  std::vector<std::string> kgs;
-  for (const auto& k : args.values("kg"))
-    if (k != "none") kgs.push_back(k);
+  const std::vector<std::string> kgs = args.kg_files();
   const bool kg_none = args.has("kg") && kgs.empty();
   Pooling pooling = parse_pooling(args.value("pooling", "first"));
   const std::string head_name = args.value("head", "kbert");
@@ -230,7 +232,6 @@ int train_cmd(int argc, char** argv) {
     model = Model::load(args.value("model"), run);
     if (model.spec().labels != labels.names() || model.spec().head == HeadKind::kNone) model.reset_head(head, pooling, labels.names());
   } else {
-    if (!args.has("vocab")) throw UsageError("--config needs --vocab");
     ModelSpec spec;
     spec.tokenizer.kind = args.value("tokenizer", "char");
     spec.tree.max_length = args.size_value("max-length", 256);
@@ -246,15 +247,8 @@ int train_cmd(int argc, char** argv) {
     spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
     spec.use_visible_matrix = !args.flag("no-visible-matrix");
     spec.use_soft_positions = !args.flag("no-soft-position");
-    const std::string cfg = args.value("config");
-    std::ifstream probe(cfg);
-    if (!probe) throw FileError(cfg, "cannot open");
-    nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
-    const Vocab vocab = Vocab::from_file(args.value("vocab"), spec.tokenizer.kind == "char" ? VocabStyle::kUer : VocabStyle::kHuggingFace);
-    BertConfig config = j.is_object() && j.contains("heads_num") ? BertConfig::from_uer_json(cfg, static_cast<std::int64_t>(vocab.size()))
-                                                                 : BertConfig::from_hf_json(cfg);
     if (kg_none) run.kg = "none";
-    model = Model::create(config, spec, args.value("vocab"), run);
+    model = create_from_config(args, spec, run);
   }
   if (args.has("model") && (args.flag("no-visible-matrix") || args.flag("no-soft-position")))
     model.set_ablation(!args.flag("no-visible-matrix"), !args.flag("no-soft-position"));
@@ -262,10 +256,10 @@ int train_cmd(int argc, char** argv) {
   o.epochs = args.size_value("epochs", 5);
   o.batch_size = run.batch_size;
   o.accumulation = args.size_value("accumulation", 1);
-  o.learning_rate = number("learning-rate", 2e-5);
-  o.warmup = number("warmup", 0.1);
-  o.weight_decay = number("weight-decay", 0.01);
-  o.max_grad_norm = number("max-grad-norm", 1.0);
+  o.learning_rate = args.double_value("learning-rate", 2e-5);
+  o.warmup = args.double_value("warmup", 0.1);
+  o.weight_decay = args.double_value("weight-decay", 0.01);
+  o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
   o.seed = args.size_value("seed", 7);
   o.metric = args.value("metric", "accuracy");
   o.patience = args.size_value("patience", 0);
@@ -303,20 +297,10 @@ int pretrain_cmd(int argc, char** argv) {
       if (line.find_first_not_of(" \t") != std::string::npos) corpus.push_back(line);
     }
   }
-  auto number = [&](const std::string& name, double fallback) {
-    if (!args.has(name)) return fallback;
-    try {
-      return std::stod(args.value(name));
-    } catch (const std::exception&) {
-      throw UsageError("--" + name + " needs a number, got '" + args.value(name) + "'");
-    }
-  };
   set_random_seed(args.size_value("seed", 7));
   RunOptions run;
   run.threads = static_cast<unsigned>(args.size_value("threads", 0));
-  std::vector<std::string> kgs;
-  for (const auto& k : args.values("kg"))
-    if (k != "none") kgs.push_back(k);
+  const std::vector<std::string> kgs = args.kg_files();
   Model model;
   if (args.has("model")) {
     if (args.has("kg")) run.kg = kgs.empty() ? std::string("none") : kgs.front();
@@ -331,22 +315,15 @@ int pretrain_cmd(int argc, char** argv) {
     spec.tree.add_special = true;
     spec.kg_files = kgs;
     spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
-    const std::string cfg = args.value("config");
-    std::ifstream probe(cfg);
-    if (!probe) throw FileError(cfg, "cannot open");
-    nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
-    const Vocab vocab = Vocab::from_file(args.value("vocab"), spec.tokenizer.kind == "char" ? VocabStyle::kUer : VocabStyle::kHuggingFace);
-    BertConfig config = j.is_object() && j.contains("heads_num") ? BertConfig::from_uer_json(cfg, static_cast<std::int64_t>(vocab.size()))
-                                                                 : BertConfig::from_hf_json(cfg);
-    model = Model::create(config, spec, args.value("vocab"), run);
+    model = create_from_config(args, spec, run);
   }
   PretrainOptions o;
   o.epochs = args.size_value("epochs", 3);
   o.batch_size = args.size_value("batch-size", 32);
-  o.learning_rate = number("learning-rate", 1e-4);
-  o.warmup = number("warmup", 0.1);
+  o.learning_rate = args.double_value("learning-rate", 1e-4);
+  o.warmup = args.double_value("warmup", 0.1);
   o.seed = args.size_value("seed", 7);
-  o.mask_probability = number("mask-probability", 0.15);
+  o.mask_probability = args.double_value("mask-probability", 0.15);
   o.whole_word = !args.flag("no-whole-word");
   o.progress = !args.flag("quiet");
   PretrainResult r = pretrain_mlm(model, corpus, o, args.value("out"));

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/csv.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/text/unicode.hpp"
@@ -451,32 +452,8 @@ struct KgLoader {
       return true;
     }
     bool quoted = false;
-    bool field_start = true;
     for (;;) {
-      for (std::size_t i = 0; i < line.size(); ++i) {
-        char c = line[i];
-        if (quoted) {
-          if (c == '"') {
-            if (i + 1 < line.size() && line[i + 1] == '"') {
-              fields.back().push_back('"');
-              ++i;
-            } else {
-              quoted = false;
-            }
-          } else {
-            fields.back().push_back(c);
-          }
-        } else if (c == ',') {
-          fields.emplace_back();
-          field_start = true;
-          continue;
-        } else if (c == '"' && field_start && fields.back().empty()) {
-          quoted = true;
-        } else {
-          fields.back().push_back(c);
-        }
-        field_start = false;
-      }
+      detail::csv_split_line(line, fields, quoted);
       if (!quoted) return true;
       fields.back().push_back('\n');
       if (!reader.next(line)) {

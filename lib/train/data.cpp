@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/csv.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/text/utf8.hpp"
 
@@ -23,27 +24,7 @@ bool csv_record(std::istream& in, std::vector<std::string>& fields, std::size_t&
   bool quoted = false;
   for (;;) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    for (std::size_t i = 0; i < line.size(); ++i) {
-      const char c = line[i];
-      if (quoted) {
-        if (c == '"') {
-          if (i + 1 < line.size() && line[i + 1] == '"') {
-            fields.back().push_back('"');
-            ++i;
-          } else {
-            quoted = false;
-          }
-        } else {
-          fields.back().push_back(c);
-        }
-      } else if (c == ',') {
-        fields.emplace_back();
-      } else if (c == '"' && fields.back().empty()) {
-        quoted = true;
-      } else {
-        fields.back().push_back(c);
-      }
-    }
+    detail::csv_split_line(line, fields, quoted);
     if (!quoted) return true;
     fields.back().push_back('\n');
     if (!std::getline(in, line)) {
