@@ -16,7 +16,6 @@ torch::Tensor normal(at::IntArrayRef sizes) {
 
 SkipInit::SkipInit() : previous_(skip_init) { skip_init = true; }
 SkipInit::~SkipInit() { skip_init = previous_; }
-bool SkipInit::active() { return skip_init; }
 
 LayerNormImpl::LayerNormImpl(std::int64_t hidden, LayerNormKind kind, double eps)
     : hidden_(hidden), kind_(kind), eps_(eps) {

@@ -20,7 +20,6 @@ class SkipInit {
  public:
   SkipInit();
   ~SkipInit();
-  static bool active();
 
  private:
   bool previous_;
@@ -108,8 +107,8 @@ TORCH_MODULE(Bert);
 class HeadImpl : public torch::nn::Module {
  public:
   HeadImpl(HeadKind kind, Pooling pooling, std::int64_t hidden, std::int64_t labels, double dropout);
-  /// hidden: [B, L, H]; lengths: real tokens per row (pooling over the padded length when
-  /// the model pads to max_length, as K-BERT's mean/max/last do).
+  /// hidden: [B, L, H] -> logits [B, labels]. K-BERT's mean/max/last pool over every
+  /// position, pads included (the model pads such batches to max_length, as K-BERT does).
   torch::Tensor forward(const torch::Tensor& hidden);
 
   Linear dense{nullptr}, out{nullptr};

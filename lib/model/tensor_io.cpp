@@ -160,9 +160,8 @@ struct PValue {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& path, const char* data, std::size_t size, caffe2::serialize::PyTorchStreamReader& zip,
-            std::string prefix)
-      : path_(path), p_(data), n_(size), zip_(zip), prefix_(std::move(prefix)) {}
+  Unpickler(const std::string& path, const char* data, std::size_t size, caffe2::serialize::PyTorchStreamReader& zip)
+      : path_(path), p_(data), n_(size), zip_(zip) {}
 
   PValue run() {
     for (;;) {
@@ -453,7 +452,6 @@ class Unpickler {
   std::size_t n_;
   std::size_t pos_ = 0;
   caffe2::serialize::PyTorchStreamReader& zip_;
-  std::string prefix_;
   std::vector<PValue> stack_;
   std::map<std::size_t, PValue> memo_;
   std::map<std::string, at::Tensor> storages_;
@@ -493,7 +491,7 @@ TensorList read_torch_checkpoint(const std::string& path) {
   try {
     if (!zip->hasRecord("data.pkl")) throw ParseError(path, 0, "archive has no data.pkl");
     auto [ptr, size] = zip->getRecord("data.pkl");
-    Unpickler u(path, static_cast<const char*>(ptr.get()), size, *zip, "");
+    Unpickler u(path, static_cast<const char*>(ptr.get()), size, *zip);
     PValue root = u.run();
     TensorList out;
     collect(root, path, out);
