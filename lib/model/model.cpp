@@ -266,10 +266,14 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
     for (std::size_t k = 0; k < order.size(); k += bs) {
       const std::size_t e = std::min(order.size(), k + bs);
       Batch batch = make_batch(trees, order, k, e);
-      const auto f0 = std::chrono::steady_clock::now();
-      torch::Tensor hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-      torch::Tensor logits = net->head ? net->head->forward(hidden) : torch::Tensor();
-      forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+      torch::Tensor hidden, logits;
+      {
+        std::lock_guard<std::mutex> lock(forward_mutex);
+        const auto f0 = std::chrono::steady_clock::now();
+        hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+        logits = net->head ? net->head->forward(hidden) : torch::Tensor();
+        forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+      }
       std::vector<std::size_t> idx;
       for (std::size_t q = k; q < e; ++q) idx.push_back(c0 + order[q]);
       fn(batch, hidden, logits, idx, trees, order, k, c0);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct Model::Impl {
   std::int32_t pad_id = 0;
   std::size_t max_length = 256;
   mutable double forward_seconds = 0;  // accumulated by run_batches (bench)
+  // The inference path reuses one set of buffers (nn::Workspace): one forward pass at a
+  // time. Each pass already uses every core; callers on other threads wait their turn.
+  mutable std::mutex forward_mutex;
 
   void setup_text();
   Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,

@@ -1,0 +1,34 @@
+"""kbert: knowledge-aware BERT (K-BERT) for C++ and Python.
+
+    import kbert
+    kg = kbert.KnowledgeGraph(); kg.load("HowNet.spo")
+    tree = kbert.SentenceTreeBuilder(kg, options=kbert.TreeOptions(predicate=True)).build("我不高兴")
+    model = kbert.Model.load("models/senti"); model.predict(["这家酒店服务很好"])
+"""
+import os as _os
+
+
+def _choose_cpu_kernels():
+    # As the `kbert` tool does (apps/kbert.cpp): on machines that hide their CPU model,
+    # OpenBLAS and LibTorch fall back to their slowest kernels. Must run before LibTorch loads.
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split())
+                    if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"} <= flags:
+                        _os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+                        _os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
+                    elif {"avx2", "fma"} <= flags:
+                        _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+                        _os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+                    return
+    except OSError:
+        pass
+
+
+_choose_cpu_kernels()
+
+from ._kbert import KnowledgeGraph, Model, SentenceTreeBuilder, TreeOptions  # noqa: E402
+
+__all__ = ["KnowledgeGraph", "Model", "SentenceTreeBuilder", "TreeOptions"]
