@@ -44,3 +44,15 @@ elif [ $# -gt 0 ]; then
   cmake "$BUILD_DIR" "$@" >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j "$(nproc)"
+
+# Make `import kbert` work for Debian's /usr/bin/python3: the built package goes to its
+# local site-packages (KBERT_INSTALL_PYTHON=0 skips this).
+if [ "${KBERT_INSTALL_PYTHON:-1}" = "1" ] && [ -f "$BUILD_DIR/python/kbert/__init__.py" ]; then
+  site=$(/usr/bin/python3 -c 'import sys; print("/usr/local/lib/python%d.%d/dist-packages" % sys.version_info[:2])')
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO mkdir -p "$site"
+  $SUDO rm -rf "$site/kbert.tmp"
+  $SUDO cp -r "$BUILD_DIR/python/kbert" "$site/kbert.tmp"
+  $SUDO rm -rf "$site/kbert"
+  $SUDO mv "$site/kbert.tmp" "$site/kbert"
+fi
