@@ -41,7 +41,6 @@ struct KnowledgeGraph::Impl {
     LabelKind kind;
   };
   std::vector<Label> labels;
-  std::size_t label_triples = 0;
 
   // Built on demand from the above (see build()).
   mutable std::mutex build_mutex;

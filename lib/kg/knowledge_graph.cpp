@@ -6,7 +6,6 @@
 #include <unordered_set>
 
 #include "kbert/text/utf8.hpp"
-#include "common/memory.hpp"
 #include "kg/kg_impl.hpp"
 
 namespace kbert {
@@ -67,10 +66,7 @@ void KnowledgeGraph::Impl::prefetch_edge(std::uint32_t s, std::uint32_t p, std::
 void KnowledgeGraph::Impl::rebuild_edge_table(std::size_t capacity) {
   std::size_t cap = 4096;
   while (cap < std::max(capacity, (edges.size() + 1) * 2)) cap *= 2;
-  std::vector<std::uint64_t> t;
-  t.reserve(cap);
-  detail::advise_huge_pages(t.data(), cap * sizeof(std::uint64_t));
-  t.assign(cap, 0);
+  std::vector<std::uint64_t> t(cap, 0);
   for (std::uint32_t i = 0; i < edges.size(); ++i) {
     const std::uint64_t h = edge_hash(edges[i]);
     std::size_t k = h & (cap - 1);

@@ -423,7 +423,6 @@ struct KgLoader {
         g.labels.push_back({sv, lv, kind});
         g.surface(o.value, sv);
         g.invalidate();
-        ++g.label_triples;
         ++rep.triples;
         continue;
       }
@@ -556,7 +555,7 @@ KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& 
   BadLines bad(rep, options.strict);
   Impl& g = *impl_;
   const std::size_t edges0 = g.edges.size(), surfaces0 = g.surface_vertex.size(), labels0 = g.labels.size();
-  const std::size_t dups0 = g.duplicates, label_triples0 = g.label_triples;
+  const std::size_t dups0 = g.duplicates;
   try {
     switch (fmt) {
       case KgFormat::kSpo: KgLoader::spo(g, path, bad, rep); break;
@@ -572,7 +571,6 @@ KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& 
     g.labels.resize(labels0);
     g.edges.resize(edges0);
     g.duplicates = dups0;
-    g.label_triples = label_triples0;
     g.rebuild_edge_table();
     g.invalidate();
     throw;

@@ -1,6 +1,5 @@
 #include "kg/string_pool.hpp"
 
-#include "common/memory.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -49,10 +48,7 @@ const char* StringPool::store(std::string_view s) {
 
 void StringPool::grow() {
   const std::size_t cap = table_.empty() ? 1024 : table_.size() * 2;
-  std::vector<std::uint64_t> t;
-  t.reserve(cap);
-  detail::advise_huge_pages(t.data(), cap * sizeof(std::uint64_t));
-  t.assign(cap, 0);
+  std::vector<std::uint64_t> t(cap, 0);
   const std::size_t mask = cap - 1;
   for (std::uint32_t id = 0; id < entries_.size(); ++id) {
     const std::uint32_t h = entries_[id].hash;

@@ -60,10 +60,6 @@ struct Branch {
   std::string_view relation, object;  // views into the KG
 };
 
-struct WordSpan {
-  std::uint32_t trunk_start, trunk_end;
-  std::int64_t surface;
-};
 
 // Kept range (new indices) of a group of tokens; contiguous by construction.
 struct Range {
@@ -79,7 +75,7 @@ struct Scratch {
   TokenizedText seg;
   std::vector<FlatToken> flat;
   std::vector<Branch> branches;
-  std::vector<WordSpan> words;
+  std::vector<std::int64_t> words;  // per word: its surface id, or -1
   std::vector<std::pair<std::string, KgFact>> values;
   std::vector<std::uint32_t> keep;
   std::vector<std::uint8_t> kept_branch, trunk_row;
@@ -128,7 +124,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   std::vector<std::string>& tokens = tree.tokens;
   std::vector<FlatToken>& flat = sc.flat;
   std::vector<Branch>& branches = sc.branches;
-  std::vector<WordSpan>& words = sc.words;
+  std::vector<std::int64_t>& words = sc.words;
   flat.clear();
   branches.clear();
   words.clear();
@@ -138,17 +134,16 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   const std::string_view joiner = tok.predicate_joiner();
   for (std::uint32_t wi = 0; wi < seg.words.size() && tokens.size() < cap; ++wi) {
     const Word& w = seg.words[wi];
-    WordSpan span{static_cast<std::uint32_t>(tokens.size()), 0, w.special ? -1 : w.surface};
+    const std::int64_t surface = w.special ? -1 : w.surface;
     for (std::uint32_t t = w.token_begin; t < w.token_end; ++t) {
       tokens.push_back(std::move(seg.tokens[t]));
       flat.push_back({++pos, wi, -1});
     }
-    span.trunk_end = static_cast<std::uint32_t>(tokens.size());
-    words.push_back(span);
-    if (span.surface < 0 || !kg_ || options_.max_entities == 0) continue;
+    words.push_back(surface);
+    if (surface < 0 || !kg_ || options_.max_entities == 0) continue;
     auto& values = sc.values;
     values.clear();
-    kg_->for_each_fact(static_cast<std::uint32_t>(span.surface), [&](const KgFact& f) {
+    kg_->for_each_fact(static_cast<std::uint32_t>(surface), [&](const KgFact& f) {
       std::string value;
       if (options_.predicate) {
         value.reserve(f.relation.size() + joiner.size() + f.object.size());
@@ -290,7 +285,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     const Branch& br = branches[bi];
     const Range& t = sc.trunk_r[br.word];
     InjectedTriple inj;
-    inj.entity = std::string(kg_->surface_form(static_cast<std::uint32_t>(words[br.word].surface)));
+    inj.entity = std::string(kg_->surface_form(static_cast<std::uint32_t>(words[br.word])));
     inj.relation = std::string(br.relation);
     inj.object = std::string(br.object);
     inj.start = static_cast<std::uint32_t>(r.b);
