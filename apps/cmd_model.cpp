@@ -189,15 +189,7 @@ int embed_cmd(int argc, char** argv) {
 // A fresh model from --config (UER or Hugging Face JSON) and --vocab.
 Model create_from_config(const Args& args, const ModelSpec& spec, const RunOptions& run) {
   if (!args.has("vocab")) throw UsageError("--config needs --vocab");
-  const std::string cfg = args.value("config");
-  std::ifstream probe(cfg);
-  if (!probe) throw FileError(cfg, "cannot open");
-  const nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
-  const Vocab vocab = Vocab::from_file(args.value("vocab"), spec.tokenizer.kind == "char" ? VocabStyle::kUer : VocabStyle::kHuggingFace);
-  const BertConfig config = j.is_object() && j.contains("heads_num")
-                                ? BertConfig::from_uer_json(cfg, static_cast<std::int64_t>(vocab.size()))
-                                : BertConfig::from_hf_json(cfg);
-  return Model::create(config, spec, args.value("vocab"), run);
+  return Model::create(args.value("config"), spec, args.value("vocab"), run);
 }
 
 int train_cmd(int argc, char** argv) {
@@ -213,48 +205,31 @@ int train_cmd(int argc, char** argv) {
   std::optional<Dataset> dev, test;
   if (args.has("dev")) dev = Dataset::load(args.value("dev"));
   if (args.has("test")) test = Dataset::load(args.value("test"));
-  LabelSet labels = LabelSet::from(train);
-  RunOptions run;
-  run.batch_size = args.size_value("batch-size", 32);
-  run.threads = static_cast<unsigned>(args.size_value("threads", 0));
-  const std::vector<std::string> kgs = args.kg_files();
-  const bool kg_none = args.has("kg") && kgs.empty();
-  Pooling pooling = parse_pooling(args.value("pooling", "first"));
+  ClassifierSetup setup;
+  setup.model_dir = args.value("model", "");
+  setup.config = args.value("config", "");
+  setup.vocab = args.value("vocab", "");
+  if (!setup.config.empty() && setup.vocab.empty()) throw UsageError("--config needs --vocab");
+  setup.tokenizer = args.value("tokenizer", "char");
+  setup.kg_files = args.kg_files();
+  setup.kg_none = args.has("kg") && setup.kg_files.empty();
+  if (args.has("max-length")) setup.max_length = args.size_value("max-length", 256);
+  if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", 2);
+  if (args.flag("predicate")) setup.predicate = true;
+  if (args.has("truncation")) setup.truncation = parse_truncation(args.value("truncation"));
+  setup.pooling = parse_pooling(args.value("pooling", "first"));
   const std::string head_name = args.value("head", "kbert");
   if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");
-  const HeadKind head = head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
-  set_random_seed(args.size_value("seed", 7));  // the new head or model starts the same every time
-  Model model;
-  if (args.has("model")) {
-    if (kg_none) run.kg = "none";
-    else if (!kgs.empty()) run.kg = kgs.front();  // the directory's KG unless one is given
-    if (args.has("max-length")) run.max_length = args.size_value("max-length", 256);
-    model = Model::load(args.value("model"), run);
-    if (model.spec().labels != labels.names() || model.spec().head == HeadKind::kNone) model.reset_head(head, pooling, labels.names());
-  } else {
-    ModelSpec spec;
-    spec.tokenizer.kind = args.value("tokenizer", "char");
-    spec.tree.max_length = args.size_value("max-length", 256);
-    spec.tree.max_entities = args.size_value("max-entities", 2);
-    spec.tree.predicate = args.flag("predicate");
-    spec.tree.add_special = true;
-    if (args.has("truncation")) spec.tree.truncation = parse_truncation(args.value("truncation"));
-    spec.kg_files = kgs;
-    spec.head = head;
-    spec.pooling = pooling;
-    spec.labels = labels.names();
-    spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
-    spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
-    spec.use_visible_matrix = !args.flag("no-visible-matrix");
-    spec.use_soft_positions = !args.flag("no-soft-position");
-    if (kg_none) run.kg = "none";
-    model = create_from_config(args, spec, run);
-  }
-  if (args.has("model") && (args.flag("no-visible-matrix") || args.flag("no-soft-position")))
-    model.set_ablation(!args.flag("no-visible-matrix"), !args.flag("no-soft-position"));
+  setup.head = head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+  setup.use_visible_matrix = !args.flag("no-visible-matrix");
+  setup.use_soft_positions = !args.flag("no-soft-position");
+  setup.batch_size = args.size_value("batch-size", 32);
+  setup.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  setup.seed = args.size_value("seed", 7);
+  Model model = prepare_classifier(setup, LabelSet::from(train).names());
   TrainOptions o;
   o.epochs = args.size_value("epochs", 5);
-  o.batch_size = run.batch_size;
+  o.batch_size = setup.batch_size;
   o.accumulation = args.size_value("accumulation", 1);
   o.learning_rate = args.double_value("learning-rate", 2e-5);
   o.warmup = args.double_value("warmup", 0.1);
@@ -269,14 +244,8 @@ int train_cmd(int argc, char** argv) {
   o.stop_after_steps = args.size_value("stop-after-steps", 0);
   o.progress = !args.flag("quiet");
   TrainResult r = train_classifier(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
-  nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"best_epoch", r.best_epoch}, {"seconds", r.seconds},
-                      {"loop_seconds", r.loop_seconds},
-                      {"examples_per_s", r.examples_per_second}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
-                      {"interrupted", r.interrupted}};
-  if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());
-  if (r.test) j["test"] = nlohmann::json::parse(r.test->to_json());
   if (r.test) std::cerr << "test:\n" << r.test->to_table();
-  std::cout << j.dump() << std::endl;
+  std::cout << to_json(r) << std::endl;
   return 0;
 }
 

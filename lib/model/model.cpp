@@ -336,6 +336,26 @@ Model Model::create(const BertConfig& config, ModelSpec spec, const std::string&
   return m;
 }
 
+Model Model::create(const std::string& config_json, ModelSpec spec, const std::string& vocab_path,
+                    const RunOptions& options) {
+  std::ifstream probe(config_json);
+  if (!probe) throw FileError(config_json, "cannot open");
+  const nlohmann::json j = nlohmann::json::parse(probe, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw ParseError(config_json, 1, "not a JSON object");
+  BertConfig config;
+  if (j.contains("heads_num")) {  // UER's keys; the vocabulary size comes from the vocabulary
+    TokenizerOptions t = spec.tokenizer;
+    (t.kind == "sentencepiece" ? t.spm_model_path : t.vocab_path) = vocab_path;
+    const auto tokenizer = make_tokenizer(t);
+    const Vocab* vocab = tokenizer->vocab();
+    if (!vocab) throw std::invalid_argument("a model needs a tokenizer with a vocabulary");
+    config = BertConfig::from_uer_json(config_json, static_cast<std::int64_t>(vocab->size()));
+  } else {
+    config = BertConfig::from_hf_json(config_json);
+  }
+  return create(config, std::move(spec), vocab_path, options);
+}
+
 void Model::save(const std::string& dir) const {
   const Impl& im = *impl_;
   make_dir(dir);
@@ -455,6 +475,23 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
 void Model::set_ablation(bool use_visible_matrix, bool use_soft_positions) {
   impl_->spec.use_visible_matrix = use_visible_matrix;
   impl_->spec.use_soft_positions = use_soft_positions;
+}
+
+void Model::set_tree_options(const TreeOptions& tree) {
+  Impl& im = *impl_;
+  const TreeOptions before = im.spec.tree;
+  const std::optional<std::size_t> run_max = im.run.max_length;
+  im.spec.tree = tree;
+  im.spec.tree.add_special = before.add_special;  // the head's [CLS] convention is the model's
+  im.run.max_length.reset();
+  try {
+    im.setup_text();
+  } catch (...) {
+    im.spec.tree = before;
+    im.run.max_length = run_max;
+    im.setup_text();
+    throw;
+  }
 }
 
 void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels) {

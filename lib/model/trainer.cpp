@@ -453,3 +453,64 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
 }
 
 }  // namespace kbert
+
+namespace kbert {
+
+std::string to_json(const TrainResult& r) {
+  nlohmann::json j = {{"epochs", r.epochs_run},       {"steps", r.steps},
+                      {"best_epoch", r.best_epoch},   {"seconds", r.seconds},
+                      {"loop_seconds", r.loop_seconds}, {"examples_per_s", r.examples_per_second},
+                      {"first_loss", r.first_loss},   {"final_loss", r.final_loss},
+                      {"interrupted", r.interrupted}};
+  if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());
+  if (r.test) j["test"] = nlohmann::json::parse(r.test->to_json());
+  return j.dump();
+}
+
+Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string>& labels) {
+  if (s.model_dir.empty() == s.config.empty())
+    throw std::invalid_argument("training starts from a model directory or from a config and a vocabulary, not both");
+  if (labels.empty()) throw std::invalid_argument("training needs at least one label");
+  RunOptions run;
+  run.batch_size = s.batch_size;
+  run.threads = s.threads;
+  if (s.kg_none) run.kg = "none";
+  set_random_seed(s.seed);
+  Model model;
+  if (!s.model_dir.empty()) {
+    if (!s.kg_none && !s.kg_files.empty()) {
+      if (s.kg_files.size() > 1)
+        throw std::invalid_argument("starting from a model directory takes one KG file; merge them first");
+      run.kg = s.kg_files.front();
+    }
+    model = Model::load(s.model_dir, run);
+    TreeOptions tree = model.spec().tree;
+    if (s.max_length) tree.max_length = *s.max_length;
+    if (s.max_entities) tree.max_entities = *s.max_entities;
+    if (s.predicate) tree.predicate = *s.predicate;
+    if (s.truncation) tree.truncation = *s.truncation;
+    model.set_tree_options(tree);
+    if (model.spec().labels != labels || model.spec().head == HeadKind::kNone) model.reset_head(s.head, s.pooling, labels);
+    model.set_ablation(s.use_visible_matrix, s.use_soft_positions);
+    return model;
+  }
+  if (s.vocab.empty()) throw std::invalid_argument("a new model needs a vocabulary (vocab) beside its config");
+  ModelSpec spec;
+  spec.tokenizer.kind = s.tokenizer;
+  spec.tree.max_length = s.max_length.value_or(256);
+  spec.tree.max_entities = s.max_entities.value_or(2);
+  spec.tree.predicate = s.predicate.value_or(false);
+  if (s.truncation) spec.tree.truncation = *s.truncation;
+  spec.tree.add_special = true;
+  spec.kg_files = s.kg_none ? std::vector<std::string>{} : s.kg_files;
+  spec.head = s.head;
+  spec.pooling = s.pooling;
+  spec.labels = labels;
+  spec.pad_to_max_length = s.head == HeadKind::kKbert && s.pooling != Pooling::kFirst;
+  spec.segments = s.tokenizer == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
+  spec.use_visible_matrix = s.use_visible_matrix;
+  spec.use_soft_positions = s.use_soft_positions;
+  return Model::create(s.config, spec, s.vocab, run);
+}
+
+}  // namespace kbert

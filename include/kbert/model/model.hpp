@@ -91,6 +91,10 @@ class Model {
   /// A fresh, randomly initialised model (for training from scratch and tests).
   static Model create(const BertConfig& config, ModelSpec spec, const std::string& vocab_path,
                       const RunOptions& options = {});
+  /// A fresh model from a configuration file: UER's (it has "heads_num") or Hugging Face's
+  /// config.json, and a vocabulary file.
+  static Model create(const std::string& config_json, ModelSpec spec, const std::string& vocab_path,
+                      const RunOptions& options = {});
   /// Writes a model directory atomically file by file (KG files copied in).
   void save(const std::string& dir) const;
 
@@ -104,6 +108,9 @@ class Model {
 
   /// Ablations: full attention over the injected sentence, and/or hard positions.
   void set_ablation(bool use_visible_matrix, bool use_soft_positions);
+  /// New sentence-tree options (max_entities, max_length, predicate, truncation); the
+  /// KG and tokenizer stay. Throws std::invalid_argument past the model's positions.
+  void set_tree_options(const TreeOptions& tree);
   /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels).
   void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels);
 

@@ -54,6 +54,33 @@ struct TrainResult {
 TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
                              const TrainOptions& options, const std::string& out_dir);
 
+/// The result as the JSON `kbert train` prints: epochs, steps, best_epoch, seconds,
+/// loop_seconds, examples_per_s, first_loss, final_loss, interrupted, dev and test reports.
+std::string to_json(const TrainResult& result);
+
+/// Where fine-tuning starts, as `kbert train` and Python's kbert.train take it: a model
+/// directory (its encoder; a new head when the labels differ) or a configuration file
+/// and a vocabulary (a new model). Tree options left unset keep the directory's.
+struct ClassifierSetup {
+  std::string model_dir;                     ///< start from this model directory, or
+  std::string config, vocab;                 ///< a new model: UER or HF config JSON + vocabulary
+  std::string tokenizer = "char";            ///< new models: char | wordpiece | sentencepiece
+  std::vector<std::string> kg_files;         ///< knowledge; with model_dir, replaces the directory's
+  bool kg_none = false;                      ///< no knowledge at all
+  std::optional<std::size_t> max_length, max_entities;
+  std::optional<bool> predicate;
+  std::optional<Truncation> truncation;
+  HeadKind head = HeadKind::kKbert;
+  Pooling pooling = Pooling::kFirst;
+  bool use_visible_matrix = true, use_soft_positions = true;
+  std::size_t batch_size = 32;
+  unsigned threads = 0;
+  std::uint64_t seed = 7;                    ///< the new head (or model) starts the same every time
+};
+
+/// The model train_classifier should start from, for these label names.
+Model prepare_classifier(const ClassifierSetup& setup, const std::vector<std::string>& labels);
+
 /// Masked-language-model pre-training (kbert pretrain): 15% of the trunk tokens of each
 /// tree are chosen (whole words for WordPiece: a word and its ## pieces together), 80%
 /// of those become [MASK], 10% a random token, 10% stay; injected knowledge is never
