@@ -7,6 +7,8 @@
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
+#include "kbert/train/data.hpp"
+#include "kbert/train/trainer.hpp"
 #include "kbert/tree/sentence_tree.hpp"
 
 namespace py = pybind11;
@@ -22,12 +24,17 @@ py::array_t<T> to_numpy(std::vector<T>&& v) {
   return py::array_t<T>({owner->size()}, {sizeof(T)}, owner->data(), free_when_done);
 }
 
-py::object tree_to_python(SentenceTree&& t) {
+py::list injected_to_python(const std::vector<InjectedTriple>& xs) {
   static py::object Injected = py::module_::import("collections").attr("namedtuple")(
       "InjectedTriple", py::make_tuple("entity", "relation", "object", "start", "end", "entity_start", "entity_end"));
   py::list injected;
-  for (const auto& x : t.injected)
+  for (const auto& x : xs)
     injected.append(Injected(x.entity, x.relation, x.object, x.start, x.end, x.entity_start, x.entity_end));
+  return injected;
+}
+
+py::object tree_to_python(SentenceTree&& t) {
+  py::list injected = injected_to_python(t.injected);
   const auto n = static_cast<py::ssize_t>(t.size());
   auto* vis = new VisibleMatrix(std::move(t.visible));
   py::capsule free_vis(vis, [](void* p) { delete static_cast<VisibleMatrix*>(p); });
@@ -113,7 +120,57 @@ Returns:
         return out;
       }, "Every stored triple as (subject, relation, object), in load order.");
 
-  py::class_<TreeOptions>(m, "TreeOptions", "Sentence-tree options (see the C++ TreeOptions).")
+  py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer", R"(A tokenizer: K-BERT's char mode, BERT WordPiece or sentencepiece.
+
+Arguments:
+    kind: "char", "wordpiece" or "sentencepiece".
+    vocab: vocab.txt (needed by wordpiece; gives ids in char mode).
+    spm_model: the sentencepiece .model file (sentencepiece only).
+    lower_case: wordpiece only; None reads tokenizer_config.json beside the vocabulary, else True.
+Raises:
+    FileNotFoundError (missing file), ValueError (bad file or kind).
+Example:
+    tok = kbert.Tokenizer("wordpiece", vocab="vocab.txt")
+    tok.tokenize("gas main leaked")      # ['gas', 'main', 'leak', '##ed']
+    tok.encode("gas main leaked")        # numpy int32 ids
+)")
+      .def(py::init([](const std::string& kind, const std::string& vocab, const std::string& spm_model,
+                       std::optional<bool> lower_case) {
+             TokenizerOptions o;
+             o.kind = kind;
+             o.vocab_path = vocab;
+             o.spm_model_path = spm_model;
+             o.lower_case = lower_case;
+             return make_tokenizer(o);
+           }),
+           py::arg("kind") = "char", py::arg("vocab") = "", py::arg("spm_model") = "", py::arg("lower_case") = py::none())
+      .def_property_readonly("kind", [](const Tokenizer& t) { return std::string(t.kind()); })
+      .def("tokenize", [](const Tokenizer& t, const std::string& text) { return t.tokenize(text); }, py::arg("text"),
+           "The tokens of a text (no knowledge matching): a list of str.")
+      .def(
+          "encode",
+          [](const Tokenizer& t, const std::string& text) {
+            const Vocab* v = t.vocab();
+            if (!v) throw std::invalid_argument("this tokenizer has no vocabulary: give vocab=... to get ids");
+            std::vector<std::int32_t> ids;
+            for (const auto& tok : t.tokenize(text)) ids.push_back(v->id(tok));
+            return to_numpy(std::move(ids));
+          },
+          py::arg("text"), "Vocabulary ids of the tokens (unknown tokens get [UNK]'s id): numpy int32.")
+      .def_property_readonly("vocab_size", [](const Tokenizer& t) { return t.vocab() ? t.vocab()->size() : 0; })
+      .def("__repr__", [](const Tokenizer& t) {
+        return "kbert.Tokenizer(" + std::string(t.kind()) + ", " + std::to_string(t.vocab() ? t.vocab()->size() : 0) + " tokens)";
+      });
+
+  py::class_<TreeOptions>(m, "TreeOptions", R"(Sentence-tree options.
+
+Arguments:
+    max_entities: triples injected per matched entity (K-BERT: 2).
+    max_length: tokens per tree after truncation.
+    predicate: inject relation + object (True) or the object only (False).
+    truncation: "kbert" (the original's) or "trunk_first" (knowledge yields before the sentence).
+    add_special: start with [CLS] (and [SEP] between pairs).
+)")
       .def(py::init([](std::size_t max_entities, std::size_t max_length, bool predicate, const std::string& truncation,
                        bool add_special) {
              TreeOptions o;
@@ -147,6 +204,10 @@ Example:
            }),
            py::arg("kg"), py::arg("tokenizer") = "char", py::arg("vocab") = "", py::arg("spm_model") = "",
            py::arg("options") = TreeOptions{}, py::keep_alive<1, 2>())
+      .def(py::init([](const KnowledgeGraph* kg, std::shared_ptr<Tokenizer> tokenizer, const TreeOptions& options) {
+             return std::make_unique<SentenceTreeBuilder>(kg, std::move(tokenizer), options);
+           }),
+           py::arg("kg"), py::arg("tokenizer"), py::arg("options") = TreeOptions{}, py::keep_alive<1, 2>())
       .def(
           "build",
           [](const SentenceTreeBuilder& b, const std::string& a, const std::optional<std::string>& text_b) {
@@ -233,5 +294,196 @@ Example:
           },
           py::arg("texts"), py::arg("pooling") = "mean", py::arg("normalize") = false,
           "Sentence vectors, numpy (N, H) float32 (pooling cls, mean or max).")
-      .def_property_readonly("labels", [](const Model& m) { return m.spec().labels; });
+      .def(
+          "predict_details",
+          [](const Model& m, const std::vector<std::string>& texts) {
+            std::vector<Prediction> p;
+            {
+              py::gil_scoped_release release;
+              p = m.predict(texts);
+            }
+            static py::object Detail = py::module_::import("collections").attr("namedtuple")(
+                "Prediction", py::make_tuple("label", "probability", "probs", "injected"));
+            py::list out;
+            for (auto& x : p) {
+              const float probability = x.probs.empty() ? 0.f : x.probs[static_cast<std::size_t>(x.label)];
+              out.append(Detail(x.label_name, probability, to_numpy(std::move(x.probs)), injected_to_python(x.injected)));
+            }
+            return out;
+          },
+          py::arg("texts"), R"(Predictions with what the model saw.
+
+Returns:
+    a list of Prediction(label, probability, probs, injected) named tuples: the label name,
+    its probability, all class probabilities (numpy, in the order of Model.labels) and the
+    knowledge injected into the text (InjectedTriple: entity, relation, object, token spans).
+Example:
+    p = model.predict_details(["the backhoe struck the gas main"])[0]
+    p.label, p.probability, [(x.entity, x.relation, x.object) for x in p.injected])")
+      .def(
+          "tree",
+          [](const Model& m, const std::string& text) {
+            SentenceTree t;
+            {
+              py::gil_scoped_release release;
+              t = m.builder().build(text);
+            }
+            return tree_to_python(std::move(t));
+          },
+          py::arg("text"), "The sentence tree the model builds for a text (its KG, tokenizer and options).")
+      .def_property_readonly("labels", [](const Model& m) { return m.spec().labels; }, "Label names, in output order.")
+      .def_property_readonly("hidden_size", [](const Model& m) { return m.config().hidden_size; })
+      .def("__repr__", [](const Model& m) {
+        return "kbert.Model(" + std::to_string(m.config().num_layers) + " layers, hidden " +
+               std::to_string(m.config().hidden_size) + ", " + std::to_string(m.spec().labels.size()) + " labels)";
+      });
+
+  m.def(
+      "train",
+      [](const std::string& train, const std::string& out, const std::optional<std::string>& dev,
+         const std::optional<std::string>& test, const std::optional<std::string>& model,
+         const std::optional<std::string>& config, const std::optional<std::string>& vocab, const std::string& tokenizer,
+         const std::optional<std::vector<std::string>>& kg, std::size_t epochs, std::size_t batch_size,
+         std::size_t accumulation, double learning_rate, double warmup, double weight_decay, double max_grad_norm,
+         std::uint64_t seed, const std::string& metric, std::size_t patience, bool resume, const std::string& pooling,
+         const std::string& head, std::optional<std::size_t> max_length, std::optional<std::size_t> max_entities,
+         std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
+         bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress) {
+        ClassifierSetup setup;
+        setup.model_dir = model.value_or("");
+        setup.config = config.value_or("");
+        setup.vocab = vocab.value_or("");
+        setup.tokenizer = tokenizer;
+        if (kg) {
+          setup.kg_none = kg->size() == 1 && (*kg)[0] == "none";
+          if (!setup.kg_none) setup.kg_files = *kg;
+        }
+        setup.max_length = max_length;
+        setup.max_entities = max_entities;
+        setup.predicate = predicate;
+        if (truncation) setup.truncation = parse_truncation(*truncation);
+        setup.pooling = parse_pooling(pooling);
+        if (head != "kbert" && head != "hf") throw std::invalid_argument("head must be \"kbert\" or \"hf\", not \"" + head + "\"");
+        setup.head = head == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+        setup.use_visible_matrix = visible_matrix;
+        setup.use_soft_positions = soft_positions;
+        setup.batch_size = batch_size;
+        setup.threads = threads;
+        setup.seed = seed;
+        TrainOptions o;
+        o.epochs = epochs;
+        o.batch_size = batch_size;
+        o.accumulation = accumulation;
+        o.learning_rate = learning_rate;
+        o.warmup = warmup;
+        o.weight_decay = weight_decay;
+        o.max_grad_norm = max_grad_norm;
+        o.seed = seed;
+        o.metric = metric;
+        o.patience = patience;
+        o.resume = resume;
+        o.shuffle = shuffle;
+        o.group_by_length = length_grouping;
+        o.progress = progress;
+        std::string result;
+        {
+          py::gil_scoped_release release;
+          Dataset train_set = Dataset::load(train);
+          std::optional<Dataset> dev_set, test_set;
+          if (dev) dev_set = Dataset::load(*dev);
+          if (test) test_set = Dataset::load(*test);
+          Model start = prepare_classifier(setup, LabelSet::from(train_set).names());
+          result = to_json(train_classifier(start, train_set, dev_set ? &*dev_set : nullptr,
+                                            test_set ? &*test_set : nullptr, o, out));
+        }
+        return py::module_::import("json").attr("loads")(result);
+      },
+      py::arg("train"), py::arg("out"), py::kw_only(), py::arg("dev") = py::none(), py::arg("test") = py::none(),
+      py::arg("model") = py::none(), py::arg("config") = py::none(), py::arg("vocab") = py::none(),
+      py::arg("tokenizer") = "char", py::arg("kg") = py::none(), py::arg("epochs") = 5, py::arg("batch_size") = 32,
+      py::arg("accumulation") = 1, py::arg("learning_rate") = 2e-5, py::arg("warmup") = 0.1,
+      py::arg("weight_decay") = 0.01, py::arg("max_grad_norm") = 1.0, py::arg("seed") = 7,
+      py::arg("metric") = "accuracy", py::arg("patience") = 0, py::arg("resume") = false, py::arg("pooling") = "first",
+      py::arg("head") = "kbert", py::arg("max_length") = py::none(), py::arg("max_entities") = py::none(),
+      py::arg("predicate") = py::none(), py::arg("truncation") = py::none(), py::arg("visible_matrix") = true,
+      py::arg("soft_positions") = true, py::arg("shuffle") = true, py::arg("length_grouping") = true,
+      py::arg("threads") = 0, py::arg("progress") = true,
+      R"(Fine-tunes a classifier, as `kbert train` does; the best model (dev metric) goes to `out`.
+
+Arguments:
+    train, dev, test: data files (TSV with a header naming label and text_a [text_b], CSV, JSONL).
+    out: the model directory to write (replaced atomically); <out>.checkpoint holds the resumable state.
+    model: start from this model directory (a new head when the labels differ), or
+    config + vocab (+ tokenizer "char" | "wordpiece" | "sentencepiece"): a new model.
+    kg: KG files to inject, or ["none"] for no knowledge (default: the model directory's).
+    epochs, batch_size, accumulation, learning_rate, warmup, weight_decay, max_grad_norm, seed,
+    metric ("accuracy" | "macro_f1"), patience, resume, pooling ("first" | "mean" | "max" | "last"),
+    head ("kbert" | "hf"), max_length, max_entities, predicate, truncation: as the CLI's options.
+    visible_matrix, soft_positions: False for the ablations. progress: progress lines on stderr.
+Returns:
+    dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, and the
+    dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion).
+Example:
+    r = kbert.train("train.tsv", "models/faults", dev="dev.tsv", test="test.tsv",
+                    model="pretrained", kg=["energy.spo"], predicate=True, epochs=3,
+                    learning_rate=3e-4, metric="macro_f1")
+    r["test"]["macro_f1"])");
+
+  m.def(
+      "import_uer",
+      [](const std::string& checkpoint, const std::string& config, const std::string& vocab, const std::string& out,
+         const std::string& tokenizer, const std::string& pooling, bool predicate, std::size_t max_entities,
+         std::size_t max_length, const std::string& labels_file, const std::vector<std::string>& kg) {
+        ImportUerOptions o;
+        o.checkpoint = checkpoint;
+        o.config = config;
+        o.vocab = vocab;
+        o.out = out;
+        o.tokenizer = tokenizer;
+        o.pooling = parse_pooling(pooling);
+        o.predicate = predicate;
+        o.max_entities = max_entities;
+        o.max_length = max_length;
+        o.labels_file = labels_file;
+        o.kg_files = kg;
+        py::gil_scoped_release release;
+        import_uer(o);
+      },
+      py::arg("checkpoint"), py::arg("config"), py::arg("vocab"), py::arg("out"), py::kw_only(),
+      py::arg("tokenizer") = "char", py::arg("pooling") = "first", py::arg("predicate") = false,
+      py::arg("max_entities") = 2, py::arg("max_length") = 256, py::arg("labels_file") = "",
+      py::arg("kg") = std::vector<std::string>{},
+      R"(Converts a classifier saved by the original K-BERT (UER) into a model directory, as `kbert import-uer`.
+
+Arguments:
+    checkpoint: the .bin state dict; config: UER's config JSON; vocab: its vocabulary; out: the directory.
+    tokenizer, pooling ("first" | "mean" | "max" | "last"), predicate, max_entities, max_length: as trained.
+    labels_file: one label name per line (default "0", "1", ...). kg: KG files copied into the directory.
+Example:
+    kbert.import_uer("kbert_cls.bin", "google_config.json", "google_vocab.txt", "models/senti",
+                     kg=["HowNet.spo"], predicate=True))");
+
+  m.def(
+      "import_hf",
+      [](const std::string& from, const std::string& out, const std::string& labels_file,
+         const std::vector<std::string>& kg, std::size_t max_entities, std::size_t max_length, bool predicate) {
+        ImportHfOptions o;
+        o.from = from;
+        o.out = out;
+        o.labels_file = labels_file;
+        o.kg_files = kg;
+        o.tree.max_entities = max_entities;
+        o.tree.max_length = max_length;
+        o.tree.predicate = predicate;
+        py::gil_scoped_release release;
+        import_hf(o);
+      },
+      py::arg("from_dir"), py::arg("out"), py::kw_only(), py::arg("labels_file") = "",
+      py::arg("kg") = std::vector<std::string>{}, py::arg("max_entities") = 2, py::arg("max_length") = 256,
+      py::arg("predicate") = false,
+      R"(Converts a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors or
+pytorch_model.bin) into a model directory, as `kbert import-hf`.
+
+Example:
+    kbert.import_hf("bert-base-uncased", "models/base", kg=["energy.spo"], predicate=True))");
 }

@@ -1,5 +1,5 @@
 """Type stubs of kbert._kbert (the native module)."""
-from typing import Dict, List, Optional, Tuple, NamedTuple, Any
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +12,12 @@ class InjectedTriple(NamedTuple):
     end: int
     entity_start: int
     entity_end: int
+
+class Prediction(NamedTuple):
+    label: str
+    probability: float
+    probs: npt.NDArray[np.float32]
+    injected: List[InjectedTriple]
 
 class SentenceTree:
     tokens: List[str]
@@ -32,6 +38,16 @@ class KnowledgeGraph:
     def triples(self) -> List[Tuple[str, str, str]]: ...
     def __len__(self) -> int: ...
 
+class Tokenizer:
+    def __init__(self, kind: str = "char", vocab: str = "", spm_model: str = "",
+                 lower_case: Optional[bool] = None) -> None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def tokenize(self, text: str) -> List[str]: ...
+    def encode(self, text: str) -> npt.NDArray[np.int32]: ...
+
 class TreeOptions:
     max_entities: int
     max_length: int
@@ -41,8 +57,11 @@ class TreeOptions:
                  truncation: str = "kbert", add_special: bool = False) -> None: ...
 
 class SentenceTreeBuilder:
+    @overload
     def __init__(self, kg: Optional[KnowledgeGraph], tokenizer: str = "char", vocab: str = "", spm_model: str = "",
                  options: TreeOptions = ...) -> None: ...
+    @overload
+    def __init__(self, kg: Optional[KnowledgeGraph], tokenizer: Tokenizer, options: TreeOptions = ...) -> None: ...
     def build(self, text: str, text_b: Optional[str] = None) -> SentenceTree: ...
     def build_batch(self, texts: List[str], threads: int = 0) -> List[SentenceTree]: ...
 
@@ -52,5 +71,26 @@ class Model:
     def predict(self, texts: List[str]) -> List[str]: ...
     def predict_proba(self, texts: List[str]) -> npt.NDArray[np.float32]: ...
     def embed(self, texts: List[str], pooling: str = "mean", normalize: bool = False) -> npt.NDArray[np.float32]: ...
+    def predict_details(self, texts: List[str]) -> List[Prediction]: ...
+    def tree(self, text: str) -> SentenceTree: ...
     @property
     def labels(self) -> List[str]: ...
+    @property
+    def hidden_size(self) -> int: ...
+
+def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str] = None,
+          model: Optional[str] = None, config: Optional[str] = None, vocab: Optional[str] = None,
+          tokenizer: str = "char", kg: Optional[List[str]] = None, epochs: int = 5, batch_size: int = 32,
+          accumulation: int = 1, learning_rate: float = 2e-5, warmup: float = 0.1, weight_decay: float = 0.01,
+          max_grad_norm: float = 1.0, seed: int = 7, metric: str = "accuracy", patience: int = 0,
+          resume: bool = False, pooling: str = "first", head: str = "kbert", max_length: Optional[int] = None,
+          max_entities: Optional[int] = None, predicate: Optional[bool] = None, truncation: Optional[str] = None,
+          visible_matrix: bool = True, soft_positions: bool = True, shuffle: bool = True,
+          length_grouping: bool = True, threads: int = 0, progress: bool = True) -> Dict[str, Any]: ...
+
+def import_uer(checkpoint: str, config: str, vocab: str, out: str, *, tokenizer: str = "char",
+               pooling: str = "first", predicate: bool = False, max_entities: int = 2, max_length: int = 256,
+               labels_file: str = "", kg: List[str] = ...) -> None: ...
+
+def import_hf(from_dir: str, out: str, *, labels_file: str = "", kg: List[str] = ..., max_entities: int = 2,
+              max_length: int = 256, predicate: bool = False) -> None: ...

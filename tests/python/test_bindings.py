@@ -3,6 +3,7 @@ shapes; errors as Python exceptions; predict from several threads at once.
 Run by CTest with PYTHONPATH=<build>/python, KBERT_CLI=<build>/apps/kbert, KBERT_DATA=data/kbert."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -111,3 +112,142 @@ def test_predictions_equal_the_cli_and_threads(model_dir):
         th.join()
     for r in results:
         assert np.allclose(r, np.tile(probs, (5, 1)), atol=1e-6)
+
+
+def test_tokenizers_equal_the_trees(kg, tmp_path):
+    vocab = os.path.join(DATA, "google_vocab.txt")
+    char = kbert.Tokenizer("char", vocab=vocab)
+    assert char.kind == "char" and char.vocab_size == 21128
+    assert char.tokenize("我不高兴") == ["我", "不", "高", "兴"]
+    ids = char.encode("我不高兴")
+    assert ids.dtype == np.int32 and ids.tolist() == [2769, 679, 7770, 1069]
+    # A tree without knowledge is the tokenizer's output; a Tokenizer object builds the same trees.
+    b = kbert.SentenceTreeBuilder(None, char)
+    assert b.build("房间干净").tokens == char.tokenize("房间干净")
+    assert kbert.SentenceTreeBuilder(kg, char).build(TEXTS[1]).tokens == \
+        kbert.SentenceTreeBuilder(kg, "char", vocab=vocab).build(TEXTS[1]).tokens
+    words = tmp_path / "vocab.txt"
+    words.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "gas", "main", "leak", "##ed", "the"]) + "\n")
+    wp = kbert.Tokenizer("wordpiece", vocab=str(words))
+    assert wp.tokenize("The gas main LEAKED, again") == ["the", "gas", "main", "leak", "##ed", "[UNK]", "[UNK]"]
+    assert wp.encode("gas leaked").tolist() == [5, 7, 8]
+    assert kbert.Tokenizer("wordpiece", vocab=str(words), lower_case=False).tokenize("The") == ["[UNK]"]
+
+
+def test_tokenizer_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        kbert.Tokenizer("wordpiece", vocab=str(tmp_path / "missing.txt"))
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        kbert.Tokenizer("bpe")
+    with pytest.raises(ValueError, match="wordpiece"):
+        kbert.Tokenizer("wordpiece")          # no vocabulary
+    with pytest.raises(ValueError, match="no vocabulary"):
+        kbert.Tokenizer("char").encode("我")
+    with pytest.raises(TypeError):
+        kbert.Tokenizer("char").tokenize(42)
+
+
+def test_predict_details_and_tree_equal_the_cli(model_dir):
+    m = kbert.Model.load(model_dir)
+    out = subprocess.run([CLI, "predict", "--model", model_dir, "--json"], input="\n".join(TEXTS) + "\n",
+                         capture_output=True, text=True, check=True).stdout
+    want = [json.loads(x) for x in out.split("\n") if x]
+    got = m.predict_details(TEXTS)
+    assert [p.label for p in got] == [w["label"] for w in want]
+    for p, w in zip(got, want):
+        assert p.probs.dtype == np.float32 and np.allclose(p.probs, w["probs"], atol=1e-6)
+        assert p.probability == pytest.approx(max(w["probs"]), abs=1e-6)
+        assert [(x.entity, x.relation, x.object, [x.start, x.end]) for x in p.injected] == \
+               [(x["entity"], x["relation"], x["object"], x["span"]) for x in w["injected"]]
+    tree = subprocess.run([CLI, "tree", "--kg", HOWNET, "--predicate", "--max-length", "64", "--add-special",
+                           "--vocab", os.path.join(DATA, "google_vocab.txt")],
+                          input=TEXTS[1] + "\n", capture_output=True, text=True, check=True).stdout
+    t = m.tree(TEXTS[1])
+    assert t.tokens == json.loads(tree)["tokens"] and t.ids.tolist() == json.loads(tree)["ids"]
+    assert m.labels == ["0", "1", "2"] and m.hidden_size == 32 and "1 layers" in repr(m)
+
+
+def write_tsv(path, rows):
+    path.write_text("label\ttext_a\n" + "".join(f"{label}\t{text}\n" for label, text in rows))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    rows = [("pos", "房间干净，服务很好"), ("neg", "我不高兴，房间太小"), ("pos", "价格不贵，很满意"),
+            ("neg", "服务太差，很失望")] * 6
+    cfg = d / "cfg.json"
+    cfg.write_text(json.dumps({"emb_size": 16, "feedforward_size": 32, "hidden_size": 16, "heads_num": 2,
+                               "layers_num": 1, "dropout": 0.1, "max_seq_length": 64}))
+    return {"train": write_tsv(d / "train.tsv", rows), "dev": write_tsv(d / "dev.tsv", rows[:8]),
+            "config": str(cfg), "dir": d}
+
+
+def test_train_equals_the_cli(tiny_data, tmp_path):
+    common = dict(dev=tiny_data["dev"], test=tiny_data["dev"], config=tiny_data["config"],
+                  vocab=os.path.join(DATA, "google_vocab.txt"), kg=[HOWNET], predicate=True, epochs=2, batch_size=8,
+                  learning_rate=1e-3, max_length=32, seed=3)
+    r = kbert.train(tiny_data["train"], str(tmp_path / "py"), progress=False, **common)
+    cli = [CLI, "train", "--train", tiny_data["train"], "--out", str(tmp_path / "cli"), "--dev", tiny_data["dev"],
+           "--test", tiny_data["dev"], "--config", tiny_data["config"], "--vocab", common["vocab"], "--kg", HOWNET,
+           "--predicate", "--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-3", "--max-length", "32",
+           "--seed", "3", "--quiet"]
+    want = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True).stdout)
+    assert r["steps"] == want["steps"] == 6 and r["best_epoch"] == want["best_epoch"]
+    assert r["test"]["accuracy"] == want["test"]["accuracy"]
+    assert r["final_loss"] == pytest.approx(want["final_loss"], rel=1e-6)
+    # Not byte-equal: the two processes' buffers differ in alignment, and with it the order of
+    # a few vectorised sums (last-bit differences); the models agree to float precision.
+    m = kbert.Model.load(str(tmp_path / "py"))
+    texts = [text for _, text in [line.split("\t") for line in open(tiny_data["dev"]).read().split("\n")[1:] if line]]
+    assert np.allclose(m.predict_proba(texts), kbert.Model.load(str(tmp_path / "cli")).predict_proba(texts), atol=1e-4)
+    assert sorted(m.labels) == ["neg", "pos"] and len(m.predict(["房间干净"])) == 1
+    # Continue from the trained directory with a new KG setting and more entities.
+    r2 = kbert.train(tiny_data["train"], str(tmp_path / "again"), model=str(tmp_path / "py"), kg=["none"],
+                     epochs=1, batch_size=8, max_entities=1, progress=False)
+    assert r2["steps"] == 3 and "dev" not in r2
+    assert json.loads((tmp_path / "again" / "kbert.json").read_text())["tree"]["max_entities"] == 1
+
+
+def test_train_errors(tiny_data, tmp_path):
+    vocab = os.path.join(DATA, "google_vocab.txt")
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        kbert.train(str(tmp_path / "missing.tsv"), str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\ttext_a\npos\tok\nonly-one-field\n")
+    with pytest.raises(ValueError, match="bad.tsv:3"):
+        kbert.train(str(bad), str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab)
+    with pytest.raises(ValueError, match="not both"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab,
+                    model=str(tmp_path))
+    with pytest.raises(ValueError, match="vocabulary"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"])
+    with pytest.raises(ValueError, match="head"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab, head="crf")
+    with pytest.raises(ValueError, match="pooling"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab, pooling="sum")
+    with pytest.raises(TypeError):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), epochs="many")
+    assert not (tmp_path / "o").exists()   # nothing half-written
+
+
+def test_model_errors(model_dir, tmp_path):
+    m = kbert.Model.load(model_dir)
+    with pytest.raises(ValueError, match="pooling"):
+        m.embed(["我"], pooling="median")
+    with pytest.raises(FileNotFoundError, match="no.spo"):
+        kbert.Model.load(model_dir, kg=str(tmp_path / "no.spo"))
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 4)
+    with pytest.raises(ValueError, match="model.safetensors"):
+        kbert.Model.load(str(broken))
+    with pytest.raises(TypeError):
+        m.predict("not a list")  # a str is not a list of texts
+    with pytest.raises(FileNotFoundError):
+        kbert.import_hf(str(tmp_path / "no-hf"), str(tmp_path / "out"))
+    with pytest.raises(FileNotFoundError, match="no.bin"):
+        kbert.import_uer(str(tmp_path / "no.bin"), str(tmp_path / "c.json"), os.path.join(DATA, "google_vocab.txt"),
+                         str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
