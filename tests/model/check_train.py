@@ -114,6 +114,16 @@ def main():
                              "--out", f"{d}/ft", "--epochs", "1", "--batch-size", "16", "--quiet", "--threads", "2"])
                         .stdout.decode().strip().split("\n")[-1])
         check(rf["epochs"] == 1 and json.load(open(f"{d}/ft/kbert.json"))["head"] == "kbert", "fine-tuning starts from it")
+        # Tree options given with --model apply to the fine-tuned model (they were once ignored).
+        run([k, "train", "--train", f"{d}/train.tsv", "--model", f"{d}/pre", "--out", f"{d}/ft2", "--epochs", "1",
+             "--batch-size", "16", "--quiet", "--threads", "2", "--predicate", "--max-entities", "1",
+             "--max-length", "40", "--truncation", "trunk-first"])
+        tree = json.load(open(f"{d}/ft2/kbert.json"))["tree"]
+        check(tree["predicate"] is True and tree["max_entities"] == 1 and tree["max_length"] == 40 and
+              tree["truncation"] == "trunk_first", f"--model with tree options: {tree}")
+        r = run([k, "train", "--train", f"{d}/train.tsv", "--model", f"{d}/pre", "--out", f"{d}/ft3",
+                 "--kg", os.path.join(a.data, "HowNet.spo"), "--kg", os.path.join(a.data, "Medical.spo")], ok=False)
+        check(r.returncode == 1 and b"one KG file" in r.stderr, "--model with two --kg files is refused, not half used")
 
         # A bad row names the file and the row.
         with open(f"{d}/bad.tsv", "w") as f:
