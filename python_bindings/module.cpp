@@ -101,7 +101,11 @@ Arguments:
     format: auto, spo, nt, csv or tsv.
 Returns:
     dict with lines, triples, bad_lines, bad_samples.)")
-      .def("add", &KnowledgeGraph::add, py::arg("subject"), py::arg("relation"), py::arg("object"))
+      .def("add", &KnowledgeGraph::add, py::arg("subject"), py::arg("relation"), py::arg("object"),
+           R"(Adds one triple (stored once however often it is added).
+
+Example:
+    kg.add("valve", "is a", "control"))")
       .def(
           "lookup",
           [](const KnowledgeGraph& kg, const std::string& s, std::size_t limit) {
@@ -110,7 +114,14 @@ Returns:
             return out;
           },
           py::arg("surface"), py::arg("limit") = static_cast<std::size_t>(-1),
-          "Facts of a surface form, first seen first, without repeats: a list of (relation, object).")
+          R"(The facts of a surface form, first loaded first, without repeats.
+
+Arguments:
+    surface: the entity as written in the KG. limit: at most this many facts.
+Returns:
+    a list of (relation, object) tuples; empty when the KG does not know the surface form.
+Example:
+    kg.lookup("valve", 2)   # [("is a", "control"), ("has failure mode", ...)])")
       .def("__len__", &KnowledgeGraph::num_triples)
       .def("triples", [](const KnowledgeGraph& kg) {
         std::vector<std::tuple<std::string, std::string, std::string>> out;
@@ -118,7 +129,15 @@ Returns:
           out.emplace_back(std::string(t.subject), std::string(t.relation), std::string(t.object));
         });
         return out;
-      }, "Every stored triple as (subject, relation, object), in load order.");
+      }, R"(Every stored triple, in load order.
+
+Returns:
+    a list of (subject, relation, object) tuples.
+Example:
+    collections.Counter(r for _, r, _ in kg.triples()).most_common(5))")
+      .def("__repr__", [](const KnowledgeGraph& kg) {
+        return "kbert.KnowledgeGraph(" + std::to_string(kg.num_triples()) + " triples)";
+      });
 
   py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer", R"(A tokenizer: K-BERT's char mode, BERT WordPiece or sentencepiece.
 
@@ -218,7 +237,18 @@ Example:
             }
             return tree_to_python(std::move(t));
           },
-          py::arg("text"), py::arg("text_b") = py::none(), "The tree of one text (or pair).")
+          py::arg("text"), py::arg("text_b") = py::none(), R"(The sentence tree of one text (or of a pair, with text_b).
+
+Returns:
+    an object with tokens (list of str) and numpy arrays ids (int32), positions (int32, soft
+    positions), segments (uint8: 0 sentence, 1 injected), uer_segments / hf_segments (int32),
+    hard_index (int32), visible (uint8, tokens x tokens), and injected: a list of
+    InjectedTriple(entity, relation, object, start, end, entity_start, entity_end).
+Raises:
+    ValueError on invalid UTF-8 (strings with lone surrogates).
+Example:
+    t = builder.build("the regulator valve failed")
+    [(x.entity, x.relation, x.object) for x in t.injected])")
       .def(
           "build_batch",
           [](const SentenceTreeBuilder& b, const std::vector<std::string>& texts, unsigned threads) {
@@ -231,7 +261,10 @@ Example:
             for (auto& t : trees) out.append(tree_to_python(std::move(t)));
             return out;
           },
-          py::arg("texts"), py::arg("threads") = 0, "Trees of many texts, built on several threads.");
+          py::arg("texts"), py::arg("threads") = 0, R"(Trees of many texts, built on several threads (0: all cores).
+
+Returns:
+    a list of trees as build() returns them, in input order.)");
 
   py::class_<Model>(m, "Model", R"(A kbert model directory, loaded for inference.
 
@@ -250,7 +283,16 @@ Example:
             py::gil_scoped_release release;
             return Model::load(dir, r);
           },
-          py::arg("dir"), py::arg("kg") = py::none(), py::arg("batch_size") = 32, py::arg("threads") = 0)
+          py::arg("dir"), py::arg("kg") = py::none(), py::arg("batch_size") = 32, py::arg("threads") = 0,
+          R"(Loads a model directory (config.json, vocabulary, model.safetensors, kbert.json, kg/).
+
+Arguments:
+    dir: the directory. kg: another KG file, or "none" to run without knowledge.
+    batch_size: trees per forward pass. threads: LibTorch threads (0: all cores).
+Raises:
+    FileNotFoundError (missing file), ValueError (bad file: names it and the tensor or line).
+Example:
+    model = kbert.Model.load("build/fault_reports/kbert"))")
       .def(
           "predict_proba",
           [](const Model& m, const std::vector<std::string>& texts) {
@@ -266,7 +308,10 @@ Example:
               for (std::size_t c = 0; c < C; ++c) w(i, c) = p[i].probs[c];
             return out;
           },
-          py::arg("texts"), "Class probabilities, numpy (N, labels) float32.")
+          py::arg("texts"), R"(Class probabilities.
+
+Returns:
+    numpy (N, labels) float32; columns in the order of Model.labels.)")
       .def(
           "predict",
           [](const Model& m, const std::vector<std::string>& texts) {
@@ -279,7 +324,10 @@ Example:
             for (const auto& x : p) labels.push_back(x.label_name);
             return labels;
           },
-          py::arg("texts"), "Predicted label names.")
+          py::arg("texts"), R"(Predicted label names, one per text.
+
+Example:
+    model.predict(["a backhoe struck the gas main"])   # ["excavation_damage"])")
       .def(
           "embed",
           [](const Model& m, const std::vector<std::string>& texts, const std::string& pooling, bool normalize) {
@@ -293,7 +341,14 @@ Example:
             return out;
           },
           py::arg("texts"), py::arg("pooling") = "mean", py::arg("normalize") = false,
-          "Sentence vectors, numpy (N, H) float32 (pooling cls, mean or max).")
+          R"(Sentence vectors from the last layer.
+
+Arguments:
+    pooling: "cls", "mean" or "max" (over the text's real tokens). normalize: L2-normalise rows.
+Returns:
+    numpy (N, hidden) float32.
+Example:
+    v = model.embed(reports, normalize=True); v @ v[0]   # cosine similarities to the first)")
       .def(
           "predict_details",
           [](const Model& m, const std::vector<std::string>& texts) {
