@@ -14,7 +14,18 @@ namespace kbert {
 namespace {
 
 constexpr std::size_t kSmall = std::size_t{1} << 20;  // below this, malloc is already fast
-constexpr std::size_t kRound = std::size_t{1} << 16;
+
+// Blocks come in size classes of 8 steps per doubling (m * 2^k, m = 8..15): at most 12.5%
+// more than asked, and batches of nearby lengths (length-grouped batches differ by a few
+// tokens) share blocks. With exact sizes, every new length was a new block and the cache
+// filled up with sizes never asked for again.
+std::size_t size_class(std::size_t n) {
+  if (n < kSmall) return n;
+  int shift = 0;
+  while ((n >> shift) >= 16) ++shift;  // n >> shift in [8, 16)
+  const std::size_t step = std::size_t{1} << shift;
+  return (n + step - 1) / step * step;
+}
 
 void* aligned_alloc64(std::size_t n) {
   void* p = nullptr;
@@ -28,7 +39,7 @@ void aligned_free(void* p) { std::free(p); }
 class CachingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(std::size_t n) const override {
-    const std::size_t size = n < kSmall ? n : (n + kRound - 1) / kRound * kRound;
+    const std::size_t size = size_class(n);
     void* p = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
