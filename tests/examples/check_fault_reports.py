@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""Runs the fault-report main job in --quick mode and checks what it promises:
+the table has the two baselines and the three kbert variants with figures, the
+best model is saved, and the explanations name triples that are in the shipped KG
+and words that are in the report.
+
+Usage: /usr/bin/python3 tests/examples/check_fault_reports.py --kbert KBERT --out DIR"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kbert", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    proc = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "examples", "fault_reports", "fault_reports.py"),
+                           "--quick", "--kbert", args.kbert, "--out", args.out], capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        sys.exit(f"fault_reports.py --quick failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    out = args.out + "_quick"
+    table = open(os.path.join(out, "results.md"), encoding="utf-8").read()
+    for method in ("majority class", "TF-IDF + logistic regression", "kbert, no KG",
+                   "kbert, energy KG, no visible matrix", "K-BERT: energy KG + visible matrix"):
+        if not re.search(r"^\| " + re.escape(method) + r" \| [01]\.\d{3} \| [01]\.\d{3} \|", table, re.M):
+            sys.exit(f"results.md: no row with figures for {method!r}:\n{table}")
+    for f in ("config.json", "kbert.json", "model.safetensors", "vocab.txt"):
+        if not os.path.exists(os.path.join(out, "best_model", f)):
+            sys.exit(f"{out}/best_model: no {f}")
+
+    triples = set()
+    with open(os.path.join(REPO, "data", "fault_reports", "energy.spo"), encoding="utf-8") as f:
+        for line in f:
+            s, p, o = line.rstrip("\n").split("\t")
+            triples.add((s, f"{p} {o}"))
+    explained = 0
+    report = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("report:"):
+            report = line[len("report:"):].strip()
+        m = re.match(r"  (.+?)\s+-> (.+)$", line)
+        if m and report is not None:
+            word, facts = m.group(1).strip(), m.group(2).split("; ")
+            for fact in facts:
+                if (word, fact) not in triples:
+                    sys.exit(f"explanation names a triple not in energy.spo: {word} -> {fact}")
+            if word not in report:
+                sys.exit(f"explanation attaches knowledge to {word!r}, which is not in the report")
+            explained += 1
+    if explained < 2:
+        sys.exit(f"expected explanations with injected triples, found {explained}")
+    print(f"check_fault_reports: table complete, best model saved, {explained} explained words checked against the KG")
+
+
+if __name__ == "__main__":
+    main()
