@@ -33,6 +33,12 @@ py::list injected_to_python(const std::vector<InjectedTriple>& xs) {
   return injected;
 }
 
+// Model::predict with the GIL released (it runs on all cores; other Python threads go on).
+std::vector<Prediction> predict_without_gil(const Model& m, const std::vector<std::string>& texts) {
+  py::gil_scoped_release release;
+  return m.predict(texts);
+}
+
 py::object tree_to_python(SentenceTree&& t) {
   py::list injected = injected_to_python(t.injected);
   const auto n = static_cast<py::ssize_t>(t.size());
@@ -296,11 +302,7 @@ Example:
       .def(
           "predict_proba",
           [](const Model& m, const std::vector<std::string>& texts) {
-            std::vector<Prediction> p;
-            {
-              py::gil_scoped_release release;
-              p = m.predict(texts);
-            }
+            std::vector<Prediction> p = predict_without_gil(m, texts);
             const std::size_t C = p.empty() ? m.spec().labels.size() : p[0].probs.size();
             py::array_t<float> out({p.size(), C});
             auto w = out.mutable_unchecked<2>();
@@ -315,11 +317,7 @@ Returns:
       .def(
           "predict",
           [](const Model& m, const std::vector<std::string>& texts) {
-            std::vector<Prediction> p;
-            {
-              py::gil_scoped_release release;
-              p = m.predict(texts);
-            }
+            std::vector<Prediction> p = predict_without_gil(m, texts);
             std::vector<std::string> labels;
             for (const auto& x : p) labels.push_back(x.label_name);
             return labels;
@@ -352,11 +350,7 @@ Example:
       .def(
           "predict_details",
           [](const Model& m, const std::vector<std::string>& texts) {
-            std::vector<Prediction> p;
-            {
-              py::gil_scoped_release release;
-              p = m.predict(texts);
-            }
+            std::vector<Prediction> p = predict_without_gil(m, texts);
             static py::object Detail = py::module_::import("collections").attr("namedtuple")(
                 "Prediction", py::make_tuple("label", "probability", "probs", "injected"));
             py::list out;

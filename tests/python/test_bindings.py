@@ -89,11 +89,15 @@ def test_errors_arrive_as_python_exceptions(kg, tmp_path):
         kbert.Model.load(str(tmp_path / "no-model"))
 
 
-def test_predictions_equal_the_cli_and_threads(model_dir):
-    m = kbert.Model.load(model_dir)
+def cli_predictions(model_dir):
     out = subprocess.run([CLI, "predict", "--model", model_dir, "--json"], input="\n".join(TEXTS) + "\n",
                          capture_output=True, text=True, check=True).stdout
-    want = [json.loads(x) for x in out.split("\n") if x]
+    return [json.loads(x) for x in out.split("\n") if x]
+
+
+def test_predictions_equal_the_cli_and_threads(model_dir):
+    m = kbert.Model.load(model_dir)
+    want = cli_predictions(model_dir)
     probs = m.predict_proba(TEXTS)
     assert probs.dtype == np.float32 and probs.shape == (len(TEXTS), 3)
     assert np.allclose(probs, [w["probs"] for w in want], atol=1e-6)
@@ -149,9 +153,7 @@ def test_tokenizer_errors(tmp_path):
 
 def test_predict_details_and_tree_equal_the_cli(model_dir):
     m = kbert.Model.load(model_dir)
-    out = subprocess.run([CLI, "predict", "--model", model_dir, "--json"], input="\n".join(TEXTS) + "\n",
-                         capture_output=True, text=True, check=True).stdout
-    want = [json.loads(x) for x in out.split("\n") if x]
+    want = cli_predictions(model_dir)
     got = m.predict_details(TEXTS)
     assert [p.label for p in got] == [w["label"] for w in want]
     for p, w in zip(got, want):
