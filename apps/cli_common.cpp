@@ -39,7 +39,7 @@ commands:
   train --train F [--dev F] [--test F] (--model DIR | --config F.json --vocab V
          [--tokenizer char|wordpiece]) [--kg F ...|none] --out DIR [--epochs N]
          [--batch-size N] [--accumulation N] [--learning-rate X] [--warmup X]
-         [--seed N] [--metric accuracy|macro_f1] [--patience N] [--resume]
+         [--seed N] [--metric accuracy|macro_f1] [--class-weights none|balanced] [--patience N] [--resume]
          [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
          [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
          Fine-tunes a classifier; the best model (dev metric) goes to DIR.

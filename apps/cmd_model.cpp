@@ -196,7 +196,8 @@ int train_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
-              "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation"},
+              "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
+              "class-weights"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
@@ -237,6 +238,7 @@ int train_cmd(int argc, char** argv) {
   o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
   o.seed = args.size_value("seed", 7);
   o.metric = args.value("metric", "accuracy");
+  o.class_weights = args.value("class-weights", "none");
   o.patience = args.size_value("patience", 0);
   o.resume = args.flag("resume");
   o.shuffle = !args.flag("no-shuffle");

@@ -394,7 +394,8 @@ Example:
          const std::optional<std::string>& config, const std::optional<std::string>& vocab, const std::string& tokenizer,
          const std::optional<std::vector<std::string>>& kg, std::size_t epochs, std::size_t batch_size,
          std::size_t accumulation, double learning_rate, double warmup, double weight_decay, double max_grad_norm,
-         std::uint64_t seed, const std::string& metric, std::size_t patience, bool resume, const std::string& pooling,
+         std::uint64_t seed, const std::string& metric, const std::string& class_weights, std::size_t patience,
+         bool resume, const std::string& pooling,
          const std::string& head, std::optional<std::size_t> max_length, std::optional<std::size_t> max_entities,
          std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress) {
@@ -429,6 +430,7 @@ Example:
         o.max_grad_norm = max_grad_norm;
         o.seed = seed;
         o.metric = metric;
+        o.class_weights = class_weights;
         o.patience = patience;
         o.resume = resume;
         o.shuffle = shuffle;
@@ -452,7 +454,7 @@ Example:
       py::arg("tokenizer") = "char", py::arg("kg") = py::none(), py::arg("epochs") = 5, py::arg("batch_size") = 32,
       py::arg("accumulation") = 1, py::arg("learning_rate") = 2e-5, py::arg("warmup") = 0.1,
       py::arg("weight_decay") = 0.01, py::arg("max_grad_norm") = 1.0, py::arg("seed") = 7,
-      py::arg("metric") = "accuracy", py::arg("patience") = 0, py::arg("resume") = false, py::arg("pooling") = "first",
+      py::arg("metric") = "accuracy", py::arg("class_weights") = "none", py::arg("patience") = 0, py::arg("resume") = false, py::arg("pooling") = "first",
       py::arg("head") = "kbert", py::arg("max_length") = py::none(), py::arg("max_entities") = py::none(),
       py::arg("predicate") = py::none(), py::arg("truncation") = py::none(), py::arg("visible_matrix") = true,
       py::arg("soft_positions") = true, py::arg("shuffle") = true, py::arg("length_grouping") = true,
@@ -466,7 +468,8 @@ Arguments:
     config + vocab (+ tokenizer "char" | "wordpiece" | "sentencepiece"): a new model.
     kg: KG files to inject, or ["none"] for no knowledge (default: the model directory's).
     epochs, batch_size, accumulation, learning_rate, warmup, weight_decay, max_grad_norm, seed,
-    metric ("accuracy" | "macro_f1"), patience, resume, pooling ("first" | "mean" | "max" | "last"),
+    metric ("accuracy" | "macro_f1"), class_weights ("none" | "balanced": each class weighs
+    N / (classes * its count) in the loss), patience, resume, pooling ("first" | "mean" | "max" | "last"),
     head ("kbert" | "hf"), max_length, max_entities, predicate, truncation: as the CLI's options.
     visible_matrix, soft_positions: False for the ablations. progress: progress lines on stderr.
 Returns:

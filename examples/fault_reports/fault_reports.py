@@ -80,6 +80,8 @@ def main():
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--learning-rate", type=float, default=3e-4)
     ap.add_argument("--max-length", type=int)
+    ap.add_argument("--class-weights", default="balanced", choices=("none", "balanced"),
+                    help="kbert's loss weighting (balanced: chosen on dev macro-F1, as the baseline's)")
     ap.add_argument("--explain", type=int, default=4, help="test reports to explain")
     args = ap.parse_args()
     for path in (args.kbert, args.model, args.kg):
@@ -114,6 +116,7 @@ def main():
                "--model", args.model, "--kg", args.kg if use_kg else "none", "--predicate",
                "--max-length", str(max_length), "--batch-size", "16", "--epochs", str(epochs),
                "--learning-rate", str(args.learning_rate), "--metric", "macro_f1", "--seed", "7",
+               "--class-weights", args.class_weights,
                "--out", os.path.join(out, name)] + ([] if visible_matrix else ["--no-visible-matrix"])
         seconds = run(cmd, os.path.join(out, name + ".json"))
         results[name] = json.load(open(os.path.join(out, name + ".json")))

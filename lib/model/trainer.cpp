@@ -108,6 +108,21 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     }
   }
 
+  KBERT_CHECK(o.class_weights == "none" || o.class_weights == "balanced",
+              "class weights must be none or balanced, got ", o.class_weights);
+  // Balanced: class c weighs N / (C * count_c), so every class counts as much in the loss.
+  torch::Tensor class_weight;
+  if (o.class_weights == "balanced") {
+    std::vector<float> counts(labels.size(), 0.f), w(labels.size(), 0.f);
+    for (auto t : targets) counts[static_cast<std::size_t>(t)] += 1.f;
+    for (std::size_t c = 0; c < w.size(); ++c)
+      if (counts[c] > 0)
+        w[c] = static_cast<float>(targets.size()) / (static_cast<float>(labels.size()) * counts[c]);
+    class_weight = torch::tensor(w);
+  }
+  auto loss_options = torch::nn::functional::CrossEntropyFuncOptions();
+  if (class_weight.defined()) loss_options.weight(class_weight);
+
   // AdamW; no weight decay on biases and LayerNorm parameters.
   std::vector<torch::Tensor> decay, no_decay;
   for (auto& p : im.net->named_parameters(true)) {
@@ -211,7 +226,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
       torch::manual_seed(o.seed * 7919ull + epoch * 1000003ull + b);
       torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
       torch::Tensor logits = im.net->head->forward(hidden);
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong));
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong), loss_options);
       (loss / static_cast<double>(o.accumulation)).backward();
       const double l = loss.item<double>();
       if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +

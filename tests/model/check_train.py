@@ -97,6 +97,20 @@ def main():
             check(rx["epochs"] == 1, f"ablation {extra[0]} runs")
             spec = json.load(open(f"{d}/abl/kbert.json"))
             check(spec["use_visible_matrix"] == ("--no-visible-matrix" not in extra), f"{extra[0]} recorded in kbert.json")
+        # Class weights: on skewed data the balanced loss differs from the plain one (same seed,
+        # same batches), and a bad value is an error naming it.
+        rows = list(open(f"{d}/train.tsv"))
+        with open(f"{d}/skewed.tsv", "w") as f:
+            f.write(rows[0])
+            f.writelines(r for i, r in enumerate(rows[1:]) if r.startswith("1") or i % 4 == 0)
+        skewed = [k, "train", "--train", f"{d}/skewed.tsv"] + base[4:] + ["--epochs", "1"]
+        plain = json.loads(run(skewed + ["--out", f"{d}/sk0"]).stdout.decode().strip().split("\n")[-1])
+        weighted = json.loads(run(skewed + ["--out", f"{d}/sk1", "--class-weights", "balanced"]).stdout.decode()
+                              .strip().split("\n")[-1])
+        check(abs(plain["first_loss"] - weighted["first_loss"]) > 1e-4,
+              f"balanced class weights change the loss: {plain['first_loss']} vs {weighted['first_loss']}")
+        r = run(skewed + ["--out", f"{d}/sk2", "--class-weights", "inverse"], ok=False)
+        check(r.returncode == 1 and b"inverse" in r.stderr, "a bad --class-weights value is named")
         rn = run(base[:base.index("--kg")] + ["--kg", "none"] + base[base.index("--kg") + 2:] + ["--out", f"{d}/nokg", "--epochs", "1"])
         check(json.load(open(f"{d}/nokg/kbert.json"))["kg"] == [], "--kg none trains without knowledge")
 

@@ -229,6 +229,9 @@ def test_train_errors(tiny_data, tmp_path):
         kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab, head="crf")
     with pytest.raises(ValueError, match="pooling"):
         kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab, pooling="sum")
+    with pytest.raises(ValueError, match="class weights"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), config=tiny_data["config"], vocab=vocab,
+                    class_weights="inverse")
     with pytest.raises(TypeError):
         kbert.train(tiny_data["train"], str(tmp_path / "o"), epochs="many")
     assert not (tmp_path / "o").exists()   # nothing half-written

@@ -33,6 +33,7 @@ struct TrainOptions {
   bool shuffle = true;               ///< reshuffle the training set every epoch
   bool group_by_length = true;       ///< batches of similar lengths (less padding), in shuffled order; off: plain shuffle
   std::string metric = "accuracy";   ///< dev metric for early stopping and the best model: accuracy | macro_f1
+  std::string class_weights = "none";  ///< none | balanced: the loss weighs class c by N / (classes * count_c)
   std::size_t patience = 0;          ///< epochs without dev improvement before stopping; 0: never stop early
   bool resume = false;               ///< continue from <out>.checkpoint when it exists
   std::size_t stop_after_steps = 0;  ///< stop (as if interrupted) after this many optimizer steps; 0: off
