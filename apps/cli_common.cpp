@@ -26,11 +26,13 @@ commands:
   import-uer --checkpoint F.bin --config F.json --vocab V --tokenizer char
          --pooling first|mean|max|last [--predicate] [--max-entities N]
          [--max-length N] [--labels-file F] [--kg FILE ...] --out DIR
-         Converts a classifier saved by the original K-BERT into a model directory.
+         Converts a classifier (run_kbert_cls.py) or tagger (run_kbert_ner.py; needs
+         --labels-file in its labels_map order) saved by the original K-BERT.
   import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR
          Converts a Hugging Face BERT directory into a model directory.
   predict --model DIR [--kg FILE|none] [--batch-size N] [--json]
-         Classifies stdin texts (a TAB separates a pair).
+         Classifies stdin texts (a TAB separates a pair); with a tagger (NER) model,
+         prints each text's entities: type, code-point offsets start-end, score, text.
   embed --model DIR [--kg FILE|none] [--pooling cls|mean|max|tokens] [--normalize]
          [--format jsonl|npy] [--out F]
          Sentence (or token) vectors of stdin texts.
@@ -42,7 +44,10 @@ commands:
          [--seed N] [--metric accuracy|macro_f1] [--class-weights none|balanced] [--patience N] [--resume]
          [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
          [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
-         Fine-tunes a classifier; the best model (dev metric) goes to DIR.
+         [--task classify|ner] [--format auto|bio-tsv|conll]
+         Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
+         CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
+         model (dev metric) goes to DIR.
   pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
          [--max-length N] [--mask-probability P] [--no-whole-word] [--seed N]
@@ -50,8 +55,9 @@ commands:
   vocab --corpus F --out FILE [--size N] [--kind wordpiece|sentencepiece]
          [--no-lower-case] [--min-frequency N]
          A WordPiece vocab.txt (or FILE.model with sentencepiece) from a corpus.
-  eval --model DIR --data F [--kg F|none] [--out metrics.json]
-         Accuracy, macro and per-class precision / recall / F1, confusion matrix.
+  eval --model DIR --data F [--kg F|none] [--format auto|bio-tsv|conll] [--out metrics.json]
+         Accuracy, macro and per-class precision / recall / F1, confusion matrix; for a
+         tagger, entity-level precision / recall / F1 overall and per type.
 
 Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
 )";

@@ -105,14 +105,50 @@ int import_hf_cmd(int argc, char** argv) {
   return 0;
 }
 
+nlohmann::json entities_json(const TagResult& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : r.entities)
+    a.push_back({{"type", e.type}, {"start", e.start}, {"end", e.end}, {"text", e.text}, {"score", e.score}});
+  return a;
+}
+
+// kbert predict with a tagger: the entities of each stdin line.
+int tag_texts(const Model& m, bool json) {
+  std::vector<std::string> texts;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    texts.push_back(line);
+  }
+  const std::vector<TagResult> results = m.tag(texts);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const TagResult& r = results[i];
+    if (json) {
+      nlohmann::json j = {{"text", texts[i]},        {"entities", entities_json(r)}, {"tokens", r.tokens},
+                          {"tags", r.tags},          {"starts", r.starts},           {"injected", injected_json(r.injected)}};
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+      std::cout << texts[i] << "\n";
+      for (const auto& e : r.entities) {
+        std::ostringstream score;
+        score << std::fixed << std::setprecision(3) << e.score;
+        std::cout << "  " << std::left << std::setw(16) << e.type << std::setw(12)
+                  << (std::to_string(e.start) + "-" + std::to_string(e.end)) << std::setw(8) << score.str() << e.text << "\n";
+      }
+    }
+  }
+  return 0;
+}
+
 int predict_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"model", "kg", "batch-size", "threads", "max-length"}, {"json"});
   if (!args.has("model")) throw UsageError("predict needs --model DIR");
   Model m = Model::load(args.value("model"), run_options(args));
+  const bool json = args.flag("json");
+  if (m.is_tagger()) return tag_texts(m, json);
   Texts t = read_texts(true);
   std::vector<Prediction> preds = m.predict(t.a, t.b);
-  const bool json = args.flag("json");
   if (!json) std::cout << std::left << std::setw(16) << "label" << std::setw(10) << "prob" << "knowledge | text\n";
   for (std::size_t i = 0; i < preds.size(); ++i) {
     const Prediction& p = preds[i];
@@ -197,15 +233,29 @@ int train_cmd(int argc, char** argv) {
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
-              "class-weights"},
+              "class-weights", "task", "format"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
-  Dataset train = Dataset::load(args.value("train"));
-  std::optional<Dataset> dev, test;
-  if (args.has("dev")) dev = Dataset::load(args.value("dev"));
-  if (args.has("test")) test = Dataset::load(args.value("test"));
+  const std::string task = args.value("task", "classify");
+  if (task != "classify" && task != "ner") throw UsageError("--task must be classify or ner, got " + task);
+  const bool ner = task == "ner";
+  if (!ner && args.has("format")) throw UsageError("--format is for --task ner (bio-tsv or conll)");
+  if (ner && args.has("head")) throw UsageError("--task ner trains a tagger; --head is for classifiers");
+  if (ner && args.has("class-weights")) throw UsageError("--class-weights is for classifiers");
+  const TaggedFormat format = parse_tagged_format(args.value("format", "auto"));
+  std::optional<Dataset> train, dev, test;
+  std::optional<TaggedDataset> ner_train, ner_dev, ner_test;
+  if (ner) {
+    ner_train = TaggedDataset::load(args.value("train"), format);
+    if (args.has("dev")) ner_dev = TaggedDataset::load(args.value("dev"), format);
+    if (args.has("test")) ner_test = TaggedDataset::load(args.value("test"), format);
+  } else {
+    train = Dataset::load(args.value("train"));
+    if (args.has("dev")) dev = Dataset::load(args.value("dev"));
+    if (args.has("test")) test = Dataset::load(args.value("test"));
+  }
   ClassifierSetup setup;
   setup.model_dir = args.value("model", "");
   setup.config = args.value("config", "");
@@ -221,13 +271,13 @@ int train_cmd(int argc, char** argv) {
   setup.pooling = parse_pooling(args.value("pooling", "first"));
   const std::string head_name = args.value("head", "kbert");
   if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");
-  setup.head = head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+  setup.head = ner ? HeadKind::kTagger : head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
   setup.use_visible_matrix = !args.flag("no-visible-matrix");
   setup.use_soft_positions = !args.flag("no-soft-position");
   setup.batch_size = args.size_value("batch-size", 32);
   setup.threads = static_cast<unsigned>(args.size_value("threads", 0));
   setup.seed = args.size_value("seed", 7);
-  Model model = prepare_classifier(setup, LabelSet::from(train).names());
+  Model model = prepare_classifier(setup, ner ? tagger_labels(*ner_train) : LabelSet::from(*train).names());
   TrainOptions o;
   o.epochs = args.size_value("epochs", 5);
   o.batch_size = setup.batch_size;
@@ -237,7 +287,7 @@ int train_cmd(int argc, char** argv) {
   o.weight_decay = args.double_value("weight-decay", 0.01);
   o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
   o.seed = args.size_value("seed", 7);
-  o.metric = args.value("metric", "accuracy");
+  o.metric = args.value("metric", ner ? "f1" : "accuracy");
   o.class_weights = args.value("class-weights", "none");
   o.patience = args.size_value("patience", 0);
   o.resume = args.flag("resume");
@@ -245,8 +295,11 @@ int train_cmd(int argc, char** argv) {
   o.group_by_length = !args.flag("no-length-grouping");
   o.stop_after_steps = args.size_value("stop-after-steps", 0);
   o.progress = !args.flag("quiet");
-  TrainResult r = train_classifier(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
+  TrainResult r = ner ? train_tagger(model, *ner_train, ner_dev ? &*ner_dev : nullptr, ner_test ? &*ner_test : nullptr, o,
+                                     args.value("out"))
+                     : train_classifier(model, *train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
   if (r.test) std::cerr << "test:\n" << r.test->to_table();
+  if (r.test_entities) std::cerr << "test:\n" << r.test_entities->to_table();
   std::cout << to_json(r) << std::endl;
   return 0;
 }
@@ -306,13 +359,23 @@ int pretrain_cmd(int argc, char** argv) {
 
 int eval_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "data", "kg", "batch-size", "threads", "out"}, {});
+  args.known({"model", "data", "kg", "batch-size", "threads", "out", "format"}, {});
   if (!args.has("model") || !args.has("data")) throw UsageError("eval needs --model DIR and --data FILE");
   Model m = Model::load(args.value("model"), run_options(args));
-  ClassificationReport r = evaluate(m, Dataset::load(args.value("data")));
-  std::cout << r.to_table();
+  std::string table, json;
+  if (m.is_tagger()) {
+    EntityReport r = evaluate_tagger(m, TaggedDataset::load(args.value("data"), parse_tagged_format(args.value("format", "auto"))));
+    table = r.to_table();
+    json = r.to_json();
+  } else {
+    if (args.has("format")) throw UsageError("--format is for tagger (NER) models");
+    ClassificationReport r = evaluate(m, Dataset::load(args.value("data")));
+    table = r.to_table();
+    json = r.to_json();
+  }
+  std::cout << table;
   const std::string out = args.value("out", "metrics.json");
-  write_file_atomically(out, [&](std::ostream& os) { os << r.to_json() << "\n"; });
+  write_file_atomically(out, [&](std::ostream& os) { os << json << "\n"; });
   std::cerr << "kbert eval: metrics written to " << out << "\n";
   return 0;
 }

@@ -186,11 +186,12 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
 
 HeadImpl::HeadImpl(HeadKind k, Pooling p, std::int64_t hidden, std::int64_t labels, double dropout)
     : kind(k), pooling(p), dropout_(dropout) {
-  dense = register_module("dense", Linear(hidden, hidden));
+  if (k != HeadKind::kTagger) dense = register_module("dense", Linear(hidden, hidden));
   out = register_module("out", Linear(hidden, labels));
 }
 
 torch::Tensor HeadImpl::forward(const torch::Tensor& hidden) {
+  if (kind == HeadKind::kTagger) return out(hidden);  // K-BERT's BertTagger: no dropout, no CRF
   torch::Tensor pooled;
   if (kind == HeadKind::kHf) {
     pooled = hidden.select(1, 0);

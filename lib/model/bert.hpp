@@ -103,12 +103,13 @@ class BertImpl : public torch::nn::Module {
 TORCH_MODULE(Bert);
 
 /// Classification heads. K-BERT: pool, tanh(output_layer_1), output_layer_2.
-/// HF: tanh(pooler.dense([CLS])), classifier.
+/// HF: tanh(pooler.dense([CLS])), classifier. Tagger: out over every position (no dense).
 class HeadImpl : public torch::nn::Module {
  public:
   HeadImpl(HeadKind kind, Pooling pooling, std::int64_t hidden, std::int64_t labels, double dropout);
-  /// hidden: [B, L, H] -> logits [B, labels]. K-BERT's mean/max/last pool over every
-  /// position, pads included (the model pads such batches to max_length, as K-BERT does).
+  /// hidden: [B, L, H] -> logits [B, labels] ([B, L, labels] for the tagger). K-BERT's
+  /// mean/max/last pool over every position, pads included (the model pads such batches
+  /// to max_length, as K-BERT does).
   torch::Tensor forward(const torch::Tensor& hidden);
 
   Linear dense{nullptr}, out{nullptr};

@@ -85,6 +85,8 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
     if (net.head->kind == HeadKind::kKbert) {
       wb("head.dense", "output_layer_1");
       wb("head.out", "output_layer_2");
+    } else if (net.head->kind == HeadKind::kTagger) {
+      wb("head.out", uer ? "output_layer" : "classifier");
     } else {
       wb("head.dense", "pooler.dense");
       wb("head.out", "classifier");
@@ -106,6 +108,7 @@ HeadInFile find_head(const TensorList& tensors, CheckpointFormat f) {
   for (const auto& [name0, t] : tensors) {
     const std::string name = f == CheckpointFormat::kHuggingFace ? normalise_hf(name0) : name0;
     if (name == "output_layer_2.weight" && t.dim() == 2) h.kind = HeadKind::kKbert, h.labels = t.size(0);
+    if (name == "output_layer.weight" && t.dim() == 2 && h.kind == HeadKind::kNone) h.kind = HeadKind::kTagger, h.labels = t.size(0);
     if (name == "classifier.weight" && t.dim() == 2 && h.kind == HeadKind::kNone) h.kind = HeadKind::kHf, h.labels = t.size(0);
     if (name == "pooler.dense.weight") h.has_pooler = true;
   }

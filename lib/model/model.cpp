@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <numeric>
 #include <nlohmann/json.hpp>
@@ -14,7 +15,10 @@
 #include "kbert/common/env.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/text/unicode.hpp"
+#include "kbert/text/utf8.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
+#include "kbert/train/ner.hpp"
 #include "model/bert.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model_impl.hpp"
@@ -50,10 +54,13 @@ const char* pooling_name(Pooling p) {
 
 namespace {
 
-const char* head_name(HeadKind h) { return h == HeadKind::kKbert ? "kbert" : h == HeadKind::kHf ? "hf" : "none"; }
+const char* head_name(HeadKind h) {
+  return h == HeadKind::kKbert ? "kbert" : h == HeadKind::kHf ? "hf" : h == HeadKind::kTagger ? "tagger" : "none";
+}
 HeadKind parse_head(const std::string& n, const std::string& path) {
   if (n == "kbert") return HeadKind::kKbert;
   if (n == "hf") return HeadKind::kHf;
+  if (n == "tagger") return HeadKind::kTagger;
   if (n == "none") return HeadKind::kNone;
   throw ParseError(path, 1, "unknown head '" + n + "'");
 }
@@ -381,9 +388,147 @@ void Model::save(const std::string& dir) const {
   write_file_atomically(dir + "/kbert.json", [&](std::ostream& out) { out << j.dump(2) << "\n"; });
 }
 
+namespace {
+
+bool is_tag_label(const std::string& l) {
+  return l == "O" || (l.size() > 2 && (l[0] == 'B' || l[0] == 'I') && l[1] == '-');
+}
+
+// The units a tagger tags in a raw text: every non-space code point (char models), or
+// words, with each punctuation mark and CJK character a unit of its own (the others).
+struct Unit {
+  std::u32string text;
+  std::size_t start = 0;
+};
+std::vector<Unit> split_units(const std::u32string& cps, bool word_level) {
+  std::vector<Unit> out;
+  Unit cur;
+  auto flush = [&] {
+    if (!cur.text.empty()) out.push_back(cur);
+    cur.text.clear();
+  };
+  for (std::size_t i = 0; i < cps.size(); ++i) {
+    const char32_t c = cps[i];
+    if (unicode::is_python_space(c) || unicode::is_bert_whitespace(c)) {
+      flush();
+    } else if (!word_level || unicode::is_bert_punctuation(c) || unicode::is_cjk(c)) {
+      flush();
+      out.push_back({std::u32string(1, c), i});
+    } else {
+      if (cur.text.empty()) cur.start = i;
+      cur.text.push_back(c);
+    }
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
+std::vector<Model::Impl::Tagged> Model::Impl::tag_sentences(const std::vector<std::vector<std::string>>& sentences) const {
+  KBERT_CHECK(spec.head == HeadKind::kTagger, "this model has no token-classification head (kbert.json head is ",
+              spec.head == HeadKind::kNone ? "none" : "a sentence classifier", ")");
+  const bool word_level = tokenizer->kind() != "char";
+  std::vector<std::string> texts;
+  texts.reserve(sentences.size());
+  for (const auto& s : sentences) {
+    std::string t;
+    for (const auto& tok : s) {
+      if (word_level && !t.empty()) t += ' ';
+      t += tok;
+    }
+    texts.push_back(std::move(t));
+  }
+  std::vector<std::size_t> allowed;  // labels a trunk token may get: O, B-X, I-X (never [ENT] or [PAD])
+  for (std::size_t l = 0; l < spec.labels.size(); ++l)
+    if (is_tag_label(spec.labels[l])) allowed.push_back(l);
+  KBERT_CHECK(!allowed.empty(), "the tagger's labels have no O, B-X or I-X tag");
+  std::vector<Tagged> out(sentences.size());
+  run_batches(texts, {}, [&](const Batch&, const torch::Tensor&, const torch::Tensor& logits,
+                             const std::vector<std::size_t>& idx, std::vector<SentenceTree>& trees,
+                             const std::vector<std::size_t>& order, std::size_t k, std::size_t) {
+    const torch::Tensor probs = at::softmax(logits, -1).contiguous();
+    const auto L = probs.size(1), C = probs.size(2);
+    for (std::size_t r = 0; r < idx.size(); ++r) {
+      SentenceTree& tree = trees[order[k + r]];
+      TaggedSentence sentence;
+      sentence.tokens = sentences[idx[r]];
+      TreeTokenSource src;
+      try {
+        src = align_tree(tree, sentence, *tokenizer);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("sentence " + std::to_string(idx[r] + 1) + ": " + e.what());
+      }
+      Tagged& t = out[idx[r]];
+      t.tags.assign(sentence.tokens.size(), "O");
+      t.probs.assign(sentence.tokens.size(), 0.f);
+      const float* p = probs.data_ptr<float>() + static_cast<std::int64_t>(r) * L * C;
+      for (std::size_t i = 0; i < tree.size(); ++i) {
+        if (src.token[i] < 0 || !src.first[i]) continue;
+        const float* row = p + static_cast<std::int64_t>(i) * C;
+        std::size_t best = allowed.front();
+        for (std::size_t l : allowed)
+          if (row[l] > row[best]) best = l;
+        t.tags[static_cast<std::size_t>(src.token[i])] = spec.labels[best];
+        t.probs[static_cast<std::size_t>(src.token[i])] = row[best];
+      }
+      t.injected = std::move(tree.injected);
+    }
+  });
+  return out;
+}
+
+bool Model::is_tagger() const { return impl_->spec.head == HeadKind::kTagger; }
+
+std::vector<std::vector<std::string>> Model::tag_tokens(const std::vector<std::vector<std::string>>& sentences) const {
+  std::vector<Impl::Tagged> tagged = impl_->tag_sentences(sentences);
+  std::vector<std::vector<std::string>> out;
+  out.reserve(tagged.size());
+  for (auto& t : tagged) out.push_back(std::move(t.tags));
+  return out;
+}
+
+std::vector<TagResult> Model::tag(const std::vector<std::string>& texts) const {
+  const Impl& im = *impl_;
+  const bool word_level = im.tokenizer->kind() != "char";
+  std::vector<std::u32string> cps;
+  std::vector<std::vector<Unit>> units;
+  std::vector<std::vector<std::string>> sentences;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    cps.push_back(decode_utf8(texts[i], "text " + std::to_string(i + 1)));
+    units.push_back(split_units(cps.back(), word_level));
+    std::vector<std::string> tokens;
+    for (const auto& u : units.back()) tokens.push_back(encode_utf8(u.text));
+    sentences.push_back(std::move(tokens));
+  }
+  std::vector<Impl::Tagged> tagged = im.tag_sentences(sentences);
+  std::vector<TagResult> out(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    TagResult& r = out[i];
+    r.tokens = std::move(sentences[i]);
+    r.tags = std::move(tagged[i].tags);
+    r.injected = std::move(tagged[i].injected);
+    for (const auto& u : units[i]) r.starts.push_back(u.start);
+    for (const EntitySpan& span : bio_entities(r.tags)) {
+      TaggedEntity e;
+      e.type = span.type;
+      e.start = units[i][span.begin].start;
+      const Unit& last = units[i][span.end - 1];
+      e.end = last.start + last.text.size();
+      e.text = encode_utf8(std::u32string_view(cps[i]).substr(e.start, e.end - e.start));
+      float sum = 0;
+      for (std::size_t k = span.begin; k < span.end; ++k) sum += tagged[i].probs[k];
+      e.score = sum / static_cast<float>(span.end - span.begin);
+      r.entities.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
 std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b) const {
   const Impl& im = *impl_;
   KBERT_CHECK(im.net->head, "this model has no classification head (kbert.json head is none)");
+  KBERT_CHECK(im.spec.head != HeadKind::kTagger, "this is a token-classification (NER) model: use tag()");
   std::vector<Prediction> out(texts.size());
   im.run_batches(texts, texts_b, [&](const Batch&, const torch::Tensor&, const torch::Tensor& logits,
                                      const std::vector<std::size_t>& idx, std::vector<SentenceTree>& trees,
@@ -547,8 +692,13 @@ void import_uer(const ImportUerOptions& o) {
   if (detect_format(tensors) != CheckpointFormat::kUer)
     throw ParseError(o.checkpoint, 0, "no UER / K-BERT tensor names (embedding.*, encoder.transformer.*) in this file");
   const HeadInFile head = find_head(tensors, CheckpointFormat::kUer);
-  if (head.kind != HeadKind::kKbert)
-    throw ParseError(o.checkpoint, 0, "no output_layer_2.weight: not a classifier saved by K-BERT's run_kbert_cls.py");
+  if (head.kind != HeadKind::kKbert && head.kind != HeadKind::kTagger)
+    throw ParseError(o.checkpoint, 0,
+                     "neither output_layer_2.weight nor output_layer.weight: not a model saved by K-BERT's "
+                     "run_kbert_cls.py or run_kbert_ner.py");
+  if (head.kind == HeadKind::kTagger && o.labels_file.empty())
+    throw std::invalid_argument(o.checkpoint + " is a tagger (output_layer.weight): --labels-file must name its " +
+                                std::to_string(head.labels) + " labels in run_kbert_ner.py's labels_map order");
   BertConfig config = BertConfig::from_uer_json(o.config, static_cast<std::int64_t>(vocab.size()));
   for (const auto& [name, t] : tensors)
     if (name == "embedding.word_embedding.weight" && t.dim() == 2 && t.size(0) != config.vocab_size)
@@ -561,12 +711,14 @@ void import_uer(const ImportUerOptions& o) {
   spec.tree.predicate = o.predicate;
   spec.tree.add_special = true;
   spec.segments = SegmentConvention::kUer;
-  spec.head = HeadKind::kKbert;
+  spec.head = head.kind;
   spec.pooling = o.pooling;
-  spec.pad_to_max_length = o.pooling != Pooling::kFirst;  // K-BERT pools over the padded sequence
+  // K-BERT pools over the padded sequence
+  spec.pad_to_max_length = head.kind == HeadKind::kKbert && o.pooling != Pooling::kFirst;
   spec.labels = o.labels_file.empty() ? number_labels(head.labels) : read_labels(o.labels_file);
   if (static_cast<std::int64_t>(spec.labels.size()) != head.labels)
-    throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but output_layer_2 has " +
+    throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but " +
+                                           (head.kind == HeadKind::kTagger ? "output_layer" : "output_layer_2") + " has " +
                                            std::to_string(head.labels) + " rows");
   RunOptions run;
   run.kg = o.kg_files.empty() ? std::optional<std::string>("none") : std::nullopt;
@@ -597,9 +749,28 @@ void import_hf(const ImportHfOptions& o) {
   spec.segments = SegmentConvention::kHuggingFace;
   spec.kg_files = o.kg_files;
   bool new_head = false;
+  // BertForTokenClassification keeps its head in classifier.* too: config.json says which.
+  std::vector<std::string> id2label;
+  bool token_classification = false;
+  {
+    std::ifstream in(o.from + "/config.json");
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_object() && j.contains("architectures") && j["architectures"].is_array())
+      for (const auto& a : j["architectures"])
+        if (a.is_string() && a.get<std::string>() == "BertForTokenClassification") token_classification = true;
+    if (j.is_object() && j.contains("id2label") && j["id2label"].is_object()) {
+      id2label.assign(j["id2label"].size(), "");
+      for (const auto& [k, v] : j["id2label"].items()) {
+        const std::size_t i = std::strtoul(k.c_str(), nullptr, 10);
+        if (i < id2label.size() && v.is_string()) id2label[i] = v.get<std::string>();
+      }
+    }
+  }
   if (head.kind == HeadKind::kHf) {
-    spec.head = HeadKind::kHf;
-    spec.labels = o.labels_file.empty() ? number_labels(head.labels) : read_labels(o.labels_file);
+    spec.head = token_classification ? HeadKind::kTagger : HeadKind::kHf;
+    spec.labels = !o.labels_file.empty() ? read_labels(o.labels_file)
+                  : token_classification && static_cast<std::int64_t>(id2label.size()) == head.labels ? id2label
+                                                                                                       : number_labels(head.labels);
     if (static_cast<std::int64_t>(spec.labels.size()) != head.labels)
       throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but classifier.weight has " +
                                              std::to_string(head.labels) + " rows");
@@ -611,8 +782,8 @@ void import_hf(const ImportHfOptions& o) {
   RunOptions run;
   run.kg = o.kg_files.empty() ? std::optional<std::string>("none") : std::nullopt;
   Model m = Model::create(config, spec, o.from + "/vocab.txt", run);
-  if (spec.head == HeadKind::kNone) {
-    // Encoder only: the pooler, if any, is not used.
+  if (spec.head == HeadKind::kNone || spec.head == HeadKind::kTagger) {
+    // Encoder only or a tagger: the pooler, if any, is not used.
     TensorList kept;
     for (auto& [n, t] : tensors)
       if (n.find("pooler.") == std::string::npos) kept.emplace_back(n, t);

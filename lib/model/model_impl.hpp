@@ -40,6 +40,13 @@ struct Model::Impl {
   mutable std::mutex forward_mutex;
 
   void setup_text();
+  // A tagger's output for sentences given as tokens: a tag and its probability per token.
+  struct Tagged {
+    std::vector<std::string> tags;
+    std::vector<float> probs;
+    std::vector<InjectedTriple> injected;
+  };
+  std::vector<Tagged> tag_sentences(const std::vector<std::vector<std::string>>& sentences) const;
   Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
                    std::size_t end) const;
   template <typename Fn>

@@ -67,6 +67,29 @@ std::string clock_text(double seconds) {
   return os.str();
 }
 
+
+// What a task brings to the shared fine-tuning loop.
+struct Evaluation {
+  double metric = 0;    // the dev metric (higher is better)
+  std::string json;     // the report, for train_log.jsonl
+  std::optional<ClassificationReport> classification;
+  std::optional<EntityReport> entities;
+};
+struct TrainTask {
+  std::size_t size = 0;                                          // training examples
+  std::function<std::size_t(std::size_t)> length;                // an example's length, for length grouping
+  std::function<torch::Tensor(const std::vector<std::size_t>&, std::uint64_t)> loss;  // examples, dropout seed
+  std::function<Evaluation(const Model&, bool test)> evaluate;  // on dev (false) or test (true)
+};
+
+void store(TrainResult& result, Evaluation ev, bool test) {
+  if (ev.classification) (test ? result.test : result.best_dev) = std::move(ev.classification);
+  if (ev.entities) (test ? result.test_entities : result.best_dev_entities) = std::move(ev.entities);
+}
+
+TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
+                         const std::string& out_dir);
+
 }  // namespace
 
 ClassificationReport evaluate(const Model& model, const Dataset& data) {
@@ -90,13 +113,92 @@ ClassificationReport evaluate(const Model& model, const Dataset& data) {
   return ClassificationReport::compute(gold, predicted, labels);
 }
 
+std::vector<std::string> tagger_labels(const TaggedDataset& data) {
+  std::vector<std::string> labels = data.tag_names();
+  labels.push_back(kEntityLabel);
+  return labels;
+}
+
+EntityReport evaluate_tagger(const Model& model, const TaggedDataset& data) {
+  std::vector<std::vector<std::string>> tokens, gold;
+  for (const auto& s : data.sentences) {
+    tokens.push_back(s.tokens);
+    gold.push_back(s.tags);
+  }
+  if (model.spec().tokenizer.kind != "char" && !data.word_level)
+    throw std::invalid_argument(data.path + " holds characters (BIO TSV) but the model's tokenizer is " +
+                                model.spec().tokenizer.kind + ": tag it with a char model");
+  return EntityReport::compute(gold, model.tag_tokens(tokens));
+}
+
+TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedDataset* dev, const TaggedDataset* test,
+                         const TrainOptions& o, const std::string& out_dir) {
+  Model::Impl& im = TrainAccess::impl(model);
+  KBERT_CHECK(im.spec.head == HeadKind::kTagger, "train_tagger needs a token-classification head (HeadKind::kTagger)");
+  KBERT_CHECK(o.metric == "f1" || o.metric == "accuracy", "a tagger's metric must be f1 or accuracy, got ", o.metric);
+  KBERT_CHECK(o.class_weights == "none", "class weights are for classifiers; a tagger takes none, got ", o.class_weights);
+  KBERT_CHECK(!train.sentences.empty(), "the training set ", train.path, " is empty");
+  const auto& names = im.spec.labels;
+  auto label_id = [&](const std::string& tag) -> std::int64_t {
+    auto it = std::find(names.begin(), names.end(), tag);
+    return it == names.end() ? -1 : static_cast<std::int64_t>(it - names.begin());
+  };
+  const std::int64_t ent = label_id(kEntityLabel);
+  KBERT_CHECK(ent >= 0, "the tagger's labels have no ", kEntityLabel, " (the label of injected tokens)");
+  // Trees and their labels once: they do not change from epoch to epoch.
+  std::vector<SentenceTree> trees(train.sentences.size());
+  std::vector<std::vector<std::int64_t>> labels(trees.size());
+  for (std::size_t i = 0; i < trees.size(); ++i) {
+    const TaggedSentence& s = train.sentences[i];
+    std::vector<std::int64_t> ids;
+    for (const auto& tag : s.tags) {
+      ids.push_back(label_id(tag));
+      if (ids.back() < 0)
+        throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": tag '" + tag + "' is not one of the model's labels");
+    }
+    trees[i] = im.builder->build(train.text(i));
+    try {
+      labels[i] = tree_labels(align_tree(trees[i], s, *im.tokenizer), trees[i], ids, ent, -100);
+    } catch (const std::invalid_argument& e) {
+      throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": " + e.what());
+    }
+  }
+  TrainTask task;
+  task.size = trees.size();
+  task.length = [&](std::size_t i) { return trees[i].size(); };
+  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+    Batch batch = im.make_batch(trees, examples, 0, examples.size());
+    const auto B = static_cast<std::int64_t>(examples.size());
+    torch::Tensor y = torch::full({B, batch.L}, -100, torch::kLong);
+    auto* py = y.data_ptr<std::int64_t>();
+    for (std::int64_t r = 0; r < B; ++r) {
+      const auto& l = labels[examples[static_cast<std::size_t>(r)]];
+      std::copy(l.begin(), l.end(), py + r * batch.L);
+    }
+    torch::manual_seed(seed);
+    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+    torch::Tensor logits = im.net->head->forward(hidden);  // [B, L, labels]
+    // Mean over the labelled positions (K-BERT's numerator / denominator).
+    return torch::nn::functional::cross_entropy(logits.reshape({B * batch.L, -1}), y.view({-1}));
+  };
+  task.evaluate = [&](const Model& m, bool on_test) {
+    EntityReport r = evaluate_tagger(m, on_test ? *test : *dev);
+    Evaluation ev;
+    ev.metric = o.metric == "accuracy" ? r.token_accuracy : r.f1;
+    ev.json = r.to_json();
+    ev.entities = std::move(r);
+    return ev;
+  };
+  return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
+}
+
 TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
                              const TrainOptions& o, const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(im.net->head, "training needs a classification head");
-  CachingAllocatorScope cache;
   KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
   KBERT_CHECK(o.metric == "accuracy" || o.metric == "macro_f1", "metric must be accuracy or macro_f1, got ", o.metric);
+  KBERT_CHECK(im.spec.head != HeadKind::kTagger, "this is a token-classification model: use train_tagger");
   KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
   LabelSet labels(im.spec.labels);
   std::vector<std::int64_t> targets;
@@ -123,6 +225,44 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   auto loss_options = torch::nn::functional::CrossEntropyFuncOptions();
   if (class_weight.defined()) loss_options.weight(class_weight);
 
+  TrainTask task;
+  task.size = train.examples.size();
+  task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
+  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+    std::vector<SentenceTree> trees;
+    std::vector<std::int64_t> y;
+    for (std::size_t k : examples) {
+      const Example& e = train.examples[k];
+      trees.push_back(e.text_b.empty() ? im.builder->build(e.text_a) : im.builder->build(e.text_a, e.text_b));
+      y.push_back(targets[k]);
+    }
+    std::vector<std::size_t> idx(trees.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    Batch batch = im.make_batch(trees, idx, 0, idx.size());
+    // Dropout draws from a generator seeded per batch: resuming replays the same masks.
+    torch::manual_seed(seed);
+    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+    torch::Tensor logits = im.net->head->forward(hidden);
+    return torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong), loss_options);
+  };
+  task.evaluate = [&](const Model& m, bool on_test) {
+    const Dataset& data = on_test ? *test : *dev;
+    ClassificationReport r = evaluate(m, data);
+    Evaluation ev;
+    ev.metric = metric_of(r, o.metric);
+    ev.json = r.to_json();
+    ev.classification = std::move(r);
+    return ev;
+  };
+  return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
+}
+
+namespace {
+
+TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
+                         const std::string& out_dir) {
+  Model::Impl& im = TrainAccess::impl(model);
+
   // AdamW; no weight decay on biases and LayerNorm parameters.
   std::vector<torch::Tensor> decay, no_decay;
   for (auto& p : im.net->named_parameters(true)) {
@@ -137,7 +277,8 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   groups.emplace_back(no_decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(0.0).eps(1e-6)));
   torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
 
-  const std::size_t n = train.examples.size();
+  CachingAllocatorScope cache;
+  const std::size_t n = task.size;
   const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
   const std::size_t steps_per_epoch = (batches + o.accumulation - 1) / o.accumulation;
   const std::size_t total_steps = steps_per_epoch * o.epochs;
@@ -190,11 +331,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
         for (std::size_t w = 0; w < n; w += window) {
           auto first = order.begin() + static_cast<std::ptrdiff_t>(w);
           auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, w + window));
-          std::stable_sort(first, last, [&](std::size_t x, std::size_t y) {
-            const auto& ex = train.examples[x];
-            const auto& ey = train.examples[y];
-            return ex.text_a.size() + ex.text_b.size() < ey.text_a.size() + ey.text_b.size();
-          });
+          std::stable_sort(first, last, [&](std::size_t x, std::size_t y) { return task.length(x) < task.length(y); });
         }
         std::vector<std::size_t> batch_order(batches);
         std::iota(batch_order.begin(), batch_order.end(), 0);
@@ -212,21 +349,9 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     std::size_t epoch_batches = 0;
     for (std::size_t b = (epoch == start_epoch ? start_batch : 0); b < batches; ++b) {
       const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
-      std::vector<SentenceTree> trees;
-      std::vector<std::size_t> idx(hi - lo);
-      std::vector<std::int64_t> y;
-      for (std::size_t k = lo; k < hi; ++k) {
-        const Example& e = train.examples[order[k]];
-        trees.push_back(e.text_b.empty() ? im.builder->build(e.text_a) : im.builder->build(e.text_a, e.text_b));
-        y.push_back(targets[order[k]]);
-      }
-      std::iota(idx.begin(), idx.end(), 0);
-      Batch batch = im.make_batch(trees, idx, 0, idx.size());
-      // Dropout draws from a generator seeded per batch: resuming replays the same masks.
-      torch::manual_seed(o.seed * 7919ull + epoch * 1000003ull + b);
-      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-      torch::Tensor logits = im.net->head->forward(hidden);
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong), loss_options);
+      std::vector<std::size_t> examples(order.begin() + static_cast<std::ptrdiff_t>(lo),
+                                        order.begin() + static_cast<std::ptrdiff_t>(hi));
+      torch::Tensor loss = task.loss(examples, o.seed * 7919ull + epoch * 1000003ull + b);
       (loss / static_cast<double>(o.accumulation)).backward();
       const double l = loss.item<double>();
       if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +
@@ -277,15 +402,15 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     nlohmann::json log = {{"epoch", epoch + 1}, {"train_loss", result.final_loss}, {"steps", step},
                           {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}};
     bool improved = true;
-    if (dev) {
-      ClassificationReport r = evaluate(model, *dev);
-      const double m = metric_of(r, o.metric);
-      log["dev"] = nlohmann::json::parse(r.to_json());
+    if (has_dev) {
+      Evaluation r = task.evaluate(model, false);
+      const double m = r.metric;
+      log["dev"] = nlohmann::json::parse(r.json);
       improved = m > best;
       if (improved) {
         best = m;
         best_epoch = epoch + 1;
-        result.best_dev = r;
+        store(result, std::move(r), false);
         bad_epochs = 0;
       } else {
         ++bad_epochs;
@@ -313,17 +438,20 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   result.best_epoch = best_epoch;
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.examples_per_second = result.loop_seconds > 0 ? static_cast<double>(seen) / result.loop_seconds : 0;
-  if ((test || (dev && !result.best_dev)) && fs::exists(out_dir + "/kbert.json")) {
+  const bool have_dev_report = result.best_dev || result.best_dev_entities;
+  if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out_dir + "/kbert.json")) {
     Model best_model = Model::load(out_dir, im.run);
     // After a resume the best epoch may predate it: its dev report comes from the saved model.
-    if (dev && !result.best_dev) result.best_dev = evaluate(best_model, *dev);
-    if (test) result.test = evaluate(best_model, *test);
+    if (has_dev && !have_dev_report) store(result, task.evaluate(best_model, false), false);
+    if (has_test) store(result, task.evaluate(best_model, true), true);
   }
   std::error_code ec;
   fs::remove_all(ckpt, ec);  // finished: nothing to resume
   return result;
 }
 
+
+}  // namespace
 namespace {
 
 // The MLM head of BERT: dense + GELU + LayerNorm, then the word embedding transposed.
@@ -479,6 +607,8 @@ std::string to_json(const TrainResult& r) {
                       {"interrupted", r.interrupted}};
   if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());
   if (r.test) j["test"] = nlohmann::json::parse(r.test->to_json());
+  if (r.best_dev_entities) j["dev"] = nlohmann::json::parse(r.best_dev_entities->to_json());
+  if (r.test_entities) j["test"] = nlohmann::json::parse(r.test_entities->to_json());
   return j.dump();
 }
 
@@ -505,7 +635,9 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
     if (s.predicate) tree.predicate = *s.predicate;
     if (s.truncation) tree.truncation = *s.truncation;
     model.set_tree_options(tree);
-    if (model.spec().labels != labels || model.spec().head == HeadKind::kNone) model.reset_head(s.head, s.pooling, labels);
+    const bool tagger_now = model.spec().head == HeadKind::kTagger, tagger_wanted = s.head == HeadKind::kTagger;
+    if (model.spec().labels != labels || model.spec().head == HeadKind::kNone || tagger_now != tagger_wanted)
+      model.reset_head(s.head, s.pooling, labels);
     model.set_ablation(s.use_visible_matrix, s.use_soft_positions);
     return model;
   }

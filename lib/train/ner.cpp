@@ -49,6 +49,13 @@ bool ends_with(const std::string& s, const std::string& e) {
 
 }  // namespace
 
+TaggedFormat parse_tagged_format(const std::string& name) {
+  if (name == "auto") return TaggedFormat::kAuto;
+  if (name == "bio-tsv" || name == "tsv") return TaggedFormat::kBioTsv;
+  if (name == "conll") return TaggedFormat::kConll;
+  throw std::invalid_argument("unknown tagged-data format '" + name + "' (expected auto, bio-tsv or conll)");
+}
+
 TaggedDataset TaggedDataset::load(const std::string& path, TaggedFormat format) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError(path, "cannot open");

@@ -26,6 +26,8 @@ enum class HeadKind {
   kNone,   ///< encoder only (embeddings)
   kKbert,  ///< K-BERT / UER: pool, tanh(output_layer_1), output_layer_2
   kHf,     ///< Hugging Face: tanh(pooler.dense([CLS])), classifier
+  kTagger, ///< token classification (NER): a linear layer over every position (K-BERT's
+           ///< output_layer, HF's classifier of BertForTokenClassification)
 };
 enum class Pooling { kFirst, kMean, kMax, kLast };  ///< K-BERT head pooling (over all positions, pads included)
 enum class EmbedPooling { kCls, kMean, kMax, kTokens };  ///< sentence vectors; kTokens: every token's vector
@@ -61,6 +63,23 @@ struct Prediction {
   std::int64_t label = -1;
   std::string label_name;
   std::vector<float> logits, probs;
+  std::vector<InjectedTriple> injected;
+};
+
+/// An entity a tagger model found in a text.
+struct TaggedEntity {
+  std::string type;                 ///< the X of B-X / I-X
+  std::string text;                 ///< the entity's characters in the input
+  std::size_t start = 0, end = 0;   ///< [start, end) in Unicode code points of the input (Python's str indices)
+  float score = 0;                  ///< mean probability of its tags
+};
+
+/// What a tagger model says about one text.
+struct TagResult {
+  std::vector<std::string> tokens;  ///< the units that carry tags: characters (char models) or words
+  std::vector<std::string> tags;    ///< one per token; tokens cut off by max_length are "O"
+  std::vector<std::size_t> starts;  ///< each token's first code point in the input
+  std::vector<TaggedEntity> entities;
   std::vector<InjectedTriple> injected;
 };
 
@@ -100,6 +119,16 @@ class Model {
 
   /// Classifies texts (pairs when texts_b is given). Needs a head.
   std::vector<Prediction> predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b = {}) const;
+  /// Token classification (a tagger head): splits each text into characters (char models)
+  /// or words and punctuation (other tokenizers), tags them, and returns the entities
+  /// (conlleval chunking) with code-point offsets. Branch tokens are never tagged; a trunk
+  /// token's tag is the best label of its first piece among O, B-X and I-X.
+  std::vector<TagResult> tag(const std::vector<std::string>& texts) const;
+  /// Tags of sentences already split into tokens (evaluation), one per token. The text the
+  /// tree is built from is the tokens joined by nothing (char models) or a space.
+  std::vector<std::vector<std::string>> tag_tokens(const std::vector<std::vector<std::string>>& sentences) const;
+  /// True when the model has a token-classification head.
+  bool is_tagger() const;
   /// Sentence (or token) vectors of the last layer.
   Matrix embed(const std::vector<std::string>& texts, EmbedPooling pooling, bool normalize,
                const std::vector<std::string>& texts_b = {}) const;
@@ -136,6 +165,8 @@ struct ImportUerOptions {
   bool predicate = false;
   std::size_t max_entities = 2, max_length = 256;
   std::string labels_file;                   ///< one label name per line; default "0", "1", ...
+                                             ///< (a tagger, run_kbert_ner.py's output_layer, needs the file:
+                                             ///< its labels_map order, [PAD] and [ENT] included)
   std::vector<std::string> kg_files;         ///< copied into the model directory
 };
 void import_uer(const ImportUerOptions& options);

@@ -22,12 +22,17 @@
 
 namespace kbert {
 
+/// The label of injected (branch) tokens in K-BERT's NER.
+inline constexpr const char* kEntityLabel = "[ENT]";
+
 struct TaggedSentence {
   std::vector<std::string> tokens;
   std::vector<std::string> tags;  ///< one per token
 };
 
 enum class TaggedFormat { kAuto, kBioTsv, kConll };
+/// auto | bio-tsv | conll; throws std::invalid_argument naming anything else.
+TaggedFormat parse_tagged_format(const std::string& name);
 
 struct TaggedDataset {
   std::string path;

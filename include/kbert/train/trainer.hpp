@@ -18,6 +18,7 @@
 #include "kbert/model/model.hpp"
 #include "kbert/train/data.hpp"
 #include "kbert/train/metrics.hpp"
+#include "kbert/train/ner.hpp"
 
 namespace kbert {
 
@@ -33,6 +34,7 @@ struct TrainOptions {
   bool shuffle = true;               ///< reshuffle the training set every epoch
   bool group_by_length = true;       ///< batches of similar lengths (less padding), in shuffled order; off: plain shuffle
   std::string metric = "accuracy";   ///< dev metric for early stopping and the best model: accuracy | macro_f1
+                                     ///< (classifiers); f1 (entity-level) | accuracy (token-level) (taggers)
   std::string class_weights = "none";  ///< none | balanced: the loss weighs class c by N / (classes * count_c)
   std::size_t patience = 0;          ///< epochs without dev improvement before stopping; 0: never stop early
   bool resume = false;               ///< continue from <out>.checkpoint when it exists
@@ -45,7 +47,8 @@ struct TrainResult {
   double seconds = 0, examples_per_second = 0;
   double loop_seconds = 0;           ///< the training batches alone (no evaluation, no saving)
   double final_loss = 0, first_loss = 0;
-  std::optional<ClassificationReport> best_dev, test;
+  std::optional<ClassificationReport> best_dev, test;          ///< classifiers
+  std::optional<EntityReport> best_dev_entities, test_entities;  ///< taggers
   bool interrupted = false;          ///< stopped by stop_after_steps
 };
 
@@ -54,6 +57,20 @@ struct TrainResult {
 /// Per-epoch metrics go to `<out_dir>/train_log.jsonl`.
 TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
                              const TrainOptions& options, const std::string& out_dir);
+
+/// Fine-tunes a tagger (HeadKind::kTagger) for token classification, K-BERT's NER way
+/// (KBERT_SPEC section 6): each token's first piece learns its tag, every injected token
+/// the label "[ENT]" (which must be one of the model's labels), [CLS], [SEP] and
+/// continuation pieces are left out of the loss; softmax, no CRF. Dev and test are scored
+/// entity by entity (EntityReport). Otherwise as train_classifier.
+TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedDataset* dev, const TaggedDataset* test,
+                         const TrainOptions& options, const std::string& out_dir);
+
+/// The labels a tagger trained on `data` needs: O, the data's tags, then "[ENT]".
+std::vector<std::string> tagger_labels(const TaggedDataset& data);
+
+/// Tags every sentence and scores the entities against the gold tags.
+EntityReport evaluate_tagger(const Model& model, const TaggedDataset& data);
 
 /// The result as the JSON `kbert train` prints: epochs, steps, best_epoch, seconds,
 /// loop_seconds, examples_per_s, first_loss, final_loss, interrupted, dev and test reports.
@@ -79,7 +96,8 @@ struct ClassifierSetup {
   std::uint64_t seed = 7;                    ///< the new head (or model) starts the same every time
 };
 
-/// The model train_classifier should start from, for these label names.
+/// The model train_classifier (or train_tagger, with HeadKind::kTagger) should start from,
+/// for these label names.
 Model prepare_classifier(const ClassifierSetup& setup, const std::vector<std::string>& labels);
 
 /// Masked-language-model pre-training (kbert pretrain): 15% of the trunk tokens of each
