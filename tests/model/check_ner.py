@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reference"))
 import kbert_reference as kref  # noqa: E402
 import torch_models as tm  # noqa: E402
+from check_model import english_vocab, write_hf_dir  # noqa: E402
 
 FAILED = []
 
@@ -150,6 +151,42 @@ def uer_tagger_parity(k, data, d):
         check(all(text[e["start"]:e["end"]] == e["text"] for e in g["entities"]), "entity offsets slice the text")
     check(injected_total > 30, f"the parity sentences are KG-dense ({injected_total} branch tokens)")
     check(any(g["injected"] for g in got), "predict --json lists the injected triples")
+
+
+def hf_tagger_parity(k, d):
+    """A Hugging Face BertForTokenClassification directory: import-hf makes a tagger whose
+    labels come from id2label; the tag of each word is its first piece's best tag."""
+    vocab = english_vocab()
+    labels = ["O", "B-EQ", "I-EQ", "B-EV", "I-EV"]
+    torch.manual_seed(4)
+    bert = tm.Bert(len(vocab), 32, 2, 4, 64, "hf", positions=40).eval()
+    cls = torch.nn.Linear(32, len(labels))
+    with torch.no_grad():
+        for p in cls.parameters():
+            p.normal_(0, 0.5)
+    src = write_hf_dir(os.path.join(d, "hf_tagger"), bert, vocab, "F32", "bert.")
+    state = bert.state("bert.")
+    state["classifier.weight"], state["classifier.bias"] = cls.weight.detach(), cls.bias.detach()
+    tm.save_safetensors(os.path.join(src, "model.safetensors"), state, "F32")
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg["architectures"] = ["BertForTokenClassification"]
+    cfg["id2label"] = {str(i): x for i, x in enumerate(labels)}
+    json.dump(cfg, open(os.path.join(src, "config.json"), "w"))
+    out = os.path.join(d, "m_hf_tagger")
+    run([k, "import-hf", "--from", src, "--out", out])
+    spec = json.load(open(os.path.join(out, "kbert.json")))
+    check(spec["head"] == "tagger" and spec["labels"] == labels, f"import-hf of a token classifier: {spec['head']} {spec['labels']}")
+    texts = ["The power transformer tripped after a gas leak.", "pump seal leaked, motor stopped"]
+    trees = jsonl(run([k, "tree", "--tokenizer", "wordpiece", "--vocab", os.path.join(src, "vocab.txt"), "--add-special"],
+                      "\n".join(texts) + "\n").stdout)
+    got = jsonl(run([k, "predict", "--model", out, "--json"], "\n".join(texts) + "\n").stdout)
+    for t, g in zip(trees, got):
+        ids, pos, seg, vis = tm.tree_tensors([t])
+        with torch.no_grad():
+            logits = cls(bert(ids, pos, seg, vis))[0].numpy()
+        want = [labels[int(np.argmax(logits[i]))] for i, tok in enumerate(t["tokens"])
+                if tok not in ("[CLS]", "[SEP]") and not tok.startswith("##")]
+        check(g["tags"] == want, f"HF tagger tags:\n  got  {g['tags']}\n  want {want}")
 
 
 def write_bio(path, rows):
@@ -297,6 +334,7 @@ def main():
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as d:
         uer_tagger_parity(a.kbert, a.data, d)
+        hf_tagger_parity(a.kbert, d)
         model = train_and_predict(a.kbert, a.data, d)
         conll_wordpiece(a.kbert, d)
         bad_input(a.kbert, a.data, d, model)
