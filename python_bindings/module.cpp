@@ -39,6 +39,19 @@ std::vector<Prediction> predict_without_gil(const Model& m, const std::vector<st
   return m.predict(texts);
 }
 
+std::vector<TagResult> tag_without_gil(const Model& m, const std::vector<std::string>& texts) {
+  py::gil_scoped_release release;
+  return m.tag(texts);
+}
+
+py::list entities_to_python(const std::vector<TaggedEntity>& xs) {
+  static py::object Entity = py::module_::import("collections").attr("namedtuple")(
+      "Entity", py::make_tuple("type", "start", "end", "text", "score"));
+  py::list out;
+  for (const auto& e : xs) out.append(Entity(e.type, e.start, e.end, e.text, e.score));
+  return out;
+}
+
 py::object tree_to_python(SentenceTree&& t) {
   py::list injected = injected_to_python(t.injected);
   const auto n = static_cast<py::ssize_t>(t.size());
@@ -316,16 +329,50 @@ Returns:
     numpy (N, labels) float32; columns in the order of Model.labels.)")
       .def(
           "predict",
-          [](const Model& m, const std::vector<std::string>& texts) {
-            std::vector<Prediction> p = predict_without_gil(m, texts);
-            std::vector<std::string> labels;
-            for (const auto& x : p) labels.push_back(x.label_name);
-            return labels;
+          [](const Model& m, const std::vector<std::string>& texts) -> py::list {
+            py::list out;
+            if (m.is_tagger()) {
+              for (const auto& r : tag_without_gil(m, texts)) out.append(entities_to_python(r.entities));
+              return out;
+            }
+            for (const auto& x : predict_without_gil(m, texts)) out.append(x.label_name);
+            return out;
           },
-          py::arg("texts"), R"(Predicted label names, one per text.
+          py::arg("texts"), R"(Predicted label names, one per text; for a tagger (NER) model, the entities
+of each text.
 
+Returns:
+    a list of label names, or for a tagger a list of lists of Entity(type, start, end, text,
+    score) named tuples: start and end are str indices of the text (text[start:end] == text).
 Example:
-    model.predict(["a backhoe struck the gas main"])   # ["excavation_damage"])")
+    model.predict(["a backhoe struck the gas main"])   # ["excavation_damage"]
+    ner.predict(["患者左上肢疼痛3天"])[0]                  # [Entity(type='BodyPart', start=2, end=5, ...), ...])")
+      .def(
+          "tag",
+          [](const Model& m, const std::vector<std::string>& texts) {
+            py::list out;
+            static py::object Tagged = py::module_::import("types").attr("SimpleNamespace");
+            for (auto& r : tag_without_gil(m, texts)) {
+              py::dict d;
+              d["tokens"] = r.tokens;
+              d["tags"] = r.tags;
+              d["starts"] = r.starts;
+              d["entities"] = entities_to_python(r.entities);
+              d["injected"] = injected_to_python(r.injected);
+              out.append(Tagged(**d));
+            }
+            return out;
+          },
+          py::arg("texts"), R"(Token classification with everything the tagger saw (tagger models only).
+
+Returns:
+    one namespace a text: tokens (characters for char models, else words and punctuation),
+    tags (one per token), starts (each token's str index in the text), entities (as
+    predict returns them) and injected (the knowledge in the text's tree).
+Example:
+    r = ner.tag(["患者左上肢疼痛3天"])[0]
+    list(zip(r.tokens, r.tags)))")
+      .def_property_readonly("is_tagger", &Model::is_tagger, "True for a token-classification (NER) model.")
       .def(
           "embed",
           [](const Model& m, const std::vector<std::string>& texts, const std::string& pooling, bool normalize) {
@@ -394,11 +441,15 @@ Example:
          const std::optional<std::string>& config, const std::optional<std::string>& vocab, const std::string& tokenizer,
          const std::optional<std::vector<std::string>>& kg, std::size_t epochs, std::size_t batch_size,
          std::size_t accumulation, double learning_rate, double warmup, double weight_decay, double max_grad_norm,
-         std::uint64_t seed, const std::string& metric, const std::string& class_weights, std::size_t patience,
+         std::uint64_t seed, const std::optional<std::string>& metric, const std::string& class_weights, std::size_t patience,
          bool resume, const std::string& pooling,
          const std::string& head, std::optional<std::size_t> max_length, std::optional<std::size_t> max_entities,
          std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
-         bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress) {
+         bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress,
+         const std::string& task, const std::string& format) {
+        if (task != "classify" && task != "ner") throw std::invalid_argument("task must be \"classify\" or \"ner\", not \"" + task + "\"");
+        const bool ner = task == "ner";
+        const TaggedFormat tagged_format = parse_tagged_format(format);
         ClassifierSetup setup;
         setup.model_dir = model.value_or("");
         setup.config = config.value_or("");
@@ -414,7 +465,7 @@ Example:
         if (truncation) setup.truncation = parse_truncation(*truncation);
         setup.pooling = parse_pooling(pooling);
         if (head != "kbert" && head != "hf") throw std::invalid_argument("head must be \"kbert\" or \"hf\", not \"" + head + "\"");
-        setup.head = head == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+        setup.head = ner ? HeadKind::kTagger : head == "hf" ? HeadKind::kHf : HeadKind::kKbert;
         setup.use_visible_matrix = visible_matrix;
         setup.use_soft_positions = soft_positions;
         setup.batch_size = batch_size;
@@ -429,7 +480,7 @@ Example:
         o.weight_decay = weight_decay;
         o.max_grad_norm = max_grad_norm;
         o.seed = seed;
-        o.metric = metric;
+        o.metric = metric.value_or(ner ? "f1" : "accuracy");
         o.class_weights = class_weights;
         o.patience = patience;
         o.resume = resume;
@@ -439,13 +490,23 @@ Example:
         std::string result;
         {
           py::gil_scoped_release release;
-          Dataset train_set = Dataset::load(train);
-          std::optional<Dataset> dev_set, test_set;
-          if (dev) dev_set = Dataset::load(*dev);
-          if (test) test_set = Dataset::load(*test);
-          Model start = prepare_classifier(setup, LabelSet::from(train_set).names());
-          result = to_json(train_classifier(start, train_set, dev_set ? &*dev_set : nullptr,
-                                            test_set ? &*test_set : nullptr, o, out));
+          if (ner) {
+            TaggedDataset train_set = TaggedDataset::load(train, tagged_format);
+            std::optional<TaggedDataset> dev_set, test_set;
+            if (dev) dev_set = TaggedDataset::load(*dev, tagged_format);
+            if (test) test_set = TaggedDataset::load(*test, tagged_format);
+            Model start = prepare_classifier(setup, tagger_labels(train_set));
+            result = to_json(train_tagger(start, train_set, dev_set ? &*dev_set : nullptr,
+                                          test_set ? &*test_set : nullptr, o, out));
+          } else {
+            Dataset train_set = Dataset::load(train);
+            std::optional<Dataset> dev_set, test_set;
+            if (dev) dev_set = Dataset::load(*dev);
+            if (test) test_set = Dataset::load(*test);
+            Model start = prepare_classifier(setup, LabelSet::from(train_set).names());
+            result = to_json(train_classifier(start, train_set, dev_set ? &*dev_set : nullptr,
+                                              test_set ? &*test_set : nullptr, o, out));
+          }
         }
         return py::module_::import("json").attr("loads")(result);
       },
@@ -454,12 +515,13 @@ Example:
       py::arg("tokenizer") = "char", py::arg("kg") = py::none(), py::arg("epochs") = 5, py::arg("batch_size") = 32,
       py::arg("accumulation") = 1, py::arg("learning_rate") = 2e-5, py::arg("warmup") = 0.1,
       py::arg("weight_decay") = 0.01, py::arg("max_grad_norm") = 1.0, py::arg("seed") = 7,
-      py::arg("metric") = "accuracy", py::arg("class_weights") = "none", py::arg("patience") = 0, py::arg("resume") = false, py::arg("pooling") = "first",
+      py::arg("metric") = py::none(), py::arg("class_weights") = "none", py::arg("patience") = 0, py::arg("resume") = false, py::arg("pooling") = "first",
       py::arg("head") = "kbert", py::arg("max_length") = py::none(), py::arg("max_entities") = py::none(),
       py::arg("predicate") = py::none(), py::arg("truncation") = py::none(), py::arg("visible_matrix") = true,
       py::arg("soft_positions") = true, py::arg("shuffle") = true, py::arg("length_grouping") = true,
-      py::arg("threads") = 0, py::arg("progress") = true,
-      R"(Fine-tunes a classifier, as `kbert train` does; the best model (dev metric) goes to `out`.
+      py::arg("threads") = 0, py::arg("progress") = true, py::arg("task") = "classify", py::arg("format") = "auto",
+      R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
+(dev metric) goes to `out`.
 
 Arguments:
     train, dev, test: data files (TSV with a header naming label and text_a [text_b], CSV, JSONL).
@@ -468,13 +530,16 @@ Arguments:
     config + vocab (+ tokenizer "char" | "wordpiece" | "sentencepiece"): a new model.
     kg: KG files to inject, or ["none"] for no knowledge (default: the model directory's).
     epochs, batch_size, accumulation, learning_rate, warmup, weight_decay, max_grad_norm, seed,
-    metric ("accuracy" | "macro_f1"), class_weights ("none" | "balanced": each class weighs
+    metric ("accuracy" | "macro_f1"; taggers "f1" | "accuracy"; default accuracy, taggers f1), class_weights ("none" | "balanced": each class weighs
     N / (classes * its count) in the loss), patience, resume, pooling ("first" | "mean" | "max" | "last"),
     head ("kbert" | "hf"), max_length, max_entities, predicate, truncation: as the CLI's options.
     visible_matrix, soft_positions: False for the ablations. progress: progress lines on stderr.
+    task: "classify" or "ner" (K-BERT's NER: BIO TSV or CoNLL files, injected tokens labelled
+    [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner").
 Returns:
     dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, and the
-    dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion).
+    dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion;
+    for a tagger entity-level precision, recall, f1, token_accuracy and per-type scores).
 Example:
     r = kbert.train("train.tsv", "models/faults", dev="dev.tsv", test="test.tsv",
                     model="pretrained", kg=["energy.spo"], predicate=True, epochs=3,

@@ -1,5 +1,5 @@
 """Type stubs of kbert._kbert (the native module)."""
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, overload
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,20 @@ class Prediction(NamedTuple):
     label: str
     probability: float
     probs: npt.NDArray[np.float32]
+    injected: List[InjectedTriple]
+
+class Entity(NamedTuple):
+    type: str
+    start: int  # text[start:end] is the entity
+    end: int
+    text: str
+    score: float
+
+class Tagged:
+    tokens: List[str]
+    tags: List[str]
+    starts: List[int]
+    entities: List[Entity]
     injected: List[InjectedTriple]
 
 class SentenceTree:
@@ -68,7 +82,10 @@ class SentenceTreeBuilder:
 class Model:
     @staticmethod
     def load(dir: str, kg: Optional[str] = None, batch_size: int = 32, threads: int = 0) -> "Model": ...
-    def predict(self, texts: List[str]) -> List[str]: ...
+    def predict(self, texts: List[str]) -> Union[List[str], List[List[Entity]]]: ...
+    def tag(self, texts: List[str]) -> List[Tagged]: ...
+    @property
+    def is_tagger(self) -> bool: ...
     def predict_proba(self, texts: List[str]) -> npt.NDArray[np.float32]: ...
     def embed(self, texts: List[str], pooling: str = "mean", normalize: bool = False) -> npt.NDArray[np.float32]: ...
     def predict_details(self, texts: List[str]) -> List[Prediction]: ...
@@ -82,12 +99,13 @@ def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str
           model: Optional[str] = None, config: Optional[str] = None, vocab: Optional[str] = None,
           tokenizer: str = "char", kg: Optional[List[str]] = None, epochs: int = 5, batch_size: int = 32,
           accumulation: int = 1, learning_rate: float = 2e-5, warmup: float = 0.1, weight_decay: float = 0.01,
-          max_grad_norm: float = 1.0, seed: int = 7, metric: str = "accuracy", class_weights: str = "none",
+          max_grad_norm: float = 1.0, seed: int = 7, metric: Optional[str] = None, class_weights: str = "none",
           patience: int = 0,
           resume: bool = False, pooling: str = "first", head: str = "kbert", max_length: Optional[int] = None,
           max_entities: Optional[int] = None, predicate: Optional[bool] = None, truncation: Optional[str] = None,
           visible_matrix: bool = True, soft_positions: bool = True, shuffle: bool = True,
-          length_grouping: bool = True, threads: int = 0, progress: bool = True) -> Dict[str, Any]: ...
+          length_grouping: bool = True, threads: int = 0, progress: bool = True, task: str = "classify",
+          format: str = "auto") -> Dict[str, Any]: ...
 
 def import_uer(checkpoint: str, config: str, vocab: str, out: str, *, tokenizer: str = "char",
                pooling: str = "first", predicate: bool = False, max_entities: int = 2, max_length: int = 256,

@@ -256,3 +256,45 @@ def test_model_errors(model_dir, tmp_path):
         kbert.import_uer(str(tmp_path / "no.bin"), str(tmp_path / "c.json"), os.path.join(DATA, "google_vocab.txt"),
                          str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_ner_train_tag_and_predict_equal_the_cli(tmp_path):
+    """kbert.train(task="ner") as `kbert train --task ner`; Model.predict gives entity lists
+    and Model.tag tokens and tags, equal to `kbert predict --json` on a tagger."""
+    medical = os.path.join(DATA, "Medical.spo")
+    rows = [("头 痛 3 天", "B-Symptom I-Symptom O O"), ("患 者 发 热 ， 咳 嗽", "O O B-Symptom I-Symptom O B-Symptom I-Symptom"),
+            ("左 上 肢 疼 痛", "B-Body I-Body I-Body B-Symptom I-Symptom"), ("无 发 热", "O B-Symptom I-Symptom")] * 6
+    train = tmp_path / "train.tsv"
+    train.write_text("text_a\tlabel\n" + "".join(f"{a}\t{b}\n" for a, b in rows))
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"emb_size": 16, "feedforward_size": 32, "hidden_size": 16, "heads_num": 2,
+                               "layers_num": 1, "dropout": 0.1, "max_seq_length": 64}))
+    vocab = os.path.join(DATA, "google_vocab.txt")
+    r = kbert.train(str(train), str(tmp_path / "py"), task="ner", dev=str(train), config=str(cfg), vocab=vocab,
+                    kg=[medical], epochs=2, batch_size=8, learning_rate=1e-3, max_length=32, seed=3, progress=False)
+    cli = [CLI, "train", "--task", "ner", "--train", str(train), "--dev", str(train), "--out", str(tmp_path / "cli"),
+           "--config", str(cfg), "--vocab", vocab, "--kg", medical, "--epochs", "2", "--batch-size", "8",
+           "--learning-rate", "1e-3", "--max-length", "32", "--seed", "3", "--quiet"]
+    want = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True).stdout)
+    assert r["steps"] == want["steps"] == 6
+    assert r["dev"]["f1"] == want["dev"]["f1"] and {t["type"] for t in r["dev"]["types"]} == {"Symptom", "Body"}
+    m = kbert.Model.load(str(tmp_path / "py"))
+    assert m.is_tagger and m.labels[-1] == "[ENT]"
+    texts = ["患者头痛3天，左上肢疼痛", "no entity", ""]
+    ents = m.predict(texts)
+    assert len(ents) == 3 and all(isinstance(e, list) for e in ents)
+    tagged = m.tag(texts)
+    out = subprocess.run([CLI, "predict", "--model", str(tmp_path / "py"), "--json"], input="\n".join(texts) + "\n",
+                         capture_output=True, text=True, check=True).stdout
+    for text, e, t, c in zip(texts, ents, tagged, [json.loads(x) for x in out.splitlines()]):
+        assert t.tokens == c["tokens"] and t.tags == c["tags"] and t.starts == c["starts"]
+        assert [(x.type, x.start, x.end, x.text) for x in e] == [(x["type"], x["start"], x["end"], x["text"])
+                                                                   for x in c["entities"]]
+        assert all(text[x.start:x.end] == x.text for x in e)
+    with pytest.raises(ValueError, match="tag"):
+        m.predict_proba(texts)
+    with pytest.raises(ValueError, match="task"):
+        kbert.train(str(train), str(tmp_path / "o"), task="pos", config=str(cfg), vocab=vocab)
+    with pytest.raises(ValueError, match="xml"):
+        kbert.train(str(train), str(tmp_path / "o"), task="ner", format="xml", config=str(cfg), vocab=vocab)
+    assert not (tmp_path / "o").exists()
