@@ -50,7 +50,7 @@ commands:
          model (dev metric) goes to DIR.
   pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
-         [--max-length N] [--mask-probability P] [--no-whole-word] [--seed N]
+         [--max-length N] [--mask-probability P] [--no-whole-word] [--no-length-grouping] [--seed N]
          Masked-language-model pre-training on a text corpus (one text a line).
   vocab --corpus F --out FILE [--size N] [--kind wordpiece|sentencepiece]
          [--no-lower-case] [--min-frequency N]

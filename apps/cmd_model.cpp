@@ -308,7 +308,7 @@ int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
               "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads"},
-             {"predicate", "quiet", "no-whole-word"}, {"kg"});
+             {"predicate", "quiet", "no-whole-word", "no-length-grouping"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
   std::vector<std::string> corpus;
@@ -349,6 +349,7 @@ int pretrain_cmd(int argc, char** argv) {
   o.seed = args.size_value("seed", 7);
   o.mask_probability = args.double_value("mask-probability", 0.15);
   o.whole_word = !args.flag("no-whole-word");
+  o.group_by_length = !args.flag("no-length-grouping");
   o.progress = !args.flag("quiet");
   PretrainResult r = pretrain_mlm(model, corpus, o, args.value("out"));
   nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},

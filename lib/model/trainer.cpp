@@ -82,6 +82,28 @@ struct TrainTask {
   std::function<Evaluation(const Model&, bool test)> evaluate;  // on dev (false) or test (true)
 };
 
+// Reorders a shuffled `order` so that each batch holds examples of similar length: sorted
+// by length within windows of 64 batches, then whole batches shuffled. Batches carry
+// little padding and still come in random order.
+void group_by_length(std::vector<std::size_t>& order, std::size_t batch_size,
+                     const std::function<std::size_t(std::size_t)>& length, std::mt19937_64& rng) {
+  const std::size_t n = order.size(), batches = (n + batch_size - 1) / batch_size;
+  const std::size_t window = batch_size * 64;
+  for (std::size_t w = 0; w < n; w += window) {
+    auto first = order.begin() + static_cast<std::ptrdiff_t>(w);
+    auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, w + window));
+    std::stable_sort(first, last, [&](std::size_t x, std::size_t y) { return length(x) < length(y); });
+  }
+  std::vector<std::size_t> batch_order(batches);
+  std::iota(batch_order.begin(), batch_order.end(), 0);
+  std::shuffle(batch_order.begin(), batch_order.end(), rng);
+  std::vector<std::size_t> grouped;
+  grouped.reserve(n);
+  for (std::size_t bi : batch_order)
+    for (std::size_t k = bi * batch_size; k < std::min(n, (bi + 1) * batch_size); ++k) grouped.push_back(order[k]);
+  order.swap(grouped);
+}
+
 void store(TrainResult& result, Evaluation ev, bool test) {
   if (ev.classification) (test ? result.test : result.best_dev) = std::move(ev.classification);
   if (ev.entities) (test ? result.test_entities : result.best_dev_entities) = std::move(ev.entities);
@@ -324,24 +346,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     if (o.shuffle) {
       std::mt19937_64 rng(o.seed * 1000003ull + epoch);
       std::shuffle(order.begin(), order.end(), rng);
-      if (o.group_by_length) {
-        // Within windows of 64 batches, sort by text length, then shuffle whole batches:
-        // batches carry little padding and still come in random order.
-        const std::size_t window = o.batch_size * 64;
-        for (std::size_t w = 0; w < n; w += window) {
-          auto first = order.begin() + static_cast<std::ptrdiff_t>(w);
-          auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, w + window));
-          std::stable_sort(first, last, [&](std::size_t x, std::size_t y) { return task.length(x) < task.length(y); });
-        }
-        std::vector<std::size_t> batch_order(batches);
-        std::iota(batch_order.begin(), batch_order.end(), 0);
-        std::shuffle(batch_order.begin(), batch_order.end(), rng);
-        std::vector<std::size_t> grouped;
-        grouped.reserve(n);
-        for (std::size_t bi : batch_order)
-          for (std::size_t k = bi * o.batch_size; k < std::min(n, (bi + 1) * o.batch_size); ++k) grouped.push_back(order[k]);
-        order.swap(grouped);
-      }
+      if (o.group_by_length) group_by_length(order, o.batch_size, task.length, rng);
     }
     im.net->train();
     const auto e0 = Clock::now();
@@ -512,6 +517,7 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), rng);
+    if (o.group_by_length) group_by_length(order, o.batch_size, [&](std::size_t i) { return corpus[i].size(); }, rng);
     double epoch_loss = 0;
     std::size_t counted = 0;
     for (std::size_t b = 0; b < batches; ++b) {

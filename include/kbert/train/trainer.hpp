@@ -114,6 +114,7 @@ struct PretrainOptions {
   double max_grad_norm = 1.0;
   double mask_probability = 0.15;   ///< share of trunk tokens (or words) chosen
   bool whole_word = true;           ///< WordPiece: mask whole words; no effect in char mode
+  bool group_by_length = true;      ///< batches of texts of similar length (less padding), in shuffled order
   std::uint64_t seed = 7;
   bool progress = true;
 };
