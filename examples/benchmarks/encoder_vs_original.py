@@ -27,18 +27,14 @@ import types
 
 
 def choose_cpu_kernels():
-    """The same choice `kbert` makes (apps/kbert.cpp), so both sides run the same BLAS and ATen kernels."""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags"):
-                flags = set(line.split())
-                if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"} <= flags:
-                    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
-                    os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
-                elif {"avx2", "fma"} <= flags:
-                    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
-                    os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-                return
+    """The same choice `kbert` makes, so both sides run the same BLAS and ATen kernels: the
+    package's own function, loaded by path (importing kbert would load LibTorch first)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python_bindings", "kbert", "_cpu.py")
+    spec = importlib.util.spec_from_file_location("kbert_cpu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.choose_cpu_kernels()
 
 
 choose_cpu_kernels()

@@ -10,29 +10,9 @@ Errors: missing files raise FileNotFoundError, bad files and values ValueError (
 message names the file and line, or the value), other failures RuntimeError; wrong
 argument types TypeError. Long calls release the GIL.
 """
-import os as _os
+from ._cpu import choose_cpu_kernels as _choose_cpu_kernels
 
-
-def _choose_cpu_kernels():
-    # As the `kbert` tool does (apps/kbert.cpp): on machines that hide their CPU model,
-    # OpenBLAS and LibTorch fall back to their slowest kernels. Must run before LibTorch loads.
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split())
-                    if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"} <= flags:
-                        _os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
-                        _os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
-                    elif {"avx2", "fma"} <= flags:
-                        _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
-                        _os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-                    return
-    except OSError:
-        pass
-
-
-_choose_cpu_kernels()
+_choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
     KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, train)
