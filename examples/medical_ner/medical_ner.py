@@ -16,7 +16,7 @@
 
 Usage (Debian's interpreter):
   /usr/bin/python3 examples/medical_ner/medical_ner.py [--quick] [--out DIR]
-      [--variants no_kg,kbert] [--epochs N] [--pretrain-epochs N]
+      [--variants no_kg,kg_no_vm,kbert] [--epochs N] [--pretrain-epochs N]
 --quick: a smoke run (300 training sentences, a tiny model, one epoch; about a minute).
 """
 import argparse
@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "medical_ner"))
     ap.add_argument("--kbert", default=os.path.join(REPO, "build", "apps", "kbert"))
-    ap.add_argument("--variants", default="no_kg,kbert")
+    ap.add_argument("--variants", default="no_kg,kg_no_vm,kbert")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--pretrain-epochs", type=int)
     ap.add_argument("--learning-rate", type=float)
