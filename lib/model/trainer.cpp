@@ -167,39 +167,52 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
   };
   const std::int64_t ent = label_id(kEntityLabel);
   KBERT_CHECK(ent >= 0, "the tagger's labels have no ", kEntityLabel, " (the label of injected tokens)");
-  // Trees and their labels once: they do not change from epoch to epoch.
-  std::vector<SentenceTree> trees(train.sentences.size());
-  std::vector<std::vector<std::int64_t>> labels(trees.size());
-  for (std::size_t i = 0; i < trees.size(); ++i) {
-    const TaggedSentence& s = train.sentences[i];
-    std::vector<std::int64_t> ids;
-    for (const auto& tag : s.tags) {
-      ids.push_back(label_id(tag));
-      if (ids.back() < 0)
-        throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": tag '" + tag + "' is not one of the model's labels");
-    }
-    trees[i] = im.builder->build(train.text(i));
+  const std::size_t n = train.sentences.size();
+  std::vector<std::vector<std::int64_t>> tag_ids(n);
+  std::vector<std::string> texts(n);
+  // The tree and its labels of sentence i (trees are built batch by batch, as for classifiers:
+  // keeping every tree's visible matrix would cost n x length^2 bytes).
+  auto tree_and_labels = [&](std::size_t i, SentenceTree& tree) {
+    tree = im.builder->build(texts[i]);
     try {
-      labels[i] = tree_labels(align_tree(trees[i], s, *im.tokenizer), trees[i], ids, ent, -100);
+      return tree_labels(align_tree(tree, train.sentences[i], *im.tokenizer), tree, tag_ids[i], ent, -100);
     } catch (const std::invalid_argument& e) {
       throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": " + e.what());
     }
+  };
+  for (std::size_t i = 0; i < n; ++i) {  // every tag known, every tree lined up: errors before training starts
+    for (const auto& tag : train.sentences[i].tags) {
+      tag_ids[i].push_back(label_id(tag));
+      if (tag_ids[i].back() < 0)
+        throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": tag '" + tag + "' is not one of the model's labels");
+    }
+    texts[i] = train.text(i);
+    SentenceTree tree;
+    tree_and_labels(i, tree);
   }
   TrainTask task;
-  task.size = trees.size();
-  task.length = [&](std::size_t i) { return trees[i].size(); };
+  task.size = n;
+  task.length = [&](std::size_t i) { return texts[i].size(); };
   task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
-    Batch batch = im.make_batch(trees, examples, 0, examples.size());
+    std::vector<SentenceTree> trees(examples.size());
+    std::vector<std::vector<std::int64_t>> labels(examples.size());
+    for (std::size_t r = 0; r < examples.size(); ++r) labels[r] = tree_and_labels(examples[r], trees[r]);
+    std::vector<std::size_t> idx(trees.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    Batch batch = im.make_batch(trees, idx, 0, idx.size());
     const auto B = static_cast<std::int64_t>(examples.size());
     torch::Tensor y = torch::full({B, batch.L}, -100, torch::kLong);
     auto* py = y.data_ptr<std::int64_t>();
+    bool any = false;
     for (std::int64_t r = 0; r < B; ++r) {
-      const auto& l = labels[examples[static_cast<std::size_t>(r)]];
+      const auto& l = labels[static_cast<std::size_t>(r)];
       std::copy(l.begin(), l.end(), py + r * batch.L);
+      any = any || std::any_of(l.begin(), l.end(), [](std::int64_t x) { return x != -100; });
     }
     torch::manual_seed(seed);
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
     torch::Tensor logits = im.net->head->forward(hidden);  // [B, L, labels]
+    if (!any) return logits.sum() * 0.0;  // nothing labelled (tokens without pieces): no gradient
     // Mean over the labelled positions (K-BERT's numerator / denominator).
     return torch::nn::functional::cross_entropy(logits.reshape({B * batch.L, -1}), y.view({-1}));
   };
@@ -218,7 +231,6 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
                              const TrainOptions& o, const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(im.net->head, "training needs a classification head");
-  KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
   KBERT_CHECK(o.metric == "accuracy" || o.metric == "macro_f1", "metric must be accuracy or macro_f1, got ", o.metric);
   KBERT_CHECK(im.spec.head != HeadKind::kTagger, "this is a token-classification model: use train_tagger");
   KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
@@ -284,6 +296,7 @@ namespace {
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
                          const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
+  KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
 
   // AdamW; no weight decay on biases and LayerNorm parameters.
   std::vector<torch::Tensor> decay, no_decay;
