@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 
@@ -29,35 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reference"))
 import kbert_reference as kref  # noqa: E402
 import torch_models as tm  # noqa: E402
-from check_model import english_vocab, write_hf_dir  # noqa: E402
-
-FAILED = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILED.append(what)
-        print("FAIL:", what)
-
-
-def run(cmd, stdin=None, ok=True):
-    r = subprocess.run(cmd, input=stdin.encode() if stdin is not None else None, capture_output=True, timeout=900)
-    if ok and r.returncode != 0:
-        raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()[-2000:]}")
-    return r
-
-
-def jsonl(out):
-    return [json.loads(x) for x in out.decode().splitlines() if x.strip()]
-
-
-def uer_vocab(path):
-    v = {}
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            parts = line.strip().split()
-            v[parts[0] if parts else f"???{i}"] = i
-    return v
+from check_model import FAILED, check, english_vocab, jsonl, run, uer_vocab, write_hf_dir  # noqa: E402  (shared helpers)
 
 
 def bio_chunks(tags):
