@@ -114,12 +114,7 @@ nlohmann::json entities_json(const TagResult& r) {
 
 // kbert predict with a tagger: the entities of each stdin line.
 int tag_texts(const Model& m, bool json) {
-  std::vector<std::string> texts;
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    texts.push_back(line);
-  }
+  const std::vector<std::string> texts = read_texts(/*pairs=*/false).a;
   const std::vector<TagResult> results = m.tag(texts);
   for (std::size_t i = 0; i < results.size(); ++i) {
     const TagResult& r = results[i];

@@ -431,14 +431,7 @@ std::vector<Model::Impl::Tagged> Model::Impl::tag_sentences(const std::vector<st
   const bool word_level = tokenizer->kind() != "char";
   std::vector<std::string> texts;
   texts.reserve(sentences.size());
-  for (const auto& s : sentences) {
-    std::string t;
-    for (const auto& tok : s) {
-      if (word_level && !t.empty()) t += ' ';
-      t += tok;
-    }
-    texts.push_back(std::move(t));
-  }
+  for (const auto& s : sentences) texts.push_back(join_tokens(s, word_level));
   std::vector<std::size_t> allowed;  // labels a trunk token may get: O, B-X, I-X (never [ENT] or [PAD])
   for (std::size_t l = 0; l < spec.labels.size(); ++l)
     if (is_tag_label(spec.labels[l])) allowed.push_back(l);

@@ -160,13 +160,10 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
   KBERT_CHECK(o.metric == "f1" || o.metric == "accuracy", "a tagger's metric must be f1 or accuracy, got ", o.metric);
   KBERT_CHECK(o.class_weights == "none", "class weights are for classifiers; a tagger takes none, got ", o.class_weights);
   KBERT_CHECK(!train.sentences.empty(), "the training set ", train.path, " is empty");
-  const auto& names = im.spec.labels;
-  auto label_id = [&](const std::string& tag) -> std::int64_t {
-    auto it = std::find(names.begin(), names.end(), tag);
-    return it == names.end() ? -1 : static_cast<std::int64_t>(it - names.begin());
-  };
-  const std::int64_t ent = label_id(kEntityLabel);
-  KBERT_CHECK(ent >= 0, "the tagger's labels have no ", kEntityLabel, " (the label of injected tokens)");
+  const LabelSet labels(im.spec.labels);
+  KBERT_CHECK(std::find(labels.names().begin(), labels.names().end(), kEntityLabel) != labels.names().end(),
+              "the tagger's labels have no ", kEntityLabel, " (the label of injected tokens)");
+  const std::int64_t ent = labels.id(kEntityLabel);
   const std::size_t n = train.sentences.size();
   std::vector<std::vector<std::int64_t>> tag_ids(n);
   std::vector<std::string> texts(n);
@@ -181,10 +178,10 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
     }
   };
   for (std::size_t i = 0; i < n; ++i) {  // every tag known, every tree lined up: errors before training starts
-    for (const auto& tag : train.sentences[i].tags) {
-      tag_ids[i].push_back(label_id(tag));
-      if (tag_ids[i].back() < 0)
-        throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": tag '" + tag + "' is not one of the model's labels");
+    try {
+      for (const auto& tag : train.sentences[i].tags) tag_ids[i].push_back(labels.id(tag));
+    } catch (const std::out_of_range& e) {
+      throw ParseError(train.path, 0, "sentence " + std::to_string(i + 1) + ": " + e.what());
     }
     texts[i] = train.text(i);
     SentenceTree tree;

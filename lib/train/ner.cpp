@@ -131,14 +131,16 @@ TaggedDataset TaggedDataset::load(const std::string& path, TaggedFormat format) 
   return d;
 }
 
-std::string TaggedDataset::text(std::size_t i) const {
+std::string join_tokens(const std::vector<std::string>& tokens, bool word_level) {
   std::string out;
-  for (const auto& t : sentences.at(i).tokens) {
+  for (const auto& t : tokens) {
     if (word_level && !out.empty()) out += ' ';
     out += t;
   }
   return out;
 }
+
+std::string TaggedDataset::text(std::size_t i) const { return join_tokens(sentences.at(i).tokens, word_level); }
 
 std::vector<std::string> TaggedDataset::tag_names() const {
   std::set<std::string> tags;

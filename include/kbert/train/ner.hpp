@@ -50,6 +50,10 @@ struct TaggedDataset {
   std::size_t size() const { return sentences.size(); }
 };
 
+/// The text a tree is built from for a tagged sentence: its tokens joined by a space
+/// (word level) or by nothing (characters).
+std::string join_tokens(const std::vector<std::string>& tokens, bool word_level);
+
 /// An entity over tokens [begin, end).
 struct EntitySpan {
   std::string type;
