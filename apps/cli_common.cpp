@@ -1,8 +1,10 @@
 #include "cli_common.hpp"
 
 #include "commands.hpp"
+#include "kbert/common/env.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <iostream>
 
@@ -30,12 +32,13 @@ commands:
          --labels-file in its labels_map order) saved by the original K-BERT.
   import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR
          Converts a Hugging Face BERT directory into a model directory.
-  predict --model DIR [--kg FILE|none] [--batch-size N] [--json]
-         Classifies stdin texts (a TAB separates a pair); with a tagger (NER) model,
+  predict --model DIR [--kg FILE|none] [--batch-size N] [--json] [--pairs]
+         Classifies stdin texts, one a line (with --pairs, every line is a pair:
+         text_a TAB text_b; without it a TAB is part of the text); with a tagger (NER) model,
          prints each text's entities: type, code-point offsets start-end, score, text.
   embed --model DIR [--kg FILE|none] [--pooling cls|mean|max|tokens] [--normalize]
-         [--format jsonl|npy] [--out F]
-         Sentence (or token) vectors of stdin texts.
+         [--format jsonl|npy] [--out F] [--pairs]
+         Sentence (or token) vectors of stdin texts (--pairs as for predict).
   bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-length N]
          Times trees + batching + forward over stdin texts; ends with a JSON line.
   train --train F [--dev F] [--test F] (--model DIR | --config F.json --vocab V
@@ -132,6 +135,13 @@ std::size_t Args::size_value(const std::string& name, std::size_t fallback) cons
   return static_cast<std::size_t>(n);
 }
 
+unsigned Args::threads(unsigned fallback) const {
+  const std::size_t n = size_value("threads", fallback);
+  if (n > env::kMaxThreads)
+    throw UsageError("--threads must be at most " + std::to_string(env::kMaxThreads) + ", got " + std::to_string(n));
+  return static_cast<unsigned>(n);
+}
+
 double Args::double_value(const std::string& name, double fallback) const {
   if (!has(name)) return fallback;
   const std::string v = value(name);
@@ -142,7 +152,8 @@ double Args::double_value(const std::string& name, double fallback) const {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != v.size() || v.empty()) throw UsageError("--" + name + " needs a number, got '" + v + "'");
+  if (used != v.size() || v.empty() || !std::isfinite(x))
+    throw UsageError("--" + name + " needs a finite number, got '" + v + "'");
   return x;
 }
 

@@ -30,6 +30,8 @@ class Args {
   std::vector<std::string> values(const std::string& name) const;
   std::size_t size_value(const std::string& name, std::size_t fallback) const;
   double double_value(const std::string& name, double fallback) const;
+  /// --threads, at most env::kMaxThreads (a usage error names a larger value).
+  unsigned threads(unsigned fallback) const;
   /// The --kg values other than "none".
   std::vector<std::string> kg_files() const;
   bool has(const std::string& name) const;

@@ -44,7 +44,7 @@ int bench_tree(int argc, char** argv) {
     }
     texts.push_back(line);
   }
-  const unsigned threads = static_cast<unsigned>(args.size_value("threads", 1));
+  const unsigned threads = args.threads(1);
   const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat", 5));
   // Untimed warm-up over a few texts (page faults, first allocations).
   for (std::size_t i = 0; i < std::min<std::size_t>(texts.size(), 8); ++i) setup->builder->build(texts[i]);

@@ -22,24 +22,25 @@ struct Texts {
   std::vector<std::string> a, b;
 };
 
-// One text a line; a TAB separates a pair when `pairs`.
+// One text a line. With `pairs` (--pairs), every line is a pair: text_a TAB text_b (a line
+// without a TAB is an error naming it). Without it a TAB is part of the text: what one line
+// is never depends on the other lines.
 Texts read_texts(bool pairs) {
   Texts t;
   std::string line;
-  bool any_pair = false;
+  std::size_t n = 0;
   while (std::getline(std::cin, line)) {
+    ++n;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    const std::size_t tab = pairs ? line.find('\t') : std::string::npos;
-    if (tab != std::string::npos) {
-      any_pair = true;
+    if (pairs) {
+      const std::size_t tab = line.find('\t');
+      if (tab == std::string::npos)
+        throw ParseError("<stdin>", n, "--pairs: no TAB between the two texts of this line");
       t.b.push_back(line.substr(tab + 1));
       line.resize(tab);
-    } else {
-      t.b.emplace_back();
     }
     t.a.push_back(line);
   }
-  if (!any_pair) t.b.clear();
   return t;
 }
 
@@ -47,7 +48,7 @@ RunOptions run_options(const Args& args) {
   RunOptions r;
   r.batch_size = args.size_value("batch-size", 32);
   if (r.batch_size == 0) throw UsageError("--batch-size must be at least 1");
-  r.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  r.threads = args.threads(0);
   if (args.has("kg")) r.kg = args.value("kg");
   if (args.has("max-length")) r.max_length = args.size_value("max-length", 256);
   return r;
@@ -137,12 +138,15 @@ int tag_texts(const Model& m, bool json) {
 
 int predict_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "batch-size", "threads", "max-length"}, {"json"});
+  args.known({"model", "kg", "batch-size", "threads", "max-length"}, {"json", "pairs"});
   if (!args.has("model")) throw UsageError("predict needs --model DIR");
   Model m = Model::load(args.value("model"), run_options(args));
   const bool json = args.flag("json");
-  if (m.is_tagger()) return tag_texts(m, json);
-  Texts t = read_texts(true);
+  if (m.is_tagger()) {
+    if (args.flag("pairs")) throw UsageError("--pairs is for classifiers; a tagger tags one text a line");
+    return tag_texts(m, json);
+  }
+  Texts t = read_texts(args.flag("pairs"));
   std::vector<Prediction> preds = m.predict(t.a, t.b);
   if (!json) std::cout << std::left << std::setw(16) << "label" << std::setw(10) << "prob" << "knowledge | text\n";
   for (std::size_t i = 0; i < preds.size(); ++i) {
@@ -177,7 +181,7 @@ void write_npy(const std::string& path, const Matrix& m) {
 
 int embed_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "threads", "max-length"}, {"normalize"});
+  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "threads", "max-length"}, {"normalize", "pairs"});
   if (!args.has("model")) throw UsageError("embed needs --model DIR");
   EmbedPooling pooling;
   try {
@@ -189,7 +193,7 @@ int embed_cmd(int argc, char** argv) {
   if (format != "jsonl" && format != "npy") throw UsageError("--format must be jsonl or npy");
   if (format == "npy" && !args.has("out")) throw UsageError("--format npy needs --out FILE");
   Model m = Model::load(args.value("model"), run_options(args));
-  Texts t = read_texts(true);
+  Texts t = read_texts(args.flag("pairs"));
   Matrix e = m.embed(t.a, pooling, args.flag("normalize"), t.b);
   if (format == "npy") {
     write_npy(args.value("out"), e);
@@ -270,7 +274,7 @@ int train_cmd(int argc, char** argv) {
   setup.use_visible_matrix = !args.flag("no-visible-matrix");
   setup.use_soft_positions = !args.flag("no-soft-position");
   setup.batch_size = args.size_value("batch-size", 32);
-  setup.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  setup.threads = args.threads(0);
   setup.seed = args.size_value("seed", 7);
   Model model = prepare_classifier(setup, ner ? tagger_labels(*ner_train) : LabelSet::from(*train).names());
   TrainOptions o;
@@ -318,7 +322,7 @@ int pretrain_cmd(int argc, char** argv) {
   }
   set_random_seed(args.size_value("seed", 7));
   RunOptions run;
-  run.threads = static_cast<unsigned>(args.size_value("threads", 0));
+  run.threads = args.threads(0);
   const std::vector<std::string> kgs = args.kg_files();
   Model model;
   if (args.has("model")) {

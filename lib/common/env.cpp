@@ -1,6 +1,8 @@
 #include "kbert/common/env.hpp"
 
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace kbert::env {
@@ -18,6 +20,11 @@ unsigned num_threads() {
   }
   unsigned hw = std::thread::hardware_concurrency();
   return hw ? hw : 1;
+}
+
+void check_threads(std::size_t threads) {
+  if (threads > kMaxThreads)
+    throw std::invalid_argument("threads must be at most " + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
 }
 
 }  // namespace kbert::env

@@ -35,8 +35,15 @@ class LineReader {
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
 
-  // Returns false at end of file.
+  // Returns false at end of file. A UTF-8 byte-order mark before the first line is dropped.
   bool next(std::string_view& line) {
+    if (!next_raw(line)) return false;
+    if (line_no_ == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
+    return true;
+  }
+
+ private:
+  bool next_raw(std::string_view& line) {
     for (;;) {
       const char* base = buf_.data();
       for (std::size_t i = pos_; i < end_; ++i) {
@@ -62,6 +69,8 @@ class LineReader {
       fill();
     }
   }
+
+ public:
   std::size_t line_no() const { return line_no_; }
 
  private:
@@ -73,6 +82,8 @@ class LineReader {
     if (end_ * 2 > buf_.size() && buf_.size() < (1u << 20)) {
       buf_.resize(1 << 20);  // a big file: read in larger chunks
     } else if (end_ * 2 > buf_.size()) {
+      if (buf_.size() >= kMaxLine)  // no KG line is this long: a binary file, or a device such as /dev/zero
+        throw ParseError(path_, line_no_ + 1, "a line longer than " + std::to_string(kMaxLine >> 20) + " MiB: not a KG file");
       buf_.resize(buf_.size() * 2);  // a very long line
     }
     std::size_t got = std::fread(buf_.data() + end_, 1, buf_.size() - end_, file_);
@@ -83,6 +94,7 @@ class LineReader {
     end_ += got;
   }
 
+  static constexpr std::size_t kMaxLine = std::size_t{64} << 20;
   std::string path_;
   std::FILE* file_ = nullptr;
   std::vector<char> buf_;

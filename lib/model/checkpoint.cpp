@@ -97,6 +97,21 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
 
 }  // namespace
 
+void check_config_against(const BertConfig& c, const TensorList& tensors, const std::string& path) {
+  // Every encoder parameter comes from the file, so a configuration that describes far more
+  // values than the file holds does not belong to it, and is not allocated. (Within twice
+  // the file's size, load_weights names each missing or mis-shaped tensor instead.)
+  const double H = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
+  const double need = (static_cast<double>(c.vocab_size + c.max_position + c.type_vocab_size) + 2) * H +
+                      static_cast<double>(c.num_layers) * (4 * H * H + 2 * H * I + 9 * H + I);
+  double have = 0;
+  for (const auto& [name, t] : tensors) have += static_cast<double>(t.numel());
+  if (need > 2 * have + (1 << 20))
+    throw ParseError(path, 0, "config.json describes an encoder of " + std::to_string(static_cast<long long>(need)) +
+                                  " values but this file holds " + std::to_string(static_cast<long long>(have)) +
+                                  ": the configuration does not belong to these weights");
+}
+
 CheckpointFormat detect_format(const TensorList& tensors) {
   for (const auto& [name, t] : tensors)
     if (starts_with(name, "embedding.") || starts_with(name, "encoder.transformer.")) return CheckpointFormat::kUer;
@@ -144,6 +159,8 @@ void load_weights(nn::Network& net, const TensorList& tensors, const std::string
     at::Tensor value = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
     torch::Tensor* p = params.find(s.internal);
     if (!p) throw std::logic_error("kbert: no parameter " + s.internal);
+    if (value.is_floating_point() && !at::isfinite(value).all().item<bool>())
+      throw ParseError(path, 0, "tensor '" + file[s.external[0]].first + "' holds NaN or infinite values: the weights are damaged");
     if (!value.sizes().equals(p->sizes())) {
       std::ostringstream os;
       os << file[s.external[0]].first << (s.external.size() > 1 ? " (+q/k/v)" : "") << " has shape " << value.sizes()

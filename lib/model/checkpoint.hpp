@@ -17,6 +17,10 @@ namespace kbert {
 
 enum class CheckpointFormat { kHuggingFace, kUer };
 
+/// Refuses (ParseError naming `path`) a configuration that describes more encoder values
+/// than `tensors` hold: checked before the network is allocated.
+void check_config_against(const BertConfig& config, const TensorList& tensors, const std::string& path);
+
 /// UER when any name is UER-style (embedding.*, encoder.transformer.*), else HF.
 CheckpointFormat detect_format(const TensorList& tensors);
 

@@ -9,11 +9,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <numeric>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/env.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/common/output_dir.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/text/unicode.hpp"
 #include "kbert/text/utf8.hpp"
@@ -22,48 +24,12 @@
 #include "model/bert.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model_impl.hpp"
+#include "io/model_spec.hpp"
 #include "model/tensor_io.hpp"
 
 namespace kbert {
 
-Pooling parse_pooling(const std::string& n) {
-  if (n == "first") return Pooling::kFirst;
-  if (n == "mean") return Pooling::kMean;
-  if (n == "max") return Pooling::kMax;
-  if (n == "last") return Pooling::kLast;
-  throw std::invalid_argument("unknown pooling '" + n + "' (expected first, mean, max or last)");
-}
-
-EmbedPooling parse_embed_pooling(const std::string& n) {
-  if (n == "cls" || n == "first") return EmbedPooling::kCls;
-  if (n == "mean") return EmbedPooling::kMean;
-  if (n == "max") return EmbedPooling::kMax;
-  if (n == "tokens") return EmbedPooling::kTokens;
-  throw std::invalid_argument("unknown pooling '" + n + "' (expected cls, mean, max or tokens)");
-}
-
-const char* pooling_name(Pooling p) {
-  switch (p) {
-    case Pooling::kMean: return "mean";
-    case Pooling::kMax: return "max";
-    case Pooling::kLast: return "last";
-    case Pooling::kFirst: break;
-  }
-  return "first";
-}
-
 namespace {
-
-const char* head_name(HeadKind h) {
-  return h == HeadKind::kKbert ? "kbert" : h == HeadKind::kHf ? "hf" : h == HeadKind::kTagger ? "tagger" : "none";
-}
-HeadKind parse_head(const std::string& n, const std::string& path) {
-  if (n == "kbert") return HeadKind::kKbert;
-  if (n == "hf") return HeadKind::kHf;
-  if (n == "tagger") return HeadKind::kTagger;
-  if (n == "none") return HeadKind::kNone;
-  throw ParseError(path, 1, "unknown head '" + n + "'");
-}
 
 std::string basename(const std::string& p) {
   auto s = p.find_last_of('/');
@@ -110,76 +76,18 @@ std::vector<std::string> number_labels(std::int64_t n) {
   return out;
 }
 
-nlohmann::json spec_to_json(const ModelSpec& s) {
-  nlohmann::json tok = {{"kind", s.tokenizer.kind}, {"case_insensitive_match", s.tokenizer.case_insensitive_match}};
-  if (!s.tokenizer.vocab_path.empty()) tok["vocab"] = s.tokenizer.vocab_path;
-  if (!s.tokenizer.spm_model_path.empty()) tok["spm_model"] = s.tokenizer.spm_model_path;
-  if (s.tokenizer.lower_case) tok["lower_case"] = *s.tokenizer.lower_case;
-  if (s.tokenizer.strip_accents) tok["strip_accents"] = *s.tokenizer.strip_accents;
-  if (s.tokenizer.tokenize_chinese_chars) tok["tokenize_chinese_chars"] = *s.tokenizer.tokenize_chinese_chars;
-  return {{"format", "kbert-model"},
-          {"version", 1},
-          {"tokenizer", tok},
-          {"tree",
-           {{"max_entities", s.tree.max_entities},
-            {"max_length", s.tree.max_length},
-            {"predicate", s.tree.predicate},
-            {"truncation", s.tree.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
-            {"add_special", s.tree.add_special}}},
-          {"kg", s.kg_files},
-          {"segments", s.segments == SegmentConvention::kUer ? "uer" : "hf"},
-          {"head", head_name(s.head)},
-          {"pooling", pooling_name(s.pooling)},
-          {"labels", s.labels},
-          {"pad_to_max_length", s.pad_to_max_length},
-          {"use_visible_matrix", s.use_visible_matrix},
-          {"use_soft_positions", s.use_soft_positions}};
-}
-
-ModelSpec spec_from_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw FileError(path, "cannot open (is this a kbert model directory?)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-    ModelSpec s;
-    const auto& tok = j.at("tokenizer");
-    s.tokenizer.kind = tok.at("kind").get<std::string>();
-    s.tokenizer.vocab_path = tok.value("vocab", "");
-    s.tokenizer.spm_model_path = tok.value("spm_model", "");
-    if (tok.contains("lower_case")) s.tokenizer.lower_case = tok["lower_case"].get<bool>();
-    if (tok.contains("strip_accents")) s.tokenizer.strip_accents = tok["strip_accents"].get<bool>();
-    if (tok.contains("tokenize_chinese_chars")) s.tokenizer.tokenize_chinese_chars = tok["tokenize_chinese_chars"].get<bool>();
-    s.tokenizer.case_insensitive_match = tok.value("case_insensitive_match", false);
-    const auto& tr = j.at("tree");
-    s.tree.max_entities = tr.at("max_entities").get<std::size_t>();
-    s.tree.max_length = tr.at("max_length").get<std::size_t>();
-    s.tree.predicate = tr.at("predicate").get<bool>();
-    s.tree.truncation = parse_truncation(tr.at("truncation").get<std::string>());
-    s.tree.add_special = tr.at("add_special").get<bool>();
-    s.kg_files = j.value("kg", std::vector<std::string>{});
-    s.segments = j.at("segments").get<std::string>() == "uer" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
-    s.head = parse_head(j.at("head").get<std::string>(), path);
-    s.pooling = parse_pooling(j.value("pooling", "first"));
-    s.labels = j.value("labels", std::vector<std::string>{});
-    s.pad_to_max_length = j.value("pad_to_max_length", false);
-    s.use_visible_matrix = j.value("use_visible_matrix", true);
-    s.use_soft_positions = j.value("use_soft_positions", true);
-    return s;
-  } catch (const nlohmann::json::exception& e) {
-    throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());
-  } catch (const std::invalid_argument& e) {
-    throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());
-  }
-}
-
 }  // namespace
 
 void Model::Impl::setup_text() {
   TokenizerOptions t = spec.tokenizer;
-  auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' || dir.empty() ? p : dir + "/" + p; };
-  t.vocab_path = resolve(t.vocab_path);
-  t.spm_model_path = resolve(t.spm_model_path);
+  // A loaded directory's files are named by its kbert.json: they must lie inside it.
+  if (!dir.empty()) {
+    if (t.kind == "sentencepiece") {
+      t.spm_model_path = model_file(dir, t.spm_model_path, "tokenizer.spm_model");
+    } else {
+      t.vocab_path = model_file(dir, t.vocab_path, "tokenizer.vocab");
+    }
+  }
   vocab_source = t.kind == "sentencepiece" ? t.spm_model_path : t.vocab_path;
   tokenizer = make_tokenizer(t);
   const Vocab* vocab = tokenizer->vocab();
@@ -193,7 +101,7 @@ void Model::Impl::setup_text() {
   if (run.kg) {
     if (*run.kg != "none") kg_sources.push_back(*run.kg);
   } else {
-    for (const auto& f : spec.kg_files) kg_sources.push_back(resolve(f));
+    for (const auto& f : spec.kg_files) kg_sources.push_back(dir.empty() ? f : model_file(dir, f, "kg"));
   }
   kg.reset();
   if (!kg_sources.empty()) {
@@ -295,6 +203,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 
 namespace {
 void set_threads(unsigned threads) {
+  env::check_threads(threads);
   const unsigned n = threads ? threads : env::num_threads();
   if (static_cast<int>(n) != at::get_num_threads()) at::set_num_threads(static_cast<int>(n));
 }
@@ -306,11 +215,13 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
   Impl& im = *m.impl_;
   im.dir = dir;
   im.run = options;
-  im.spec = spec_from_json(dir + "/kbert.json");
-  im.config = BertConfig::from_hf_json(dir + "/config.json");
+  im.spec = spec_from_json(model_file(dir, "kbert.json", "kbert.json"));
+  im.config = BertConfig::from_hf_json(model_file(dir, "config.json", "config.json"));
+  const std::string weights = model_file(dir, "model.safetensors", "model.safetensors");
+  TensorList tensors = read_safetensors(weights);
+  // Sizes in config.json are checked against the weights before the network is allocated.
+  check_config_against(im.config, tensors, weights);
   im.setup_text();
-  const std::string weights = dir + "/model.safetensors";
-  TensorList tensors = read_checkpoint(weights);
   const std::int64_t labels = im.spec.head == HeadKind::kNone ? 0 : static_cast<std::int64_t>(im.spec.labels.size());
   if (im.spec.head != HeadKind::kNone && labels == 0) throw ParseError(dir + "/kbert.json", 1, "a head needs labels");
   {
@@ -364,7 +275,12 @@ Model Model::create(const std::string& config_json, ModelSpec spec, const std::s
 }
 
 void Model::save(const std::string& dir) const {
-  const Impl& im = *impl_;
+  OutputDir out(dir);
+  out.replace([&](const std::string& tmp) { impl_->write_files(tmp); });
+}
+
+void Model::Impl::write_files(const std::string& dir) const {
+  const Impl& im = *this;
   make_dir(dir);
   ModelSpec spec = im.spec;
   const std::string vocab_name = spec.tokenizer.kind == "sentencepiece" ? "spm.model" : "vocab.txt";
@@ -377,8 +293,11 @@ void Model::save(const std::string& dir) const {
   }
   spec.kg_files.clear();
   if (!im.kg_sources.empty()) make_dir(dir + "/kg");
+  std::set<std::string> used;
   for (const auto& src : im.kg_sources) {
-    const std::string rel = "kg/" + basename(src);
+    std::string name = basename(src);
+    for (int k = 2; !used.insert(name).second; ++k) name = std::to_string(k) + "-" + basename(src);
+    const std::string rel = "kg/" + name;
     if (src != dir + "/" + rel) copy_file(src, dir + "/" + rel);
     spec.kg_files.push_back(rel);
   }
@@ -535,6 +454,10 @@ std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, co
       const float* pr = probs.data_ptr<float>() + r * C;
       p.logits.assign(l, l + C);
       p.probs.assign(pr, pr + C);
+      for (float x : p.logits)
+        if (!std::isfinite(x))
+          throw std::runtime_error("text " + std::to_string(idx[r] + 1) + ": the model's output is not a number (NaN or " +
+                                   "infinite logits): its weights or the input are broken");
       p.label = std::max_element(p.logits.begin(), p.logits.end()) - p.logits.begin();
       p.label_name = p.label < static_cast<std::int64_t>(im.spec.labels.size()) ? im.spec.labels[p.label] : std::to_string(p.label);
       p.injected = std::move(trees[order[k + r]].injected);
@@ -679,6 +602,7 @@ double measure_gemm_gflops() {
 void import_uer(const ImportUerOptions& o) {
   KBERT_CHECK(!o.checkpoint.empty() && !o.config.empty() && !o.vocab.empty() && !o.out.empty(),
               "import-uer needs --checkpoint, --config, --vocab and --out");
+  const OutputDir out(o.out);
   KBERT_CHECK(o.tokenizer == "char", "import-uer supports --tokenizer char (K-BERT's mode), got ", o.tokenizer);
   const Vocab vocab = Vocab::from_file(o.vocab, VocabStyle::kUer);
   TensorList tensors = read_checkpoint(o.checkpoint);
@@ -693,6 +617,7 @@ void import_uer(const ImportUerOptions& o) {
     throw std::invalid_argument(o.checkpoint + " is a tagger (output_layer.weight): --labels-file must name its " +
                                 std::to_string(head.labels) + " labels in run_kbert_ner.py's labels_map order");
   BertConfig config = BertConfig::from_uer_json(o.config, static_cast<std::int64_t>(vocab.size()));
+  check_config_against(config, tensors, o.checkpoint);
   for (const auto& [name, t] : tensors)
     if (name == "embedding.word_embedding.weight" && t.dim() == 2 && t.size(0) != config.vocab_size)
       throw ParseError(o.checkpoint, 0, "embedding.word_embedding.weight has " + std::to_string(t.size(0)) +
@@ -718,16 +643,18 @@ void import_uer(const ImportUerOptions& o) {
   spec.kg_files = o.kg_files;
   Model m = Model::create(config, spec, o.vocab, run);
   load_weights(m.impl_->net, tensors, o.checkpoint);
-  m.save(o.out);
+  out.replace([&](const std::string& tmp) { m.impl_->write_files(tmp); });
 }
 
 void import_hf(const ImportHfOptions& o) {
   KBERT_CHECK(!o.from.empty() && !o.out.empty(), "import-hf needs --from and --out");
+  const OutputDir out(o.out);
   BertConfig config = BertConfig::from_hf_json(o.from + "/config.json");
   std::string weights = o.from + "/model.safetensors";
   if (!exists(weights)) weights = o.from + "/pytorch_model.bin";
   if (!exists(weights)) throw FileError(o.from, "neither model.safetensors nor pytorch_model.bin in this directory");
   TensorList tensors = read_checkpoint(weights);
+  check_config_against(config, tensors, weights);
   const HeadInFile head = find_head(tensors, CheckpointFormat::kHuggingFace);
   ModelSpec spec;
   auto wp = WordPieceTokenizer::from_files(o.from + "/vocab.txt");
@@ -783,7 +710,7 @@ void import_hf(const ImportHfOptions& o) {
     tensors.swap(kept);
   }
   load_weights(m.impl_->net, tensors, weights, new_head);
-  m.save(o.out);
+  out.replace([&](const std::string& tmp) { m.impl_->write_files(tmp); });
 }
 
 }  // namespace kbert

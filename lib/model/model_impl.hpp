@@ -40,6 +40,8 @@ struct Model::Impl {
   mutable std::mutex forward_mutex;
 
   void setup_text();
+  // Writes the model's files into `dir` (a fresh directory; OutputDir swaps it into place).
+  void write_files(const std::string& dir) const;
   // A tagger's output for sentences given as tokens: a tag and its probability per token.
   struct Tagged {
     std::vector<std::string> tags;

@@ -25,7 +25,8 @@ void write_safetensors(const std::string& path, const TensorList& tensors);
 /// nested under "state_dict" or "model". Floating tensors come back as float32.
 TensorList read_torch_checkpoint(const std::string& path);
 
-/// Either of the above, chosen by the file's first bytes.
+/// Either of the above, chosen by the file name: *.safetensors, or *.bin / *.pt / *.pth /
+/// *.ckpt (torch.save). The content never routes a file to the other reader.
 TensorList read_checkpoint(const std::string& path);
 
 }  // namespace kbert

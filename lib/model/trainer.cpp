@@ -15,6 +15,7 @@
 
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/common/output_dir.hpp"
 #include "model/allocator.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model_impl.hpp"
@@ -31,24 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-// Replaces directory `dir` by what `write(tmp)` puts in a fresh temporary directory:
-// a reader sees the old directory or the new one, never a half-written one.
-void replace_directory(const std::string& dir, const std::function<void(const std::string&)>& write) {
-  const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
-  const std::string old = dir + ".old-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  try {
-    write(tmp);
-  } catch (...) {
-    fs::remove_all(tmp);
-    throw;
-  }
-  std::error_code ec;
-  if (fs::exists(dir)) fs::rename(dir, old);
-  fs::rename(tmp, dir);
-  fs::remove_all(old, ec);
-}
 
 double bert_adam_factor(double progress, double warmup) {
   // BertAdam's warmup_linear (UER / K-BERT): x / warmup during warm-up, then 1 - x.
@@ -80,7 +63,42 @@ struct TrainTask {
   std::function<std::size_t(std::size_t)> length;                // an example's length, for length grouping
   std::function<torch::Tensor(const std::vector<std::size_t>&, std::uint64_t)> loss;  // examples, dropout seed
   std::function<Evaluation(const Model&, bool test)> evaluate;  // on dev (false) or test (true)
+  nlohmann::json fingerprint = nlohmann::json::object();         // what a checkpoint must match to be resumed
 };
+
+// FNV-1a over strings, each followed by a separator byte: a fingerprint of a dataset.
+struct Fnv {
+  std::uint64_t h = 1469598103934665603ull;
+  void add(const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+  }
+  std::string hex() const {
+    std::ostringstream os;
+    os << std::hex << std::setw(16) << std::setfill('0') << h;
+    return os.str();
+  }
+};
+std::string data_hash(const Dataset* d) {
+  if (!d) return "none";
+  Fnv f;
+  for (const auto& e : d->examples) {
+    f.add(e.label);
+    f.add(e.text_a);
+    f.add(e.text_b);
+  }
+  return f.hex() + "/" + std::to_string(d->examples.size());
+}
+std::string data_hash(const TaggedDataset* d) {
+  if (!d) return "none";
+  Fnv f;
+  for (const auto& s : d->sentences) {
+    for (const auto& t : s.tokens) f.add(t);
+    for (const auto& t : s.tags) f.add(t);
+    f.add("\n");
+  }
+  return f.hex() + "/" + std::to_string(d->sentences.size());
+}
 
 // Reorders a shuffled `order` so that each batch holds examples of similar length: sorted
 // by length within windows of 64 batches, then whole batches shuffled. Batches carry
@@ -112,6 +130,15 @@ void store(TrainResult& result, Evaluation ev, bool test) {
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
                          const std::string& out_dir);
 
+// The id of an example's label; ParseError naming the file and line when the model lacks it.
+std::int64_t checked_label(const LabelSet& labels, const Example& e, const std::string& path) {
+  try {
+    return labels.id(e.label);
+  } catch (const std::out_of_range& err) {
+    throw ParseError(path, e.line, err.what());
+  }
+}
+
 }  // namespace
 
 ClassificationReport evaluate(const Model& model, const Dataset& data) {
@@ -122,11 +149,7 @@ ClassificationReport evaluate(const Model& model, const Dataset& data) {
   for (const auto& e : data.examples) {
     a.push_back(e.text_a);
     b.push_back(e.text_b);
-    try {
-      gold.push_back(set.id(e.label));
-    } catch (const std::out_of_range& err) {
-      throw ParseError(data.path, 0, err.what());
-    }
+    gold.push_back(checked_label(set, e, data.path));
   }
   if (!data.has_pairs) b.clear();
   std::vector<Prediction> preds = model.predict(a, b);
@@ -221,6 +244,7 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
     ev.entities = std::move(r);
     return ev;
   };
+  task.fingerprint = {{"task", "ner"}, {"train", data_hash(&train)}, {"dev", data_hash(dev)}, {"test", data_hash(test)}};
   return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
 }
 
@@ -233,13 +257,11 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
   LabelSet labels(im.spec.labels);
   std::vector<std::int64_t> targets;
-  for (std::size_t i = 0; i < train.examples.size(); ++i) {
-    try {
-      targets.push_back(labels.id(train.examples[i].label));
-    } catch (const std::out_of_range& e) {
-      throw ParseError(train.path, i + 2, e.what());
-    }
-  }
+  for (const Example& e : train.examples) targets.push_back(checked_label(labels, e, train.path));
+  // Dev and test labels too, before the first epoch rather than after the last.
+  for (const Dataset* d : {dev, test})
+    if (d)
+      for (const Example& e : d->examples) checked_label(labels, e, d->path);
 
   KBERT_CHECK(o.class_weights == "none" || o.class_weights == "balanced",
               "class weights must be none or balanced, got ", o.class_weights);
@@ -285,15 +307,87 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     ev.classification = std::move(r);
     return ev;
   };
+  task.fingerprint = {{"task", "classify"}, {"train", data_hash(&train)}, {"dev", data_hash(dev)}, {"test", data_hash(test)},
+                      {"class_weights", o.class_weights}};
   return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
 }
 
 namespace {
 
+// Options out of range are refused before anything is loaded or written.
+void check_options(double learning_rate, double warmup, double weight_decay, double max_grad_norm) {
+  KBERT_CHECK(std::isfinite(learning_rate) && learning_rate > 0 && learning_rate <= 1,
+              "learning rate must be in (0, 1], got ", learning_rate);
+  KBERT_CHECK(std::isfinite(warmup) && warmup >= 0 && warmup <= 1, "warmup is a fraction of the steps, in [0, 1]; got ",
+              warmup);
+  KBERT_CHECK(std::isfinite(weight_decay) && weight_decay >= 0 && weight_decay <= 1, "weight decay must be in [0, 1], got ",
+              weight_decay);
+  KBERT_CHECK(std::isfinite(max_grad_norm) && max_grad_norm >= 0, "max_grad_norm must be 0 (off) or positive, got ",
+              max_grad_norm);
+}
+
+// The settings that decide the course of a run: a checkpoint resumes only under the same ones.
+nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
+  const TreeOptions& t = im.builder->options();
+  return {{"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"accumulation", o.accumulation},
+          {"learning_rate", o.learning_rate},
+          {"warmup", o.warmup},
+          {"weight_decay", o.weight_decay},
+          {"max_grad_norm", o.max_grad_norm},
+          {"seed", o.seed},
+          {"shuffle", o.shuffle},
+          {"group_by_length", o.group_by_length},
+          {"metric", o.metric},
+          {"labels", im.spec.labels},
+          {"head", static_cast<int>(im.spec.head)},
+          {"pooling", static_cast<int>(im.spec.pooling)},
+          {"max_length", t.max_length},
+          {"max_entities", t.max_entities},
+          {"predicate", t.predicate},
+          {"truncation", t.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
+          {"kg", im.kg_sources},
+          {"use_visible_matrix", im.spec.use_visible_matrix},
+          {"use_soft_positions", im.spec.use_soft_positions},
+          {"layers", im.config.num_layers},
+          {"hidden", im.config.hidden_size},
+          {"vocab", im.config.vocab_size}};
+}
+
+// A checkpoint's state, refused (naming each difference) when it was made under other settings.
+nlohmann::json read_state(const std::string& path, const nlohmann::json& fingerprint) {
+  std::ifstream in(path);
+  if (!in) throw FileError(path, "cannot open");
+  nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
+  if (st.is_discarded() || !st.is_object()) throw ParseError(path, 1, "not a JSON object: a damaged checkpoint");
+  for (const char* key : {"epoch", "batch", "step", "best", "best_epoch", "bad_epochs"})
+    if (!st.contains(key) || !st[key].is_number()) throw ParseError(path, 1, std::string("damaged checkpoint: no '") + key + "'");
+  if (!st.contains("fingerprint") || !st["fingerprint"].is_object())
+    throw ParseError(path, 1, "this checkpoint records no settings (made by an older kbert): it cannot be checked, so it is "
+                              "not resumed; remove it or train without --resume");
+  std::string diff;
+  const nlohmann::json& had = st["fingerprint"];
+  for (auto it = fingerprint.begin(); it != fingerprint.end(); ++it) {
+    const nlohmann::json before = had.contains(it.key()) ? had[it.key()] : nlohmann::json("(not recorded)");
+    if (before != it.value()) {
+      std::string a = before.dump(), b = it.value().dump();
+      if (a.size() > 60) a = a.substr(0, 57) + "...";
+      if (b.size() > 60) b = b.substr(0, 57) + "...";
+      diff += (diff.empty() ? "" : "; ") + it.key() + " was " + a + ", now " + b;
+    }
+  }
+  if (!diff.empty())
+    throw std::invalid_argument("--resume: the checkpoint " + path + " was made with other data or settings (" + diff +
+                                "); resume with the same ones, or train without --resume");
+  return st;
+}
+
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
                          const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
+  check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
 
   // AdamW; no weight decay on biases and LayerNorm parameters.
   std::vector<torch::Tensor> decay, no_decay;
@@ -315,14 +409,21 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   const std::size_t steps_per_epoch = (batches + o.accumulation - 1) / o.accumulation;
   const std::size_t total_steps = steps_per_epoch * o.epochs;
 
-  const std::string ckpt = out_dir + ".checkpoint";
+  // The output and its checkpoint: refused unless new or kbert's, locked against a second writer.
+  const OutputDir out(out_dir);
+  const OutputDir ckpt_dir(out.path() + ".checkpoint", /*lock=*/false);
+  if (o.progress)
+    for (const auto* notes : {&out.notes(), &ckpt_dir.notes()})
+      for (const auto& note : *notes) std::cerr << "kbert train: " << note << "\n";
+  const std::string ckpt = ckpt_dir.path();
+  nlohmann::json fingerprint = task.fingerprint;
+  fingerprint.update(run_fingerprint(im, o));
   std::size_t start_epoch = 0, start_batch = 0, step = 0, bad_epochs = 0, best_epoch = 0;
   double best = -1;
   TrainResult result;
   nlohmann::json log_entries = nlohmann::json::array();
   if (o.resume && fs::exists(ckpt + "/state.json")) {
-    std::ifstream in(ckpt + "/state.json");
-    nlohmann::json st = nlohmann::json::parse(in);
+    const nlohmann::json st = read_state(ckpt + "/state.json", fingerprint);
     start_epoch = st.at("epoch");
     start_batch = st.at("batch");
     step = st.at("step");
@@ -331,17 +432,25 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     bad_epochs = st.at("bad_epochs");
     result.first_loss = st.value("first_loss", 0.0);
     log_entries = st.value("log", nlohmann::json::array());
-    load_weights(im.net, read_checkpoint(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
+    load_weights(im.net, read_safetensors(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
     torch::load(opt, ckpt + "/optimizer.pt");
     if (o.progress) std::cerr << "kbert train: resuming at epoch " << start_epoch + 1 << ", batch " << start_batch << "\n";
+  } else if (o.resume && o.progress) {
+    std::cerr << "kbert train: no checkpoint at " << ckpt << ": starting from the beginning\n";
   }
   auto save_checkpoint = [&](std::size_t epoch, std::size_t batch) {
-    replace_directory(ckpt, [&](const std::string& dir) {
-      model.save(dir);
+    ckpt_dir.replace([&](const std::string& dir) {
+      im.write_files(dir);
       torch::save(opt, dir + "/optimizer.pt");
       nlohmann::json st = {{"epoch", epoch}, {"batch", batch}, {"step", step}, {"best", best}, {"best_epoch", best_epoch},
-                           {"bad_epochs", bad_epochs}, {"first_loss", result.first_loss}, {"log", log_entries}};
-      write_file_atomically(dir + "/state.json", [&](std::ostream& out) { out << st.dump(2) << "\n"; });
+                           {"bad_epochs", bad_epochs}, {"first_loss", result.first_loss}, {"log", log_entries},
+                           {"fingerprint", fingerprint}};
+      write_file_atomically(dir + "/state.json", [&](std::ostream& os) { os << st.dump(2) << "\n"; });
+    });
+  };
+  auto write_log = [&](const std::string& dir) {
+    write_file_atomically(dir + "/train_log.jsonl", [&](std::ostream& os) {
+      for (const auto& e : log_entries) os << e.dump() << "\n";
     });
   };
 
@@ -436,12 +545,15 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     } else {
       best_epoch = epoch + 1;
     }
-    if (improved) replace_directory(out_dir, [&](const std::string& dir) { model.save(dir); });
-    fs::create_directories(out_dir);
     log_entries.push_back(log);
-    write_file_atomically(out_dir + "/train_log.jsonl", [&](std::ostream& out) {
-      for (const auto& e : log_entries) out << e.dump() << "\n";
-    });
+    if (improved || !out.exists()) {
+      out.replace([&](const std::string& dir) {
+        im.write_files(dir);
+        write_log(dir);
+      });
+    } else {
+      write_log(out.path());
+    }
     result.epochs_run = epoch + 1;
     save_checkpoint(epoch + 1, 0);
     if (o.patience && bad_epochs >= o.patience) {
@@ -454,14 +566,13 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.examples_per_second = result.loop_seconds > 0 ? static_cast<double>(seen) / result.loop_seconds : 0;
   const bool have_dev_report = result.best_dev || result.best_dev_entities;
-  if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out_dir + "/kbert.json")) {
-    Model best_model = Model::load(out_dir, im.run);
+  if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out.path() + "/kbert.json")) {
+    Model best_model = Model::load(out.path(), im.run);
     // After a resume the best epoch may predate it: its dev report comes from the saved model.
     if (has_dev && !have_dev_report) store(result, task.evaluate(best_model, false), false);
     if (has_test) store(result, task.evaluate(best_model, true), true);
   }
-  std::error_code ec;
-  fs::remove_all(ckpt, ec);  // finished: nothing to resume
+  ckpt_dir.remove();  // finished: nothing to resume
   return result;
 }
 
@@ -491,8 +602,14 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
                             const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(!corpus.empty(), "the pre-training corpus is empty");
+  const OutputDir out(out_dir);  // refused unless new or kbert's, before hours of work
+  if (o.progress)
+    for (const auto& note : out.notes()) std::cerr << "kbert pretrain: " << note << "\n";
   CachingAllocatorScope cache;
   KBERT_CHECK(o.batch_size > 0 && o.epochs > 0, "epochs and batch size must be positive");
+  check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
+  KBERT_CHECK(std::isfinite(o.mask_probability) && o.mask_probability > 0 && o.mask_probability < 1,
+              "mask probability must be in (0, 1), got ", o.mask_probability);
   const Vocab* vocab = im.tokenizer->vocab();
   const std::int32_t mask_id = vocab->find("[MASK]");
   KBERT_CHECK(mask_id >= 0, "the vocabulary has no [MASK] token");
@@ -607,7 +724,7 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
   result.steps = step;
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.texts_per_second = static_cast<double>(n * o.epochs) / std::max(result.seconds, 1e-9);
-  replace_directory(out_dir, [&](const std::string& dir) { model.save(dir); });
+  out.replace([&](const std::string& dir) { im.write_files(dir); });
   return result;
 }
 

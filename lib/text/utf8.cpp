@@ -73,6 +73,11 @@ std::size_t find_invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+void check_utf8(std::string_view s, std::string_view what) {
+  const std::size_t bad = find_invalid_utf8(s);
+  if (bad != std::string_view::npos) throw_invalid(s, bad, what);
+}
+
 std::u32string decode_utf8(std::string_view s, std::string_view what) {
   std::u32string out;
   out.reserve(s.size());

@@ -52,7 +52,7 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
     check_utf8(a, row);
     check_utf8(b, row);
     d.has_pairs = d.has_pairs || !b.empty();
-    d.examples.push_back({std::move(label), std::move(a), std::move(b)});
+    d.examples.push_back({std::move(label), std::move(a), std::move(b), row});
   };
   if (ends_with(path, ".jsonl") || ends_with(path, ".json")) {
     std::string line;
@@ -113,6 +113,7 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
   if (cl < 0) throw ParseError(path, 1, "no \"" + o.label_column + "\" column in the header");
   if (ca < 0) throw ParseError(path, 1, "no \"" + o.text_a_column + "\" (or \"text\") column in the header");
   const std::size_t need = static_cast<std::size_t>(std::max({cl, ca, cb})) + 1;
+  const std::size_t columns = fields.size();
   while (true) {
     err.clear();
     const std::size_t row = line_no + 1;
@@ -121,6 +122,9 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
     if (fields.size() == 1 && fields[0].find_first_not_of(" \t") == std::string::npos) continue;
     if (fields.size() < need && !(cb >= 0 && fields.size() == need - 1 && cb == static_cast<std::ptrdiff_t>(need) - 1))
       throw ParseError(path, row, "expected " + std::to_string(need) + " fields, found " + std::to_string(fields.size()));
+    if (fields.size() > columns)
+      throw ParseError(path, row, "expected " + std::to_string(columns) + " fields (the header's), found " +
+                                      std::to_string(fields.size()) + (csv ? "" : ": a TAB inside a text?"));
     add(fields[static_cast<std::size_t>(cl)], fields[static_cast<std::size_t>(ca)],
         cb >= 0 && static_cast<std::size_t>(cb) < fields.size() ? fields[static_cast<std::size_t>(cb)] : "", row);
   }

@@ -1,4 +1,5 @@
 #include "kbert/tree/sentence_tree.hpp"
+#include "kbert/tree/limits.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -6,11 +7,13 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "kbert/common/env.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/kg/entity_matcher.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/text/utf8.hpp"
 
 namespace kbert {
 
@@ -24,7 +27,10 @@ SentenceTreeBuilder::SentenceTreeBuilder(const KnowledgeGraph* kg, std::shared_p
                                          TreeOptions options)
     : kg_(kg), tokenizer_(std::move(tokenizer)), options_(options) {
   KBERT_CHECK(tokenizer_ != nullptr, "SentenceTreeBuilder needs a tokenizer");
-  KBERT_CHECK(options_.max_length > 0, "max_length must be positive, got ", options_.max_length);
+  KBERT_CHECK(options_.max_length > 0 && options_.max_length <= kMaxTreeLength, "max_length must be from 1 to ",
+              kMaxTreeLength, ", got ", options_.max_length);
+  KBERT_CHECK(options_.max_entities <= kMaxEntities, "max_entities must be at most ", kMaxEntities, ", got ",
+              options_.max_entities);
   if (kg_ && options_.max_entities > 0) {
     matcher_ = std::make_unique<EntityMatcher>();
     const std::size_t n = kg_->num_surface_forms();
@@ -77,6 +83,7 @@ struct Scratch {
   std::vector<Branch> branches;
   std::vector<std::int64_t> words;  // per word: its surface id, or -1
   std::vector<std::pair<std::string, KgFact>> values;
+  std::unordered_set<std::string> seen;  // values already taken, once there are many
   std::vector<std::uint32_t> keep;
   std::vector<std::uint8_t> kept_branch, trunk_row;
   std::vector<Range> trunk_r, branches_r, branch_r;
@@ -99,6 +106,9 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   // segmentation may stop there.
   if (tok.tags_in_text()) {
     // K-BERT builds the string "[CLS]" + a + "[SEP]" + b + "[SEP]" and segments it whole.
+    // Each text is checked on its own first, so that an error's byte offset is the text's.
+    check_utf8(a, "text");
+    if (b) check_utf8(*b, "second text");
     std::string& text = sc.text;
     text.clear();
     if (options_.add_special) text += kClsToken;
@@ -142,6 +152,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     words.push_back(surface);
     if (surface < 0 || !kg_ || options_.max_entities == 0) continue;
     auto& values = sc.values;
+    auto& seen = sc.seen;
     values.clear();
     kg_->for_each_fact(static_cast<std::uint32_t>(surface), [&](const KgFact& f) {
       std::string value;
@@ -151,8 +162,19 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
       } else {
         value.assign(f.object);
       }
-      for (const auto& v : values)
-        if (v.first == value) return true;  // K-BERT keeps a set of values
+      // K-BERT keeps a set of values: a repeated one is skipped. A hash set once there are
+      // many, so that a large max_entities stays linear in the entity's facts.
+      if (values.size() < 8) {
+        for (const auto& v : values)
+          if (v.first == value) return true;
+        if (values.size() == 7) {
+          seen.clear();
+          for (const auto& v : values) seen.insert(v.first);
+          seen.insert(value);
+        }
+      } else if (!seen.insert(value).second) {
+        return true;
+      }
       values.emplace_back(std::move(value), f);
       return values.size() < options_.max_entities;
     });
@@ -303,6 +325,7 @@ std::vector<SentenceTree> SentenceTreeBuilder::build_batch(const std::vector<std
   KBERT_CHECK(texts_b.empty() || texts_b.size() == texts.size(), "build_batch: ", texts.size(), " texts but ",
               texts_b.size(), " second texts");
   std::vector<SentenceTree> out(texts.size());
+  env::check_threads(threads);
   if (threads == 0) threads = env::num_threads();
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, texts.size() / 16)));
   std::exception_ptr error;

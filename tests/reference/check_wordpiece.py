@@ -58,7 +58,7 @@ def main():
         total = 0
         for lower in (True, False):
             ref = BertReference(vocab, lower=lower)
-            cmd = [a.kbert, "tree", "--tokenizer", "wordpiece", "--vocab", path, "--max-length", "100000"]
+            cmd = [a.kbert, "tree", "--tokenizer", "wordpiece", "--vocab", path, "--max-length", "8192"]
             if not lower:
                 cmd.append("--no-lower-case")
             data = "\n".join(texts) + "\n"

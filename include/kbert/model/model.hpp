@@ -114,7 +114,9 @@ class Model {
   /// config.json, and a vocabulary file.
   static Model create(const std::string& config_json, ModelSpec spec, const std::string& vocab_path,
                       const RunOptions& options = {});
-  /// Writes a model directory atomically file by file (KG files copied in).
+  /// Writes a model directory (KG files copied in): a new directory, or one replacing a kbert
+  /// model directory whole (kbert/common/output_dir.hpp); any other existing path is refused
+  /// with FileError. Readers see the old model or the new one, never a mix.
   void save(const std::string& dir) const;
 
   /// Classifies texts (pairs when texts_b is given). Needs a head.

@@ -23,6 +23,8 @@ std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offse
 
 /// Returns the byte offset of the first invalid sequence, or std::string_view::npos.
 std::size_t find_invalid_utf8(std::string_view s);
+/// Throws std::invalid_argument ("invalid UTF-8 at byte N of `what` (bytes ...)") when `s` is not UTF-8.
+void check_utf8(std::string_view s, std::string_view what);
 
 /// Appends the UTF-8 encoding of `cp` to `out`.
 void append_utf8(std::string& out, char32_t cp);

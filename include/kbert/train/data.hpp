@@ -21,6 +21,7 @@ struct Example {
   std::string label;   ///< as written in the file
   std::string text_a;
   std::string text_b;  ///< empty for single texts
+  std::size_t line = 0;  ///< where the example starts in its file (1-based; 0: not from a file)
 };
 
 struct DatasetOptions {

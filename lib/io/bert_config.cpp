@@ -1,6 +1,8 @@
 #include "kbert/model/config.hpp"
 
+#include <filesystem>
 #include <fstream>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "kbert/common/atomic_file.hpp"
@@ -10,6 +12,9 @@ namespace kbert {
 namespace {
 
 nlohmann::json read_json(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "cannot open (not a regular file)");
+  if (std::filesystem::file_size(path, ec) > (16u << 20)) throw ParseError(path, 1, "over 16 MiB: not a model configuration");
   std::ifstream in(path);
   if (!in) throw FileError(path, "cannot open");
   try {
@@ -25,11 +30,18 @@ T field(const nlohmann::json& j, const char* key, const std::string& path, T fal
     if (required) throw ParseError(path, 1, std::string("missing \"") + key + "\"");
     return fallback;
   }
-  try {
-    return j[key].get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw ParseError(path, 1, std::string("\"") + key + "\" has the wrong type: " + j[key].dump());
+  // Strict types: 32.5 is not a size, "12" is not a number, true is not a string.
+  const nlohmann::json& v = j[key];
+  bool ok;
+  if constexpr (std::is_same_v<T, std::int64_t>) ok = v.is_number_integer();
+  else if constexpr (std::is_same_v<T, double>) ok = v.is_number();
+  else ok = v.is_string();
+  if (!ok) {
+    std::string text = v.dump();
+    if (text.size() > 80) text = text.substr(0, 77) + "...";
+    throw ParseError(path, 1, std::string("\"") + key + "\" has the wrong type: " + text);
   }
+  return v.get<T>();
 }
 
 }  // namespace
@@ -51,7 +63,9 @@ BertConfig BertConfig::from_hf_json(const std::string& path) {
   if (act != "gelu") throw ParseError(path, 1, "hidden_act \"" + act + "\" is not supported (only \"gelu\", the exact erf form)");
   const std::string pe = field<std::string>(j, "position_embedding_type", path, "absolute");
   if (pe != "absolute") throw ParseError(path, 1, "position_embedding_type \"" + pe + "\" is not supported");
-  if (field<std::string>(j, "kbert_layer_norm", path, "hf") == "uer") c.layer_norm = LayerNormKind::kUer;
+  const std::string ln = field<std::string>(j, "kbert_layer_norm", path, "hf");
+  if (ln != "hf" && ln != "uer") throw ParseError(path, 1, "kbert_layer_norm must be \"hf\" or \"uer\", got \"" + ln + "\"");
+  if (ln == "uer") c.layer_norm = LayerNormKind::kUer;
   try {
     c.validate();
   } catch (const std::invalid_argument& e) {
@@ -86,14 +100,19 @@ BertConfig BertConfig::from_uer_json(const std::string& path, std::int64_t vocab
 }
 
 void BertConfig::validate() const {
-  KBERT_CHECK(vocab_size > 0, "vocab_size must be positive, got ", vocab_size);
-  KBERT_CHECK(hidden_size > 0 && num_heads > 0 && hidden_size % num_heads == 0, "hidden_size (", hidden_size,
+  // Upper limits far above any BERT (BERT-large: 24 layers, hidden 1024), so that a damaged
+  // or hostile configuration is refused before it is allocated.
+  KBERT_CHECK(vocab_size > 0 && vocab_size <= 10'000'000, "vocab_size must be from 1 to 10000000, got ", vocab_size);
+  KBERT_CHECK(hidden_size > 0 && hidden_size <= 16384, "hidden_size must be from 1 to 16384, got ", hidden_size);
+  KBERT_CHECK(num_heads > 0 && hidden_size % num_heads == 0, "hidden_size (", hidden_size,
               ") must be a positive multiple of num_heads (", num_heads, ")");
-  KBERT_CHECK(num_layers > 0, "num_layers must be positive, got ", num_layers);
-  KBERT_CHECK(intermediate_size > 0, "intermediate_size must be positive, got ", intermediate_size);
-  KBERT_CHECK(max_position > 0, "max_position must be positive, got ", max_position);
-  KBERT_CHECK(type_vocab_size > 0, "type_vocab_size must be positive, got ", type_vocab_size);
-  KBERT_CHECK(layer_norm_eps > 0, "layer_norm_eps must be positive, got ", layer_norm_eps);
+  KBERT_CHECK(num_layers > 0 && num_layers <= 256, "num_layers must be from 1 to 256, got ", num_layers);
+  KBERT_CHECK(intermediate_size > 0 && intermediate_size <= 65536, "intermediate_size must be from 1 to 65536, got ",
+              intermediate_size);
+  KBERT_CHECK(max_position > 0 && max_position <= 65536, "max_position must be from 1 to 65536, got ", max_position);
+  KBERT_CHECK(type_vocab_size > 0 && type_vocab_size <= 1024, "type_vocab_size must be from 1 to 1024, got ",
+              type_vocab_size);
+  KBERT_CHECK(layer_norm_eps > 0 && layer_norm_eps < 1, "layer_norm_eps must be in (0, 1), got ", layer_norm_eps);
   KBERT_CHECK(dropout >= 0 && dropout < 1 && attention_dropout >= 0 && attention_dropout < 1,
               "dropout must be in [0, 1)");
 }

@@ -1,0 +1,12 @@
+// Limits on what a tree (and so a model) may be asked for. They keep an absurd setting from
+// exhausting memory: a tree of n tokens keeps an n x n visible matrix (8192 tokens: 64 MiB).
+#pragma once
+
+#include <cstddef>
+
+namespace kbert {
+
+constexpr std::size_t kMaxTreeLength = 8192;  ///< largest max_length
+constexpr std::size_t kMaxEntities = 4096;    ///< largest max_entities (facts per entity mention)
+
+}  // namespace kbert
