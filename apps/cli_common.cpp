@@ -32,14 +32,16 @@ commands:
          --labels-file in its labels_map order) saved by the original K-BERT.
   import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR
          Converts a Hugging Face BERT directory into a model directory.
-  predict --model DIR [--kg FILE|none] [--batch-size N] [--json] [--pairs]
+  predict --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--json] [--pairs]
+         [--precision fp32|bf16]
          Classifies stdin texts, one a line (with --pairs, every line is a pair:
          text_a TAB text_b; without it a TAB is part of the text); with a tagger (NER) model,
          prints each text's entities: type, code-point offsets start-end, score, text.
   embed --model DIR [--kg FILE|none] [--pooling cls|mean|max|tokens] [--normalize]
-         [--format jsonl|npy] [--out F] [--pairs]
+         [--format jsonl|npy] [--out F] [--pairs] [--precision fp32|bf16]
          Sentence (or token) vectors of stdin texts (--pairs as for predict).
-  bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-length N]
+  bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--max-length N]
+         [--precision fp32|bf16]
          Times trees + batching + forward over stdin texts; ends with a JSON line.
   train --train F [--dev F] [--test F] (--model DIR | --config F.json --vocab V
          [--tokenizer char|wordpiece]) [--kg F ...|none] --out DIR [--epochs N]
@@ -47,20 +49,34 @@ commands:
          [--seed N] [--metric accuracy|macro_f1] [--class-weights none|balanced] [--patience N] [--resume]
          [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
          [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
-         [--task classify|ner] [--format auto|bio-tsv|conll]
+         [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
+         [--lexical-buckets N] [--lexical-learning-rate X]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
          CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
-         model (dev metric) goes to DIR.
+         model (dev metric) goes to DIR. --lexical-buckets N adds a lexical side channel to
+         the head: hashed word and word-pair counts of the text, a linear model trained
+         jointly (its own learning rate, default 1e-2) and added to the logits.
   pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
          [--max-length N] [--mask-probability P] [--no-whole-word] [--no-length-grouping] [--seed N]
-         Masked-language-model pre-training on a text corpus (one text a line).
+         [--accumulation N] [--weight-decay X] [--max-grad-norm X] [--resume] [--stop-after-steps N]
+         [--precision fp32|bf16]
+         Masked-language-model pre-training on a text corpus (one text a line), on the
+         fine-tuning loop: the encoder goes to DIR after every epoch, DIR.checkpoint holds
+         the state, and --resume continues exactly where a stopped run was.
   vocab --corpus F --out FILE [--size N] [--kind wordpiece|sentencepiece]
          [--no-lower-case] [--min-frequency N]
          A WordPiece vocab.txt (or FILE.model with sentencepiece) from a corpus.
   eval --model DIR --data F [--kg F|none] [--format auto|bio-tsv|conll] [--out metrics.json]
+         [--precision fp32|bf16]
          Accuracy, macro and per-class precision / recall / F1, confusion matrix; for a
          tagger, entity-level precision / recall / F1 overall and per type.
+
+Batches (predict, embed, eval, bench encoder) hold trees of similar length, longest first:
+at most --batch-size trees and --max-tokens padded tokens (0: no budget), cut where lengths
+jump so that padding stays within 1.3x of the real tokens.
+--precision bf16: matrix products in bfloat16 (AVX512-BF16 / AMX; a warning where the CPU
+emulates it), LayerNorm, softmax, residuals, loss and optimizer in float32; fp32 is the default.
 
 Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
 )";

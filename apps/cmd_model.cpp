@@ -44,6 +44,14 @@ Texts read_texts(bool pairs) {
   return t;
 }
 
+Precision precision_option(const Args& args) {
+  try {
+    return parse_precision(args.value("precision", "fp32"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--precision: ") + e.what());
+  }
+}
+
 RunOptions run_options(const Args& args) {
   RunOptions r;
   r.batch_size = args.size_value("batch-size", 32);
@@ -51,6 +59,8 @@ RunOptions run_options(const Args& args) {
   r.threads = args.threads(0);
   if (args.has("kg")) r.kg = args.value("kg");
   if (args.has("max-length")) r.max_length = args.size_value("max-length", 256);
+  r.precision = precision_option(args);
+  r.max_tokens = args.size_value("max-tokens", 0);
   return r;
 }
 
@@ -138,7 +148,7 @@ int tag_texts(const Model& m, bool json) {
 
 int predict_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "batch-size", "threads", "max-length"}, {"json", "pairs"});
+  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision"}, {"json", "pairs"});
   if (!args.has("model")) throw UsageError("predict needs --model DIR");
   Model m = Model::load(args.value("model"), run_options(args));
   const bool json = args.flag("json");
@@ -181,7 +191,8 @@ void write_npy(const std::string& path, const Matrix& m) {
 
 int embed_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "threads", "max-length"}, {"normalize", "pairs"});
+  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "max-tokens", "threads", "max-length", "precision"},
+             {"normalize", "pairs"});
   if (!args.has("model")) throw UsageError("embed needs --model DIR");
   EmbedPooling pooling;
   try {
@@ -232,7 +243,7 @@ int train_cmd(int argc, char** argv) {
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
-              "class-weights", "task", "format"},
+              "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
@@ -276,6 +287,8 @@ int train_cmd(int argc, char** argv) {
   setup.batch_size = args.size_value("batch-size", 32);
   setup.threads = args.threads(0);
   setup.seed = args.size_value("seed", 7);
+  setup.lexical_buckets = args.size_value("lexical-buckets", 0);
+  if (ner && setup.lexical_buckets) throw UsageError("--lexical-buckets is for classifiers");
   Model model = prepare_classifier(setup, ner ? tagger_labels(*ner_train) : LabelSet::from(*train).names());
   TrainOptions o;
   o.epochs = args.size_value("epochs", 5);
@@ -294,6 +307,8 @@ int train_cmd(int argc, char** argv) {
   o.group_by_length = !args.flag("no-length-grouping");
   o.stop_after_steps = args.size_value("stop-after-steps", 0);
   o.progress = !args.flag("quiet");
+  o.precision = precision_option(args);
+  o.lexical_learning_rate = args.double_value("lexical-learning-rate", 1e-2);
   TrainResult r = ner ? train_tagger(model, *ner_train, ner_dev ? &*ner_dev : nullptr, ner_test ? &*ner_test : nullptr, o,
                                      args.value("out"))
                      : train_classifier(model, *train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
@@ -306,8 +321,9 @@ int train_cmd(int argc, char** argv) {
 int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
-              "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads"},
-             {"predicate", "quiet", "no-whole-word", "no-length-grouping"}, {"kg"});
+              "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads", "precision",
+              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps"},
+             {"predicate", "quiet", "no-whole-word", "no-length-grouping", "resume"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
   std::vector<std::string> corpus;
@@ -347,19 +363,25 @@ int pretrain_cmd(int argc, char** argv) {
   o.warmup = args.double_value("warmup", 0.1);
   o.seed = args.size_value("seed", 7);
   o.mask_probability = args.double_value("mask-probability", 0.15);
+  o.accumulation = args.size_value("accumulation", 1);
+  o.weight_decay = args.double_value("weight-decay", 0.01);
+  o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
+  o.resume = args.flag("resume");
+  o.stop_after_steps = args.size_value("stop-after-steps", 0);
   o.whole_word = !args.flag("no-whole-word");
   o.group_by_length = !args.flag("no-length-grouping");
   o.progress = !args.flag("quiet");
+  o.precision = precision_option(args);
   PretrainResult r = pretrain_mlm(model, corpus, o, args.value("out"));
   nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
-                      {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}};
+                      {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}, {"interrupted", r.interrupted}};
   std::cout << j.dump() << std::endl;
   return 0;
 }
 
 int eval_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "data", "kg", "batch-size", "threads", "out", "format"}, {});
+  args.known({"model", "data", "kg", "batch-size", "max-tokens", "threads", "out", "format", "precision"}, {});
   if (!args.has("model") || !args.has("data")) throw UsageError("eval needs --model DIR and --data FILE");
   Model m = Model::load(args.value("model"), run_options(args));
   std::string table, json;
@@ -399,7 +421,7 @@ int cmd_model(int argc, char** argv) {
 
 int bench_encoder(int argc, char** argv) {
   Args args(argc, argv, 3);
-  args.known({"model", "kg", "batch-size", "threads", "max-length"}, {});
+  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision"}, {});
   if (!args.has("model")) throw UsageError("bench encoder needs --model DIR");
   Model m = Model::load(args.value("model"), run_options(args));
   Texts t = read_texts(false);
@@ -408,7 +430,8 @@ int bench_encoder(int argc, char** argv) {
   double peak = measure_gemm_gflops();
   EncoderBench b = m.bench(t.a);
   peak = std::max(peak, measure_gemm_gflops());
-  nlohmann::json info = {{"tokens", b.tokens},
+  nlohmann::json info = {{"precision", precision_name(precision_option(args))},
+                         {"tokens", b.tokens},
                          {"padded_tokens", b.padded_tokens},
                          {"threads", b.threads},
                          {"parameters_mib", static_cast<double>(m.parameter_bytes()) / (1 << 20)},

@@ -294,20 +294,28 @@ Example:
 )")
       .def_static(
           "load",
-          [](const std::string& dir, const std::optional<std::string>& kg, std::size_t batch_size, unsigned threads) {
+          [](const std::string& dir, const std::optional<std::string>& kg, std::size_t batch_size, unsigned threads,
+             const std::string& precision, std::size_t max_tokens) {
             RunOptions r;
             r.kg = kg;
             r.batch_size = batch_size;
+            r.max_tokens = max_tokens;
             r.threads = threads;
+            r.precision = parse_precision(precision);
             py::gil_scoped_release release;
             return Model::load(dir, r);
           },
           py::arg("dir"), py::arg("kg") = py::none(), py::arg("batch_size") = 32, py::arg("threads") = 0,
+          py::arg("precision") = "fp32", py::arg("max_tokens") = 0,
           R"(Loads a model directory (config.json, vocabulary, model.safetensors, kbert.json, kg/).
 
 Arguments:
     dir: the directory. kg: another KG file, or "none" to run without knowledge.
-    batch_size: trees per forward pass. threads: LibTorch threads (0: all cores).
+    batch_size: trees per forward pass, at most. max_tokens: padded tokens per forward pass, at
+        most (0: no budget); batches are also cut where text lengths jump.
+    threads: LibTorch threads (0: all cores).
+    precision: "fp32" (default) or "bf16" (matrix products in bfloat16: faster on CPUs with
+        AVX512-BF16 or AMX; outputs stay float32).
 Raises:
     FileNotFoundError (missing file), ValueError (bad file: names it and the tensor or line).
 Example:
@@ -446,7 +454,7 @@ Example:
          const std::string& head, std::optional<std::size_t> max_length, std::optional<std::size_t> max_entities,
          std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress,
-         const std::string& task, const std::string& format) {
+         const std::string& task, const std::string& format, const std::string& precision) {
         if (task != "classify" && task != "ner") throw std::invalid_argument("task must be \"classify\" or \"ner\", not \"" + task + "\"");
         const bool ner = task == "ner";
         const TaggedFormat tagged_format = parse_tagged_format(format);
@@ -455,9 +463,10 @@ Example:
         setup.config = config.value_or("");
         setup.vocab = vocab.value_or("");
         setup.tokenizer = tokenizer;
-        if (kg) {
-          setup.kg_none = kg->size() == 1 && (*kg)[0] == "none";
-          if (!setup.kg_none) setup.kg_files = *kg;
+        if (kg) {  // as the CLI: "none" entries are no files; only "none" means no knowledge
+          for (const auto& f : *kg)
+            if (f != "none") setup.kg_files.push_back(f);
+          setup.kg_none = setup.kg_files.empty();
         }
         setup.max_length = max_length;
         setup.max_entities = max_entities;
@@ -487,6 +496,7 @@ Example:
         o.shuffle = shuffle;
         o.group_by_length = length_grouping;
         o.progress = progress;
+        o.precision = parse_precision(precision);
         std::string result;
         {
           py::gil_scoped_release release;
@@ -520,6 +530,7 @@ Example:
       py::arg("predicate") = py::none(), py::arg("truncation") = py::none(), py::arg("visible_matrix") = true,
       py::arg("soft_positions") = true, py::arg("shuffle") = true, py::arg("length_grouping") = true,
       py::arg("threads") = 0, py::arg("progress") = true, py::arg("task") = "classify", py::arg("format") = "auto",
+      py::arg("precision") = "fp32",
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -535,7 +546,8 @@ Arguments:
     head ("kbert" | "hf"), max_length, max_entities, predicate, truncation: as the CLI's options.
     visible_matrix, soft_positions: False for the ablations. progress: progress lines on stderr.
     task: "classify" or "ner" (K-BERT's NER: BIO TSV or CoNLL files, injected tokens labelled
-    [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner").
+    [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner"). precision: "fp32" | "bf16"
+    (matrix products in bfloat16, forward and backward; the rest float32).
 Returns:
     dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, and the
     dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion;

@@ -2,11 +2,13 @@
 
 #include "kbert/common/error.hpp"
 #include "kbert/kg/entity_matcher.hpp"
+#include "kbert/text/lexical.hpp"
 #include "kbert/tokenizer/char_tokenizer.hpp"
 #include "kbert/tokenizer/sentencepiece_tokenizer.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
 #include "test_helpers.hpp"
 
+#include <algorithm>
 #include <thread>
 
 using namespace kbert;
@@ -186,4 +188,24 @@ TEST_CASE("SentencePiece through the plugin: pieces, offsets, whole-word matches
   CHECK_THROWS_AS(SentencePieceTokenizer(dir + "/bad.model"), ParseError);
   CHECK_THROWS_AS(tok.encode("\xFF"), std::invalid_argument);
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("Lexical features: hashed words and word pairs, unit length", "[lexical]") {
+  const kbert::LexicalFeatures f = kbert::lexical_features("The valve leaked. The valve!", 1u << 20);
+  // words: the valve leaked the valve -> 3 distinct words, pairs: the|valve (x2), valve|leaked, leaked|the
+  CHECK(f.index.size() == 6);
+  double norm = 0;
+  for (float v : f.value) norm += static_cast<double>(v) * v;
+  CHECK(norm == Approx(1.0));
+  CHECK(std::is_sorted(f.index.begin(), f.index.end()));
+  // Case and punctuation do not change the words; the order of repeated words does.
+  const auto g = kbert::lexical_features("the VALVE leaked the valve", 1u << 20);
+  CHECK(g.index == f.index);
+  CHECK(kbert::lexical_features("valve the", 1u << 20).index != kbert::lexical_features("the valve", 1u << 20).index);
+  // Each CJK character is a word; a pair's second text is hashed apart from the first.
+  CHECK(kbert::lexical_features("阀门泄漏", 1u << 20).index.size() == 4 + 3);
+  CHECK(kbert::lexical_features("a", 1u << 20, "b").index != kbert::lexical_features("a b", 1u << 20).index);
+  CHECK(kbert::lexical_features("", 64).index.empty());
+  CHECK_THROWS_AS(kbert::lexical_features("x", 0), std::invalid_argument);
+  CHECK_THROWS_AS(kbert::lexical_features("\xff", 64), std::invalid_argument);
 }

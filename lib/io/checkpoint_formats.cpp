@@ -118,6 +118,8 @@ using NodePtr = std::shared_ptr<Node>;
 // memo (GET) are cheap whatever their size.
 struct PValue {
   enum Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kTensor, kStorage, kMark } kind = kNone;
+  PValue() = default;
+  explicit PValue(Kind k) : kind(k) {}
   std::int64_t i = 0;
   NodePtr node;  // string / global name, container, tensor or storage
 };

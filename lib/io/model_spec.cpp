@@ -110,6 +110,28 @@ const char* pooling_name(Pooling p) {
   return "first";
 }
 
+Precision parse_precision(const std::string& n) {
+  if (n == "fp32" || n == "float32") return Precision::kFloat32;
+  if (n == "bf16" || n == "bfloat16") return Precision::kBFloat16;
+  throw std::invalid_argument("unknown precision '" + n + "' (expected fp32 or bf16)");
+}
+
+const char* precision_name(Precision p) { return p == Precision::kBFloat16 ? "bf16" : "fp32"; }
+
+bool cpu_has_native_bf16() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.compare(0, 5, "flags") != 0) continue;
+      line += ' ';
+      return line.find(" avx512_bf16 ") != std::string::npos || line.find(" amx_bf16 ") != std::string::npos;
+    }
+    return false;
+  }();
+  return has;
+}
+
 const char* head_name(HeadKind h) {
   return h == HeadKind::kKbert ? "kbert" : h == HeadKind::kHf ? "hf" : h == HeadKind::kTagger ? "tagger" : "none";
 }
@@ -137,7 +159,8 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
           {"labels", s.labels},
           {"pad_to_max_length", s.pad_to_max_length},
           {"use_visible_matrix", s.use_visible_matrix},
-          {"use_soft_positions", s.use_soft_positions}};
+          {"use_soft_positions", s.use_soft_positions},
+          {"lexical_buckets", s.lexical_buckets}};
 }
 
 ModelSpec spec_from_json(const std::string& path) {
@@ -190,6 +213,9 @@ ModelSpec spec_from_json(const std::string& path) {
     s.pad_to_max_length = top.boolean("pad_to_max_length", false);
     s.use_visible_matrix = top.boolean("use_visible_matrix", true);
     s.use_soft_positions = top.boolean("use_soft_positions", true);
+    s.lexical_buckets = j.contains("lexical_buckets") ? top.count("lexical_buckets", 0, std::size_t{1} << 24, false) : 0;
+    if (s.lexical_buckets && s.head != HeadKind::kKbert && s.head != HeadKind::kHf)
+      throw std::invalid_argument("\"lexical_buckets\" is for sentence classifiers (head kbert or hf)");
     return s;
   } catch (const std::invalid_argument& e) {
     throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());

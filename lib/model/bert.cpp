@@ -1,5 +1,6 @@
 #include "model/bert.hpp"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -23,7 +24,9 @@ LayerNormImpl::LayerNormImpl(std::int64_t hidden, LayerNormKind kind, double eps
   bias = register_parameter("bias", torch::zeros({hidden}));
 }
 
-torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x0) {
+  // Statistics in float32 whatever the input (bfloat16 under autocast).
+  const torch::Tensor x = x0.scalar_type() == at::kFloat ? x0 : x0.to(at::kFloat);
   if (kind_ == LayerNormKind::kHuggingFace) return at::layer_norm(x, {hidden_}, weight, bias, eps_);
   // UER: gamma * (x - mean) / (std + eps) + beta, std unbiased, eps added to std.
   // Out of place: autograd needs `centered` as it was.
@@ -88,16 +91,20 @@ torch::Tensor LayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ma
   torch::Tensor qkv_out = qkv(x).view({B, L, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [B, h, L, d]
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  // Under bfloat16 autocast the products run in bfloat16; the mask, the softmax and the
+  // residual stream stay in float32.
+  const bool low = at::autocast::is_cpu_enabled();
   torch::Tensor scores = at::matmul(q, k.transpose(-1, -2));      // [B, h, L, L]
+  if (low) scores = scores.to(at::kFloat);
   scores.mul_(scale).add_(mask);
   torch::Tensor probs = at::softmax(scores, -1);
   probs = torch::dropout(probs, attention_dropout_, is_training());
   torch::Tensor ctx = at::matmul(probs, v).permute({0, 2, 1, 3}).reshape({B, L, H});
   torch::Tensor a = torch::dropout(attention_output(ctx), dropout_, is_training());
-  torch::Tensor h1 = attention_norm(a.add_(x));
+  torch::Tensor h1 = attention_norm(low ? x + a : a.add_(x));
   torch::Tensor f = output(at::gelu(intermediate(h1)));
   f = torch::dropout(f, dropout_, is_training());
-  return output_norm(f.add_(h1));
+  return output_norm(low ? h1 + f : f.add_(h1));
 }
 
 namespace {
@@ -168,7 +175,7 @@ BertImpl::BertImpl(const BertConfig& c) {
 torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& segments,
                                 const torch::Tensor& mask) {
   torch::Tensor x = embeddings(ids, positions, segments);
-  if (is_training() || at::GradMode::is_enabled()) {
+  if (is_training() || at::GradMode::is_enabled() || at::autocast::is_cpu_enabled()) {
     for (auto& layer : layers) x = layer(x, mask);
     return x;
   }
@@ -184,13 +191,24 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
   return cur.view({B, L, H}).clone();
 }
 
-HeadImpl::HeadImpl(HeadKind k, Pooling p, std::int64_t hidden, std::int64_t labels, double dropout)
+HeadImpl::HeadImpl(HeadKind k, Pooling p, std::int64_t hidden, std::int64_t labels, double dropout,
+                   std::int64_t lexical_buckets)
     : kind(k), pooling(p), dropout_(dropout) {
   if (k != HeadKind::kTagger) dense = register_module("dense", Linear(hidden, hidden));
   out = register_module("out", Linear(hidden, labels));
+  if (lexical_buckets > 0) lexical = register_parameter("lexical", torch::zeros({lexical_buckets, labels}));
 }
 
-torch::Tensor HeadImpl::forward(const torch::Tensor& hidden) {
+torch::Tensor HeadImpl::forward(const torch::Tensor& hidden, const std::array<torch::Tensor, 3>* lex) {
+  torch::Tensor logits = forward_encoder(hidden);
+  if (!lexical.defined()) return logits;
+  if (!lex) throw std::logic_error("kbert: a head with a lexical side channel needs the texts' features");
+  // Sum over each text's slots of weight * lexical[slot]: a linear model on hashed n-grams.
+  auto bag = at::embedding_bag(lexical, (*lex)[0], (*lex)[1], false, /*mode=sum*/ 0, false, (*lex)[2]);
+  return logits.to(torch::kFloat) + std::get<0>(bag);
+}
+
+torch::Tensor HeadImpl::forward_encoder(const torch::Tensor& hidden) {
   if (kind == HeadKind::kTagger) return out(hidden);  // K-BERT's BertTagger: no dropout, no CRF
   torch::Tensor pooled;
   if (kind == HeadKind::kHf) {
@@ -212,9 +230,11 @@ torch::Tensor HeadImpl::forward(const torch::Tensor& hidden) {
 
 namespace kbert::nn {
 
-NetworkImpl::NetworkImpl(const BertConfig& c, HeadKind head_kind, Pooling pooling, std::int64_t labels) {
+NetworkImpl::NetworkImpl(const BertConfig& c, HeadKind head_kind, Pooling pooling, std::int64_t labels,
+                         std::int64_t lexical_buckets) {
   bert = register_module("bert", Bert(c));
-  if (head_kind != HeadKind::kNone) head = register_module("head", Head(head_kind, pooling, c.hidden_size, labels, c.dropout));
+  if (head_kind != HeadKind::kNone)
+    head = register_module("head", Head(head_kind, pooling, c.hidden_size, labels, c.dropout, lexical_buckets));
 }
 
 }  // namespace kbert::nn

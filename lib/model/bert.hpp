@@ -6,6 +6,8 @@
 // Parameter names are kbert's own (fused QKV); model/checkpoint.cpp maps HF and UER names.
 #pragma once
 
+#include <array>
+
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
@@ -106,17 +108,22 @@ TORCH_MODULE(Bert);
 /// HF: tanh(pooler.dense([CLS])), classifier. Tagger: out over every position (no dense).
 class HeadImpl : public torch::nn::Module {
  public:
-  HeadImpl(HeadKind kind, Pooling pooling, std::int64_t hidden, std::int64_t labels, double dropout);
+  HeadImpl(HeadKind kind, Pooling pooling, std::int64_t hidden, std::int64_t labels, double dropout,
+           std::int64_t lexical_buckets = 0);
   /// hidden: [B, L, H] -> logits [B, labels] ([B, L, labels] for the tagger). K-BERT's
   /// mean/max/last pool over every position, pads included (the model pads such batches
-  /// to max_length, as K-BERT does).
-  torch::Tensor forward(const torch::Tensor& hidden);
+  /// to max_length, as K-BERT does). With a lexical side channel, `lexical` holds each
+  /// text's hashed bag-of-words (embedding_bag form: index, offsets, weights); its linear
+  /// scores are added to the logits.
+  torch::Tensor forward(const torch::Tensor& hidden, const std::array<torch::Tensor, 3>* lexical = nullptr);
 
   Linear dense{nullptr}, out{nullptr};
+  torch::Tensor lexical;  ///< [buckets, labels]; undefined without a side channel
   HeadKind kind;
   Pooling pooling;
 
  private:
+  torch::Tensor forward_encoder(const torch::Tensor& hidden);  // the logits from the hidden states
   double dropout_;
 };
 TORCH_MODULE(Head);
@@ -129,7 +136,7 @@ namespace kbert::nn {
 /// internal names model/checkpoint.cpp maps to and from.
 class NetworkImpl : public torch::nn::Module {
  public:
-  NetworkImpl(const BertConfig& c, HeadKind head, Pooling pooling, std::int64_t labels);
+  NetworkImpl(const BertConfig& c, HeadKind head, Pooling pooling, std::int64_t labels, std::int64_t lexical_buckets = 0);
   Bert bert{nullptr};
   Head head{nullptr};  ///< null for HeadKind::kNone
 };

@@ -91,6 +91,7 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
       wb("head.dense", "pooler.dense");
       wb("head.out", "classifier");
     }
+    if (net.head->lexical.defined()) t.push_back({"head.lexical", {"lexical.weight"}});  // kbert's own
   }
   return t;
 }
@@ -204,7 +205,7 @@ TensorList export_weights(nn::Network& net) {
     const torch::Tensor* p = params.find(s.internal);
     if (!p) continue;
     auto prefix = [](const std::string& ex) {
-      const bool head = starts_with(ex, "classifier") || starts_with(ex, "output_layer_");
+      const bool head = starts_with(ex, "classifier") || starts_with(ex, "output_layer_") || starts_with(ex, "lexical.");
       return head ? ex : "bert." + ex;
     };
     if (s.external.size() == 1) {

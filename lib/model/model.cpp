@@ -1,6 +1,7 @@
 #include "kbert/model/model.hpp"
 
 #include <sys/stat.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <iostream>
 #include <numeric>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -17,6 +20,7 @@
 #include "kbert/common/error.hpp"
 #include "kbert/common/output_dir.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
+#include "kbert/text/lexical.hpp"
 #include "kbert/text/unicode.hpp"
 #include "kbert/text/utf8.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
@@ -157,6 +161,40 @@ Batch Model::Impl::make_batch(const std::vector<SentenceTree>& trees, const std:
   return b;
 }
 
+std::array<torch::Tensor, 3> Model::Impl::lexical_batch(const std::vector<std::string>& a, const std::vector<std::string>& b,
+                                                        const std::vector<std::size_t>& texts) const {
+  std::vector<std::int64_t> index, offsets;
+  std::vector<float> weights;
+  for (std::size_t i : texts) {
+    offsets.push_back(static_cast<std::int64_t>(index.size()));
+    const LexicalFeatures f = lexical_features(a[i], spec.lexical_buckets, b.empty() ? std::string_view() : b[i]);
+    index.insert(index.end(), f.index.begin(), f.index.end());
+    weights.insert(weights.end(), f.value.begin(), f.value.end());
+  }
+  return {torch::tensor(index, torch::kLong), torch::tensor(offsets, torch::kLong), torch::tensor(weights, torch::kFloat)};
+}
+
+// Where the batch that starts at order[begin] ends (trees sorted longest first): at most
+// `batch_size` trees and `run.max_tokens` padded tokens, and cut where lengths jump, so that
+// padded tokens stay within 1.3x of the real ones whatever the length distribution (one long
+// text among short ones gets a batch of its own instead of padding all of them).
+std::size_t Model::Impl::batch_end(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order,
+                                   std::size_t begin, std::size_t batch_size) const {
+  const std::size_t n = order.size();
+  if (spec.pad_to_max_length) return std::min(n, begin + batch_size);  // every batch is max_length long anyway
+  const std::size_t longest = std::max<std::size_t>(trees[order[begin]].size(), 1);
+  std::size_t end = begin + 1, real = longest;
+  while (end < n && end - begin < batch_size) {
+    const std::size_t len = std::max<std::size_t>(trees[order[end]].size(), 1);
+    const std::size_t padded = (end - begin + 1) * longest;
+    if (run.max_tokens && padded > run.max_tokens) break;
+    if (static_cast<double>(padded) > 1.3 * static_cast<double>(real + len)) break;
+    real += len;
+    ++end;
+  }
+  return end;
+}
+
 // Builds trees chunk by chunk, sorts each chunk by length so that batches carry little
 // padding, runs the network, and calls fn(batch, hidden, logits, indices of its texts).
 template <typename Fn>
@@ -178,15 +216,27 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
     std::vector<std::size_t> order(trees.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return trees[x].size() > trees[y].size(); });
-    for (std::size_t k = 0; k < order.size(); k += bs) {
-      const std::size_t e = std::min(order.size(), k + bs);
+    for (std::size_t k = 0, e = 0; k < order.size(); k = e) {
+      e = batch_end(trees, order, k, bs);
       Batch batch = make_batch(trees, order, k, e);
       torch::Tensor hidden, logits;
       {
         std::lock_guard<std::mutex> lock(forward_mutex);
         const auto f0 = std::chrono::steady_clock::now();
-        hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-        logits = net->head ? net->head->forward(hidden) : torch::Tensor();
+        {
+          AutocastScope autocast(run.precision);
+          hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+          if (net->head && spec.lexical_buckets) {
+            std::vector<std::size_t> texts;
+            for (std::size_t q = k; q < e; ++q) texts.push_back(c0 + order[q]);
+            const auto lex = lexical_batch(a, b, texts);
+            logits = net->head->forward(hidden, &lex);
+          } else {
+            logits = net->head ? net->head->forward(hidden) : torch::Tensor();
+          }
+        }
+        hidden = hidden.to(torch::kFloat);  // outputs are float32 in every precision
+        if (logits.defined()) logits = logits.to(torch::kFloat);
         forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
       }
       std::vector<std::size_t> idx;
@@ -194,6 +244,32 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
       fn(batch, hidden, logits, idx, trees, order, k, c0);
     }
   }
+}
+
+AutocastScope::AutocastScope(Precision p) {
+  if (p != Precision::kBFloat16) return;
+  on_ = true;
+  was_enabled_ = at::autocast::is_cpu_enabled();
+  was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+  at::autocast::set_cpu_enabled(true);
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!on_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  at::autocast::set_cpu_enabled(was_enabled_);
+  at::autocast::set_autocast_cpu_dtype(was_dtype_);
+}
+
+void warn_if_bf16_slow(Precision p) {
+  static std::once_flag once;
+  if (p == Precision::kBFloat16 && !cpu_has_native_bf16())
+    std::call_once(once, [] {
+      std::cerr << "kbert: bf16 asked for, but this CPU has neither AVX512-BF16 nor AMX-BF16: bfloat16 is emulated "
+                   "and slower than fp32 here\n";
+    });
 }
 
 Model::Model() : impl_(std::make_unique<Impl>()) {}
@@ -211,6 +287,7 @@ void set_threads(unsigned threads) {
 
 Model Model::load(const std::string& dir, const RunOptions& options) {
   set_threads(options.threads);
+  warn_if_bf16_slow(options.precision);
   Model m;
   Impl& im = *m.impl_;
   im.dir = dir;
@@ -226,7 +303,7 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
   if (im.spec.head != HeadKind::kNone && labels == 0) throw ParseError(dir + "/kbert.json", 1, "a head needs labels");
   {
     nn::SkipInit skip;
-    im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels);
+    im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
   }
   load_weights(im.net, tensors, weights);
   im.net->eval();
@@ -249,7 +326,7 @@ Model Model::create(const BertConfig& config, ModelSpec spec, const std::string&
   im.setup_text();
   const std::int64_t labels = im.spec.head == HeadKind::kNone ? 0 : static_cast<std::int64_t>(im.spec.labels.size());
   KBERT_CHECK(im.spec.head == HeadKind::kNone || labels > 0, "a head needs at least one label");
-  im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels);
+  im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
   im.net->eval();
   return m;
 }
@@ -555,10 +632,13 @@ void Model::set_tree_options(const TreeOptions& tree) {
   }
 }
 
-void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels) {
+void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets) {
   Impl& im = *impl_;
   KBERT_CHECK(head == HeadKind::kNone || !labels.empty(), "a head needs at least one label");
-  nn::Network fresh(im.config, head, pooling, static_cast<std::int64_t>(labels.size()));
+  KBERT_CHECK(lexical_buckets == 0 || head == HeadKind::kKbert || head == HeadKind::kHf,
+              "a lexical side channel is for sentence classifiers (kbert or hf heads)");
+  nn::Network fresh(im.config, head, pooling, static_cast<std::int64_t>(labels.size()),
+                    static_cast<std::int64_t>(lexical_buckets));
   {
     torch::NoGradGuard no_grad;
     auto from = im.net->bert->named_parameters(true);
@@ -570,6 +650,7 @@ void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> 
   im.spec.head = head;
   im.spec.pooling = pooling;
   im.spec.labels = std::move(labels);
+  im.spec.lexical_buckets = lexical_buckets;
   im.spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
 }
 

@@ -21,6 +21,22 @@ struct Batch {
   std::int64_t L = 0;
 };
 
+// bfloat16 autocast for the matrix products while it lives (kBFloat16), nothing otherwise.
+class AutocastScope {
+ public:
+  explicit AutocastScope(Precision p);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_ = false, was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+};
+
+// Says once per process, on stderr, when bf16 was asked for on a CPU that emulates it.
+void warn_if_bf16_slow(Precision p);
+
 struct Model::Impl {
   BertConfig config;
   ModelSpec spec;
@@ -49,6 +65,11 @@ struct Model::Impl {
     std::vector<InjectedTriple> injected;
   };
   std::vector<Tagged> tag_sentences(const std::vector<std::vector<std::string>>& sentences) const;
+  // The lexical features of texts a[i] (b[i]) for i in `texts`, as embedding_bag takes them.
+  std::array<torch::Tensor, 3> lexical_batch(const std::vector<std::string>& a, const std::vector<std::string>& b,
+                                             const std::vector<std::size_t>& texts) const;
+  std::size_t batch_end(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
+                        std::size_t batch_size) const;
   Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
                    std::size_t end) const;
   template <typename Fn>

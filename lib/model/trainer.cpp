@@ -64,6 +64,7 @@ struct TrainTask {
   std::function<torch::Tensor(const std::vector<std::size_t>&, std::uint64_t)> loss;  // examples, dropout seed
   std::function<Evaluation(const Model&, bool test)> evaluate;  // on dev (false) or test (true)
   nlohmann::json fingerprint = nlohmann::json::object();         // what a checkpoint must match to be resumed
+  std::shared_ptr<torch::nn::Module> aux;                        // trained too, kept in the checkpoint only (MLM head)
 };
 
 // FNV-1a over strings, each followed by a separator byte: a fingerprint of a dataset.
@@ -231,7 +232,7 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
     }
     torch::manual_seed(seed);
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-    torch::Tensor logits = im.net->head->forward(hidden);  // [B, L, labels]
+    torch::Tensor logits = im.net->head->forward(hidden).to(torch::kFloat);  // [B, L, labels]; the loss in float32
     if (!any) return logits.sum() * 0.0;  // nothing labelled (tokens without pieces): no gradient
     // Mean over the labelled positions (K-BERT's numerator / denominator).
     return torch::nn::functional::cross_entropy(logits.reshape({B * batch.L, -1}), y.view({-1}));
@@ -278,6 +279,14 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   auto loss_options = torch::nn::functional::CrossEntropyFuncOptions();
   if (class_weight.defined()) loss_options.weight(class_weight);
 
+  std::vector<std::string> texts_a, texts_b;  // for the lexical side channel
+  if (im.spec.lexical_buckets) {
+    for (const Example& e : train.examples) {
+      texts_a.push_back(e.text_a);
+      texts_b.push_back(e.text_b);
+    }
+    if (!train.has_pairs) texts_b.clear();
+  }
   TrainTask task;
   task.size = train.examples.size();
   task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
@@ -295,7 +304,14 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     // Dropout draws from a generator seeded per batch: resuming replays the same masks.
     torch::manual_seed(seed);
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-    torch::Tensor logits = im.net->head->forward(hidden);
+    torch::Tensor logits;
+    if (im.spec.lexical_buckets) {
+      const auto lex = im.lexical_batch(texts_a, texts_b, examples);
+      logits = im.net->head->forward(hidden, &lex);
+    } else {
+      logits = im.net->head->forward(hidden);
+    }
+    logits = logits.to(torch::kFloat);  // the loss in float32
     return torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong), loss_options);
   };
   task.evaluate = [&](const Model& m, bool on_test) {
@@ -313,6 +329,25 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
 }
 
 namespace {
+
+// A module's parameters by name, and back: the auxiliary head of a checkpoint.
+TensorList module_tensors(torch::nn::Module& m) {
+  TensorList out;
+  for (auto& p : m.named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+void load_module(torch::nn::Module& m, const TensorList& tensors, const std::string& path) {
+  torch::NoGradGuard no_grad;
+  auto params = m.named_parameters(true);
+  std::size_t found = 0;
+  for (const auto& [name, t] : tensors) {
+    torch::Tensor* p = params.find(name);
+    if (!p || !p->sizes().equals(t.sizes())) throw ParseError(path, 0, "tensor '" + name + "' does not fit the head");
+    p->copy_(t);
+    ++found;
+  }
+  if (found != params.size()) throw ParseError(path, 0, "the head's tensors are incomplete");
+}
 
 // Options out of range are refused before anything is loaded or written.
 void check_options(double learning_rate, double warmup, double weight_decay, double max_grad_norm) {
@@ -340,6 +375,7 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
           {"shuffle", o.shuffle},
           {"group_by_length", o.group_by_length},
           {"metric", o.metric},
+          {"precision", precision_name(o.precision)},
           {"labels", im.spec.labels},
           {"head", static_cast<int>(im.spec.head)},
           {"pooling", static_cast<int>(im.spec.pooling)},
@@ -350,6 +386,8 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
           {"kg", im.kg_sources},
           {"use_visible_matrix", im.spec.use_visible_matrix},
           {"use_soft_positions", im.spec.use_soft_positions},
+          {"lexical_buckets", im.spec.lexical_buckets},
+          {"lexical_learning_rate", o.lexical_learning_rate},
           {"layers", im.config.num_layers},
           {"hidden", im.config.hidden_size},
           {"vocab", im.config.vocab_size}};
@@ -388,19 +426,40 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
   check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
+  warn_if_bf16_slow(o.precision);
+  // Dev and test evaluation during training run in the training's precision.
+  struct RestorePrecision {
+    RunOptions& run;
+    Precision was;
+    ~RestorePrecision() { run.precision = was; }
+  } restore{im.run, im.run.precision};
+  im.run.precision = o.precision;
 
   // AdamW; no weight decay on biases and LayerNorm parameters.
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : im.net->named_parameters(true)) {
-    const std::string& n = p.key();
+  std::vector<torch::Tensor> decay, no_decay, lexical, all;
+  auto sort_param = [&](const std::string& n, const torch::Tensor& p) {
+    all.push_back(p);
+    if (n == "head.lexical") {  // the lexical side channel: a linear model with a learning rate of its own
+      lexical.push_back(p);
+      return;
+    }
     const bool nd = n.find("norm") != std::string::npos || n.find("LayerNorm") != std::string::npos ||
-                    (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0);
-    (nd ? no_decay : decay).push_back(p.value());
-  }
+                    (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) || n == "bias";
+    (nd ? no_decay : decay).push_back(p);
+  };
+  for (auto& p : im.net->named_parameters(true)) sort_param(p.key(), p.value());
+  if (task.aux)
+    for (auto& p : task.aux->named_parameters(true)) sort_param(p.key(), p.value());
   using torch::optim::AdamWOptions;
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
   groups.emplace_back(no_decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(0.0).eps(1e-6)));
+  std::vector<double> base_lr = {o.learning_rate, o.learning_rate};
+  if (!lexical.empty()) {
+    groups.emplace_back(lexical, std::make_unique<AdamWOptions>(
+                                     AdamWOptions(o.lexical_learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
+    base_lr.push_back(o.lexical_learning_rate);
+  }
   torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
 
   CachingAllocatorScope cache;
@@ -433,6 +492,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     result.first_loss = st.value("first_loss", 0.0);
     log_entries = st.value("log", nlohmann::json::array());
     load_weights(im.net, read_safetensors(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
+    if (task.aux) load_module(*task.aux, read_safetensors(ckpt + "/aux.safetensors"), ckpt + "/aux.safetensors");
     torch::load(opt, ckpt + "/optimizer.pt");
     if (o.progress) std::cerr << "kbert train: resuming at epoch " << start_epoch + 1 << ", batch " << start_batch << "\n";
   } else if (o.resume && o.progress) {
@@ -441,6 +501,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   auto save_checkpoint = [&](std::size_t epoch, std::size_t batch) {
     ckpt_dir.replace([&](const std::string& dir) {
       im.write_files(dir);
+      if (task.aux) write_safetensors(dir + "/aux.safetensors", module_tensors(*task.aux));
       torch::save(opt, dir + "/optimizer.pt");
       nlohmann::json st = {{"epoch", epoch}, {"batch", batch}, {"step", step}, {"best", best}, {"best_epoch", best_epoch},
                            {"bad_epochs", bad_epochs}, {"first_loss", result.first_loss}, {"log", log_entries},
@@ -475,7 +536,11 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
       std::vector<std::size_t> examples(order.begin() + static_cast<std::ptrdiff_t>(lo),
                                         order.begin() + static_cast<std::ptrdiff_t>(hi));
-      torch::Tensor loss = task.loss(examples, o.seed * 7919ull + epoch * 1000003ull + b);
+      torch::Tensor loss;
+      {
+        AutocastScope autocast(o.precision);  // the backward pass follows the forward's dtypes
+        loss = task.loss(examples, o.seed * 7919ull + epoch * 1000003ull + b);
+      }
       (loss / static_cast<double>(o.accumulation)).backward();
       const double l = loss.item<double>();
       if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +
@@ -487,9 +552,10 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       ++loss_count;
       seen += hi - lo;
       if ((b + 1) % o.accumulation == 0 || b + 1 == batches) {
-        if (o.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(im.net->parameters(), o.max_grad_norm);
-        const double lr = o.learning_rate * bert_adam_factor(static_cast<double>(step) / static_cast<double>(total_steps), o.warmup);
-        for (auto& g : opt.param_groups()) static_cast<AdamWOptions&>(g.options()).lr(lr);
+        if (o.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(all, o.max_grad_norm);
+        const double factor = bert_adam_factor(static_cast<double>(step) / static_cast<double>(total_steps), o.warmup);
+        for (std::size_t g = 0; g < opt.param_groups().size(); ++g)
+          static_cast<AdamWOptions&>(opt.param_groups()[g].options()).lr(base_lr[g] * factor);
         opt.step();
         opt.zero_grad();
         ++step;
@@ -588,7 +654,7 @@ struct MlmHeadImpl : torch::nn::Module {
     bias = register_parameter("bias", torch::zeros({c.vocab_size}));
   }
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& word_embeddings) {
-    return at::linear(norm(at::gelu(transform(h))), word_embeddings, bias);
+    return at::linear(norm(at::gelu(transform(h)).to(torch::kFloat)), word_embeddings, bias);
   }
   nn::Linear transform{nullptr};
   nn::LayerNorm norm{nullptr};
@@ -602,129 +668,103 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
                             const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(!corpus.empty(), "the pre-training corpus is empty");
-  const OutputDir out(out_dir);  // refused unless new or kbert's, before hours of work
-  if (o.progress)
-    for (const auto& note : out.notes()) std::cerr << "kbert pretrain: " << note << "\n";
-  CachingAllocatorScope cache;
-  KBERT_CHECK(o.batch_size > 0 && o.epochs > 0, "epochs and batch size must be positive");
-  check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
   KBERT_CHECK(std::isfinite(o.mask_probability) && o.mask_probability > 0 && o.mask_probability < 1,
               "mask probability must be in (0, 1), got ", o.mask_probability);
+  KBERT_CHECK(im.spec.head == HeadKind::kNone, "pre-training trains an encoder: the model must have no head");
   const Vocab* vocab = im.tokenizer->vocab();
   const std::int32_t mask_id = vocab->find("[MASK]");
   KBERT_CHECK(mask_id >= 0, "the vocabulary has no [MASK] token");
   const bool wordpiece = im.tokenizer->kind() == "wordpiece";
-  MlmHead head(im.config);
-  std::vector<torch::Tensor> decay, no_decay;
-  auto sort_param = [&](const std::string& n, const torch::Tensor& p) {
-    const bool nd = n.find("norm") != std::string::npos || n.find("LayerNorm") != std::string::npos ||
-                    (n.size() >= 4 && n.compare(n.size() - 4, 4, "bias") == 0);
-    (nd ? no_decay : decay).push_back(p);
-  };
-  for (auto& p : im.net->bert->named_parameters(true)) sort_param(p.key(), p.value());
-  for (auto& p : head->named_parameters(true)) sort_param(p.key(), p.value());
-  using torch::optim::AdamWOptions;
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
-  groups.emplace_back(no_decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(0.0).eps(1e-6)));
-  torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
+  const auto vocab_size = static_cast<std::int32_t>(vocab->size());
+  MlmHead head(im.config);  // trained beside the encoder, kept in the checkpoint, not in the model
 
-  const std::size_t n = corpus.size();
-  const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
-  const std::size_t total = batches * o.epochs;
-  PretrainResult result;
-  const auto t0 = Clock::now();
-  std::size_t step = 0;
-  std::mt19937_64 rng(o.seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  std::uniform_int_distribution<std::int32_t> random_token(0, static_cast<std::int32_t>(vocab->size()) - 1);
-  im.net->train();
-  head->train();
-  for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
-    std::vector<std::size_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    if (o.group_by_length) group_by_length(order, o.batch_size, [&](std::size_t i) { return corpus[i].size(); }, rng);
-    double epoch_loss = 0;
-    std::size_t counted = 0;
-    for (std::size_t b = 0; b < batches; ++b) {
-      const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
-      std::vector<SentenceTree> trees;
-      for (std::size_t k = lo; k < hi; ++k) trees.push_back(im.builder->build(corpus[order[k]]));
-      std::vector<std::vector<std::int64_t>> labels(trees.size());
-      std::size_t chosen_total = 0;
-      for (std::size_t t = 0; t < trees.size(); ++t) {
-        SentenceTree& tr = trees[t];
-        labels[t].assign(tr.size(), -100);
-        // Candidate units: trunk tokens that are not special tags; WordPiece joins ## pieces.
-        std::vector<std::vector<std::size_t>> units;
-        for (std::size_t i = 0; i < tr.size(); ++i) {
-          if (tr.segments[i] != 0) continue;
-          const std::string& tok = tr.tokens[i];
-          if (tok.size() > 2 && tok.front() == '[' && tok.back() == ']') continue;
-          if (wordpiece && o.whole_word && tok.rfind("##", 0) == 0 && !units.empty() && units.back().back() + 1 == i) {
-            units.back().push_back(i);
-          } else {
-            units.push_back({i});
-          }
+  TrainTask task;
+  task.size = corpus.size();
+  task.length = [&](std::size_t i) { return corpus[i].size(); };
+  task.aux = head.ptr();
+  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+    // Masks drawn from the batch's own seed: a resumed run draws the same ones.
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::uniform_int_distribution<std::int32_t> random_token(0, vocab_size - 1);
+    std::vector<SentenceTree> trees;
+    for (std::size_t k : examples) trees.push_back(im.builder->build(corpus[k]));
+    std::vector<std::vector<std::int64_t>> labels(trees.size());
+    std::size_t chosen_total = 0;
+    for (std::size_t t = 0; t < trees.size(); ++t) {
+      SentenceTree& tr = trees[t];
+      labels[t].assign(tr.size(), -100);
+      // Candidate units: trunk tokens that are not special tags; WordPiece joins ## pieces.
+      std::vector<std::vector<std::size_t>> units;
+      for (std::size_t i = 0; i < tr.size(); ++i) {
+        if (tr.segments[i] != 0) continue;
+        const std::string& tok = tr.tokens[i];
+        if (tok.size() > 2 && tok.front() == '[' && tok.back() == ']') continue;
+        if (wordpiece && o.whole_word && tok.rfind("##", 0) == 0 && !units.empty() && units.back().back() + 1 == i) {
+          units.back().push_back(i);
+        } else {
+          units.push_back({i});
         }
-        for (const auto& unit : units) {
-          if (u(rng) >= o.mask_probability) continue;
-          const double r = u(rng);
-          for (std::size_t i : unit) {
-            labels[t][i] = tr.ids[i];
-            ++chosen_total;
-            if (r < 0.8) {
-              tr.ids[i] = mask_id;
-            } else if (r < 0.9) {
-              tr.ids[i] = random_token(rng);
-            }
+      }
+      for (const auto& unit : units) {
+        if (u(rng) >= o.mask_probability) continue;
+        const double r = u(rng);
+        for (std::size_t i : unit) {
+          labels[t][i] = tr.ids[i];
+          ++chosen_total;
+          if (r < 0.8) {
+            tr.ids[i] = mask_id;
+          } else if (r < 0.9) {
+            tr.ids[i] = random_token(rng);
           }
         }
       }
-      if (chosen_total == 0) continue;
-      std::vector<std::size_t> idx(trees.size());
-      std::iota(idx.begin(), idx.end(), 0);
-      Batch batch = im.make_batch(trees, idx, 0, idx.size());
-      torch::Tensor y = torch::full({static_cast<std::int64_t>(trees.size()), batch.L}, -100, torch::kLong);
-      for (std::size_t t = 0; t < trees.size(); ++t)
-        for (std::size_t i = 0; i < labels[t].size(); ++i) y[static_cast<std::int64_t>(t)][static_cast<std::int64_t>(i)] = labels[t][i];
-      torch::manual_seed(o.seed * 7919ull + epoch * 1000003ull + b);
-      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-      // The vocabulary projection only for the chosen positions (about 15% of them).
-      torch::Tensor flat_y = y.view({-1});
-      torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
-      torch::Tensor picked = hidden.reshape({-1, im.config.hidden_size}).index_select(0, chosen);
-      torch::Tensor logits = head->forward(picked, im.net->bert->embeddings->word_embeddings);
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen));
-      loss.backward();
-      const double l = loss.item<double>();
-      if (!std::isfinite(l)) throw std::runtime_error("pre-training diverged: loss is " + std::to_string(l));
-      if (result.first_loss == 0) result.first_loss = l;
-      epoch_loss += l;
-      ++counted;
-      if (o.max_grad_norm > 0) {
-        std::vector<torch::Tensor> params = im.net->bert->parameters();
-        for (auto& p : head->parameters()) params.push_back(p);
-        torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
-      }
-      const double lr = o.learning_rate * bert_adam_factor(static_cast<double>(step) / static_cast<double>(total), o.warmup);
-      for (auto& g : opt.param_groups()) static_cast<AdamWOptions&>(g.options()).lr(lr);
-      opt.step();
-      opt.zero_grad();
-      ++step;
-      if (o.progress && ((b + 1) % std::max<std::size_t>(1, batches / 10) == 0 || b + 1 == batches))
-        std::cerr << "pretrain epoch " << epoch + 1 << "/" << o.epochs << " batch " << b + 1 << "/" << batches << " mlm loss "
-                  << std::fixed << std::setprecision(4) << epoch_loss / static_cast<double>(counted) << "\n";
     }
-    result.final_loss = counted ? epoch_loss / static_cast<double>(counted) : result.final_loss;
-    result.epochs_run = epoch + 1;
-  }
-  im.net->eval();
-  result.steps = step;
-  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  result.texts_per_second = static_cast<double>(n * o.epochs) / std::max(result.seconds, 1e-9);
-  out.replace([&](const std::string& dir) { im.write_files(dir); });
+    std::vector<std::size_t> idx(trees.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    Batch batch = im.make_batch(trees, idx, 0, idx.size());
+    torch::Tensor y = torch::full({static_cast<std::int64_t>(trees.size()), batch.L}, -100, torch::kLong);
+    auto* py = y.data_ptr<std::int64_t>();
+    for (std::size_t t = 0; t < trees.size(); ++t)
+      std::copy(labels[t].begin(), labels[t].end(), py + static_cast<std::int64_t>(t) * batch.L);
+    torch::manual_seed(seed);
+    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+    if (chosen_total == 0) return hidden.sum() * 0.0;  // nothing masked (very short texts): no gradient
+    // The vocabulary projection only for the chosen positions (about 15% of them).
+    torch::Tensor flat_y = y.view({-1});
+    torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
+    torch::Tensor picked = hidden.reshape({-1, im.config.hidden_size}).index_select(0, chosen);
+    torch::Tensor logits = head->forward(picked, im.net->bert->embeddings->word_embeddings).to(torch::kFloat);
+    return torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen));
+  };
+  Fnv corpus_hash;
+  for (const auto& text : corpus) corpus_hash.add(text);
+  task.fingerprint = {{"task", "mlm"}, {"corpus", corpus_hash.hex() + "/" + std::to_string(corpus.size())},
+                      {"mask_probability", o.mask_probability}, {"whole_word", o.whole_word}};
+
+  TrainOptions t;
+  t.epochs = o.epochs;
+  t.batch_size = o.batch_size;
+  t.accumulation = o.accumulation;
+  t.learning_rate = o.learning_rate;
+  t.warmup = o.warmup;
+  t.weight_decay = o.weight_decay;
+  t.max_grad_norm = o.max_grad_norm;
+  t.seed = o.seed;
+  t.group_by_length = o.group_by_length;
+  t.resume = o.resume;
+  t.stop_after_steps = o.stop_after_steps;
+  t.progress = o.progress;
+  t.precision = o.precision;
+  const TrainResult r = run_training(model, task, false, false, t, out_dir);
+  PretrainResult result;
+  result.epochs_run = r.epochs_run;
+  result.steps = r.steps;
+  result.first_loss = r.first_loss;
+  result.final_loss = r.final_loss;
+  result.seconds = r.seconds;
+  result.texts_per_second = r.examples_per_second;
+  result.interrupted = r.interrupted;
   return result;
 }
 
@@ -769,8 +809,9 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
     if (s.truncation) tree.truncation = *s.truncation;
     model.set_tree_options(tree);
     const bool tagger_now = model.spec().head == HeadKind::kTagger, tagger_wanted = s.head == HeadKind::kTagger;
-    if (model.spec().labels != labels || model.spec().head == HeadKind::kNone || tagger_now != tagger_wanted)
-      model.reset_head(s.head, s.pooling, labels);
+    if (model.spec().labels != labels || model.spec().head == HeadKind::kNone || tagger_now != tagger_wanted ||
+        model.spec().lexical_buckets != s.lexical_buckets)
+      model.reset_head(s.head, s.pooling, labels, s.lexical_buckets);
     model.set_ablation(s.use_visible_matrix, s.use_soft_positions);
     return model;
   }
@@ -790,6 +831,7 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   spec.segments = s.tokenizer == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
   spec.use_visible_matrix = s.use_visible_matrix;
   spec.use_soft_positions = s.use_soft_positions;
+  spec.lexical_buckets = s.lexical_buckets;
   return Model::create(s.config, spec, s.vocab, run);
 }
 

@@ -22,8 +22,8 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def run(cmd, ok=True):
-    r = subprocess.run(cmd, capture_output=True, timeout=900)
+def run(cmd, ok=True, stdin=None):
+    r = subprocess.run(cmd, capture_output=True, timeout=900, input=stdin.encode() if stdin is not None else None)
     if ok and r.returncode != 0:
         raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()[-2000:]}")
     return r
@@ -84,6 +84,32 @@ def main():
         check(same and rr["dev"] == r1["dev"] and rr["final_loss"] == r1["final_loss"],
               "resumed training ends with the same model and metrics")
 
+        # bf16 inference of the trained model: the same labels, logits close to float32's.
+        texts = [line.split("\t", 1)[1].rstrip("\n") for line in list(open(f"{d}/dev.tsv"))[1:]]
+        f32 = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/m1", "--json"], stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        b16 = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/m1", "--json", "--precision", "bf16"],
+                                          stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        diff = max(abs(p - q) for x, y in zip(f32, b16) for p, q in zip(x["logits"], y["logits"]))
+        same = sum(x["label"] == y["label"] for x, y in zip(f32, b16))
+        check(same == len(texts) and diff < 0.1, f"bf16 predictions: {same}/{len(texts)} labels as fp32, max logit diff {diff:.4f}")
+        # Token-budget batching: the same predictions whatever the budget.
+        tb = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/m1", "--json", "--max-tokens", "40"],
+                                         stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        check(all(x["label"] == y["label"] and max(abs(p - q) for p, q in zip(x["logits"], y["logits"])) < 1e-4
+                  for x, y in zip(f32, tb)), "--max-tokens changes batches, not predictions")
+        # A lexical side channel: trains, is saved and used by predict.
+        rl = train(f"{d}/lex", "--lexical-buckets", "4096", epochs=2)
+        spec = json.load(open(f"{d}/lex/kbert.json"))
+        lex = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/lex", "--json"], stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        gold = [line.split("\t", 1)[0] for line in list(open(f"{d}/dev.tsv"))[1:]]
+        acc = sum(x["label"] == g for x, g in zip(lex, gold)) / len(gold)
+        check(spec["lexical_buckets"] == 4096 and abs(acc - rl["dev"]["accuracy"]) < 1e-9 and acc >= 0.9,
+              f"lexical side channel: dev accuracy {acc:.3f}, saved and used by predict")
+        # bf16 fine-tuning learns too.
+        rb = train(f"{d}/b16", "--precision", "bf16", epochs=3)
+        check(rb["final_loss"] < rb["first_loss"] and rb["dev"]["accuracy"] >= 0.8,
+              f"bf16 fine-tuning: loss {rb['first_loss']:.3f} -> {rb['final_loss']:.3f}, dev {rb['dev']['accuracy']}")
+
         # kbert eval agrees with the dev metrics and writes JSON.
         r = run([k, "eval", "--model", f"{d}/m1", "--data", f"{d}/dev.tsv", "--out", f"{d}/metrics.json"])
         m = json.load(open(f"{d}/metrics.json"))
@@ -124,6 +150,18 @@ def main():
                              "--max-length", "48", "--seed", "3", "--threads", "2", "--quiet"]).stdout.decode().strip().split("\n")[-1])
         check(rp["final_loss"] < rp["first_loss"] / 1.5, f"MLM loss falls: {rp['first_loss']:.2f} -> {rp['final_loss']:.2f}")
         check(json.load(open(f"{d}/pre/kbert.json"))["head"] == "none", "pre-training writes an encoder")
+        # Pre-training runs on the fine-tuning loop: stopped after 10 steps and resumed, it ends
+        # with the same encoder, byte for byte; bf16 runs too.
+        pre = [k, "pretrain", "--corpus", f"{d}/corpus.txt", "--config", f"{d}/config.json", "--vocab",
+               os.path.join(a.data, "google_vocab.txt"), "--epochs", "2", "--batch-size", "32", "--learning-rate", "2e-3",
+               "--max-length", "48", "--seed", "3", "--threads", "2", "--quiet"]
+        run(pre + ["--out", f"{d}/pa"])
+        ri = json.loads(run(pre + ["--out", f"{d}/pb", "--stop-after-steps", "10"]).stdout.decode().strip().split("\n")[-1])
+        run(pre + ["--out", f"{d}/pb", "--resume"])
+        check(ri["interrupted"] and open(f"{d}/pa/model.safetensors", "rb").read() == open(f"{d}/pb/model.safetensors", "rb").read(),
+              "pre-training stopped and resumed ends as the straight run")
+        rb = json.loads(run(pre + ["--out", f"{d}/pc", "--precision", "bf16"]).stdout.decode().strip().split("\n")[-1])
+        check(rb["final_loss"] < rb["first_loss"], f"bf16 pre-training: loss {rb['first_loss']:.2f} -> {rb['final_loss']:.2f}")
         rf = json.loads(run([k, "train", "--train", f"{d}/train.tsv", "--dev", f"{d}/dev.tsv", "--model", f"{d}/pre",
                              "--out", f"{d}/ft", "--epochs", "1", "--batch-size", "16", "--quiet", "--threads", "2"])
                         .stdout.decode().strip().split("\n")[-1])

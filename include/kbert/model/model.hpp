@@ -33,6 +33,16 @@ enum class Pooling { kFirst, kMean, kMax, kLast };  ///< K-BERT head pooling (ov
 enum class EmbedPooling { kCls, kMean, kMax, kTokens };  ///< sentence vectors; kTokens: every token's vector
 enum class SegmentConvention { kUer, kHuggingFace };   ///< which SentenceTree segment ids feed the model
 
+/// Arithmetic of the matrix products. kBFloat16: matmuls in bfloat16 (oneDNN, AMX where the
+/// CPU has it), LayerNorm, softmax, the residual stream, the loss, the master weights and the
+/// optimizer state in float32. kFloat32 is the default and the parity reference.
+enum class Precision { kFloat32, kBFloat16 };
+Precision parse_precision(const std::string& name);        ///< fp32|bf16
+const char* precision_name(Precision p);
+/// True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16). Elsewhere
+/// bfloat16 is emulated and slower than float32.
+bool cpu_has_native_bf16();
+
 Pooling parse_pooling(const std::string& name);            ///< first|mean|max|last
 EmbedPooling parse_embed_pooling(const std::string& name); ///< cls|mean|max|tokens
 const char* pooling_name(Pooling p);
@@ -49,14 +59,19 @@ struct ModelSpec {
   bool pad_to_max_length = false;       ///< pad every batch to tree.max_length (K-BERT's mean/max/last pooling see pads)
   bool use_visible_matrix = true;       ///< off (ablation): every real token sees every real token
   bool use_soft_positions = true;       ///< off (ablation): hard positions 0, 1, 2, ...
+  std::size_t lexical_buckets = 0;      ///< classifiers: a lexical side channel of this many hashed n-gram
+                                        ///< slots beside the pooled vector (kbert/text/lexical.hpp); 0: none
 };
 
 /// Options that change how a loaded model runs, not what it is.
 struct RunOptions {
-  std::size_t batch_size = 32;          ///< trees per forward pass
+  std::size_t batch_size = 32;          ///< trees per forward pass, at most
+  std::size_t max_tokens = 0;           ///< padded tokens per forward pass, at most (0: no budget; a
+                                        ///< longer tree still gets a batch of its own)
   unsigned threads = 0;                 ///< LibTorch threads; 0: KBERT_NUM_THREADS or all cores
   std::optional<std::string> kg;        ///< override the directory's KG: a file, or "none" for no injection
   std::optional<std::size_t> max_length;  ///< override tree.max_length
+  Precision precision = Precision::kFloat32;  ///< bf16: faster on CPUs with AVX512-BF16 / AMX; outputs are float32
 };
 
 struct Prediction {
@@ -143,7 +158,7 @@ class Model {
   /// KG and tokenizer stay. Throws std::invalid_argument past the model's positions.
   void set_tree_options(const TreeOptions& tree);
   /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels).
-  void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels);
+  void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets = 0);
 
   const BertConfig& config() const;
   const ModelSpec& spec() const;

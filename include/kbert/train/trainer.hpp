@@ -40,6 +40,8 @@ struct TrainOptions {
   bool resume = false;               ///< continue from <out>.checkpoint when it exists
   std::size_t stop_after_steps = 0;  ///< stop (as if interrupted) after this many optimizer steps; 0: off
   bool progress = true;              ///< a progress bar on a terminal, periodic lines otherwise
+  Precision precision = Precision::kFloat32;  ///< bf16: matmuls in bfloat16 (forward and backward), the rest float32
+  double lexical_learning_rate = 1e-2;  ///< peak learning rate of the lexical side channel's weights (same schedule)
 };
 
 struct TrainResult {
@@ -94,13 +96,17 @@ struct ClassifierSetup {
   std::size_t batch_size = 32;
   unsigned threads = 0;
   std::uint64_t seed = 7;                    ///< the new head (or model) starts the same every time
+  std::size_t lexical_buckets = 0;           ///< a lexical side channel in the head (hashed n-grams); 0: none
 };
 
 /// The model train_classifier (or train_tagger, with HeadKind::kTagger) should start from,
 /// for these label names.
 Model prepare_classifier(const ClassifierSetup& setup, const std::vector<std::string>& labels);
 
-/// Masked-language-model pre-training (kbert pretrain): 15% of the trunk tokens of each
+/// Masked-language-model pre-training (kbert pretrain), on the fine-tuning loop (AdamW and the
+/// BertAdam schedule, accumulation, clipping, bf16, checkpoints every epoch and `resume`
+/// that ends as an uninterrupted run; the encoder is written to `out_dir` after every
+/// epoch): 15% of the trunk tokens of each
 /// tree are chosen (whole words for WordPiece: a word and its ## pieces together), 80%
 /// of those become [MASK], 10% a random token, 10% stay; injected knowledge is never
 /// masked. The MLM head (dense, GELU, LayerNorm, decoder tied to the word embedding) is
@@ -108,6 +114,7 @@ Model prepare_classifier(const ClassifierSetup& setup, const std::vector<std::st
 struct PretrainOptions {
   std::size_t epochs = 3;
   std::size_t batch_size = 32;
+  std::size_t accumulation = 1;     ///< batches per optimizer step
   double learning_rate = 1e-4;
   double warmup = 0.1;
   double weight_decay = 0.01;
@@ -116,12 +123,16 @@ struct PretrainOptions {
   bool whole_word = true;           ///< WordPiece: mask whole words; no effect in char mode
   bool group_by_length = true;      ///< batches of texts of similar length (less padding), in shuffled order
   std::uint64_t seed = 7;
+  bool resume = false;              ///< continue from <out>.checkpoint (same corpus and settings)
+  std::size_t stop_after_steps = 0; ///< stop (as if interrupted) after this many optimizer steps; 0: off
   bool progress = true;
+  Precision precision = Precision::kFloat32;
 };
 
 struct PretrainResult {
   std::size_t epochs_run = 0, steps = 0;
   double first_loss = 0, final_loss = 0, seconds = 0, texts_per_second = 0;
+  bool interrupted = false;         ///< stopped by stop_after_steps; --resume continues
 };
 
 PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& options,

@@ -1,0 +1,29 @@
+// Hashed bag-of-words features of a text: the lexical side channel of a classifier head.
+//
+// Words are runs of characters between whitespace and punctuation, lower-cased; each CJK
+// character is a word of its own. Every word and every pair of adjacent words is hashed
+// (FNV-1a, 64 bit) into one of `buckets` slots; a slot's value is 1 + log(count), and the
+// vector is scaled to unit length (TF-IDF's sublinear, L2-normalised term frequencies,
+// without the IDF, which the trained weights absorb).
+//
+//   kbert::LexicalFeatures f = kbert::lexical_features("the regulator valve leaked", 1 << 18);
+//   // f.index: sorted slots, f.value: their weights (sum of squares 1)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace kbert {
+
+struct LexicalFeatures {
+  std::vector<std::int64_t> index;  ///< distinct slots, ascending
+  std::vector<float> value;         ///< one per slot; unit L2 norm (empty text: no slots)
+};
+
+/// The features of `text` (and of `text_b`, a pair's second text, hashed apart). Throws
+/// std::invalid_argument on invalid UTF-8 or buckets == 0.
+LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b = {});
+
+}  // namespace kbert

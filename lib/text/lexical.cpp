@@ -1,0 +1,76 @@
+#include "kbert/text/lexical.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "kbert/text/unicode.hpp"
+#include "kbert/text/utf8.hpp"
+
+namespace kbert {
+namespace {
+
+constexpr std::uint64_t kOffset = 1469598103934665603ull, kPrime = 1099511628211ull;
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t x) {
+  for (int i = 0; i < 8; ++i) h = (h ^ ((x >> (8 * i)) & 0xFF)) * kPrime;
+  return h;
+}
+
+// Hashes of the words of one text, in order.
+void word_hashes(std::string_view text, std::vector<std::uint64_t>& out) {
+  const std::u32string cps = decode_utf8(text, "text");
+  std::uint64_t h = kOffset;
+  bool open = false;
+  auto flush = [&] {
+    if (open) out.push_back(h);
+    h = kOffset;
+    open = false;
+  };
+  for (char32_t c : cps) {
+    if (unicode::is_python_space(c) || unicode::is_bert_punctuation(c)) {
+      flush();
+    } else if (unicode::is_cjk(c)) {
+      flush();
+      out.push_back(mix(kOffset, unicode::simple_lower(c)));
+    } else {
+      h = mix(h, unicode::simple_lower(c));
+      open = true;
+    }
+  }
+  flush();
+}
+
+}  // namespace
+
+LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b) {
+  if (buckets == 0) throw std::invalid_argument("lexical features need at least one bucket");
+  std::unordered_map<std::int64_t, float> counts;
+  auto add = [&](std::uint64_t h) { counts[static_cast<std::int64_t>(h % buckets)] += 1.f; };
+  for (int part = 0; part < (text_b.empty() ? 1 : 2); ++part) {
+    std::vector<std::uint64_t> words;
+    word_hashes(part == 0 ? text : text_b, words);
+    const std::uint64_t salt = part == 0 ? 0 : 0x9E3779B97F4A7C15ull;  // a pair's second text apart
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      add(mix(kOffset, words[i] ^ salt));                              // unigram
+      if (i + 1 < words.size()) add(mix(mix(kOffset ^ 0x2, words[i] ^ salt), words[i + 1]));  // bigram
+    }
+  }
+  LexicalFeatures f;
+  f.index.reserve(counts.size());
+  for (const auto& [k, v] : counts) f.index.push_back(k);
+  std::sort(f.index.begin(), f.index.end());
+  double norm = 0;
+  for (std::int64_t k : f.index) {
+    const float v = 1.f + std::log(counts[k]);
+    f.value.push_back(v);
+    norm += static_cast<double>(v) * v;
+  }
+  const float scale = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.f;
+  for (float& v : f.value) v *= scale;
+  return f;
+}
+
+}  // namespace kbert
