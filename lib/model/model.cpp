@@ -267,8 +267,8 @@ void warn_if_bf16_slow(Precision p) {
   static std::once_flag once;
   if (p == Precision::kBFloat16 && !cpu_has_native_bf16())
     std::call_once(once, [] {
-      std::cerr << "kbert: bf16 asked for, but this CPU has neither AVX512-BF16 nor AMX-BF16: bfloat16 is emulated "
-                   "and slower than fp32 here\n";
+      std::cerr << "kbert: bf16 asked for, but this CPU has no AMX-BF16: bfloat16 matrix products run slower than "
+                   "fp32 here (AVX512-BF16 alone, or emulated); fp32 is the faster choice on this machine\n";
     });
 }
 

@@ -39,8 +39,8 @@ enum class SegmentConvention { kUer, kHuggingFace };   ///< which SentenceTree s
 enum class Precision { kFloat32, kBFloat16 };
 Precision parse_precision(const std::string& name);        ///< fp32|bf16
 const char* precision_name(Precision p);
-/// True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16). Elsewhere
-/// bfloat16 is emulated and slower than float32.
+/// True when the CPU has AMX-BF16, where bfloat16 products are faster than float32. With
+/// AVX512-BF16 alone (measured) or without either (emulated), bfloat16 is slower here.
 bool cpu_has_native_bf16();
 
 Pooling parse_pooling(const std::string& name);            ///< first|mean|max|last
