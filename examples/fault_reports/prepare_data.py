@@ -4,8 +4,11 @@
 The raw file (../shared/data/phmsa/incident_gas_distribution_jan2010_present.txt)
 is latin-1, CRLF, 466 tab-separated columns, with fields in double quotes where
 they contain commas. We keep the incident year, the cause and the narrative, and
-split by year as a deployment meets the data: 2010-2019 train, 2020 dev,
-2021-2023 test. Labels are short names of PHMSA's 8 causes.
+split by year as a deployment meets the data: 2004-2019 train, 2020 dev,
+2021-2023 test. Labels are short names of PHMSA's 8 causes. The 2004-2009 reports
+(incident_gas_distribution_mar2004_dec2009.csv, the earlier form: CSV, upper case,
+<P> tags) name the same causes otherwise; OLD_CAUSES maps them (--no-2004 leaves
+them out, as the job did before).
 
 Outputs (TSV with header "label<TAB>text_a", UTF-8, narratives lower-cased and
 whitespace-normalised): data/fault_reports/phmsa_{train,dev,test}.tsv, and the
@@ -17,7 +20,9 @@ Usage (run from the repository, with Debian's interpreter):
 """
 import argparse
 import collections
+import csv
 import os
+import re
 import sys
 
 CAUSES = {
@@ -30,7 +35,18 @@ CAUSES = {
     "EQUIPMENT FAILURE": "equipment_failure",
     "CORROSION FAILURE": "corrosion",
 }
-SPLITS = (("train", 2010, 2019), ("dev", 2020, 2020), ("test", 2021, 2023))
+# The 2004-2009 forms name the same 8 causes otherwise (PHMSA renamed them in 2010).
+OLD_CAUSES = {
+    "OTHER OUTSIDE FORCE DAMAGE": "other_outside_force",
+    "EXCAVATION DAMAGE": "excavation_damage",
+    "OTHER": "other_cause",
+    "NATURAL FORCES": "natural_force",
+    "MATERIAL AND/OR WELD FAILURES": "pipe_weld_joint",
+    "INCORRECT OPERATION": "incorrect_operation",
+    "EQUIPMENT": "equipment_failure",
+    "CORROSION": "corrosion",
+}
+SPLITS = (("train", 2004, 2019), ("dev", 2020, 2020), ("test", 2021, 2023))
 
 
 def unquote(field):
@@ -42,6 +58,8 @@ def unquote(field):
 
 def clean(text):
     # One line per report: tabs and newlines would break the TSV; collapse runs of spaces.
+    # The older forms carry HTML paragraph tags.
+    text = re.sub(r"</?[pP]>", " ", text)
     return " ".join(text.replace("\t", " ").split()).lower()
 
 
@@ -77,6 +95,25 @@ def read_phmsa(path):
     return rows
 
 
+def read_phmsa_2004(path):
+    """The 2004-2009 reports (CSV, latin-1): year, cause mapped to today's 8, narrative."""
+    rows = []
+    with open(path, encoding="latin-1", newline="") as f:
+        reader = csv.DictReader(f)
+        for need in ("IYEAR", "CAUSE_TEXT", "NARRATIVE"):
+            if need not in reader.fieldnames:
+                sys.exit(f"{path}: line 1: no column {need}")
+        for row in reader:
+            text = clean(row["NARRATIVE"] or "")
+            if not text:
+                continue
+            cause = row["CAUSE_TEXT"].strip()
+            if cause not in OLD_CAUSES:
+                sys.exit(f"{path}: line {reader.line_num}: unknown CAUSE_TEXT {cause!r}")
+            rows.append((int(row["IYEAR"]), OLD_CAUSES[cause], text))
+    return rows
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.normpath(os.path.join(here, "..", ".."))
@@ -84,10 +121,13 @@ def main():
     ap.add_argument("--shared", default=os.path.join(repo, "..", "shared", "data"))
     ap.add_argument("--out", default=os.path.join(repo, "data", "fault_reports"))
     ap.add_argument("--nrc-out", help="also write the NRC pre-training corpus here (not shipped)")
+    ap.add_argument("--no-2004", action="store_true", help="train on 2010-2019 only (the earlier job's data)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
     rows = read_phmsa(os.path.join(args.shared, "phmsa", "incident_gas_distribution_jan2010_present.txt"))
+    if not args.no_2004:
+        rows = read_phmsa_2004(os.path.join(args.shared, "phmsa", "incident_gas_distribution_mar2004_dec2009.csv")) + rows
     for name, first, last in SPLITS:
         part = [r for r in rows if first <= r[0] <= last]
         write_atomic(os.path.join(args.out, f"phmsa_{name}.tsv"),

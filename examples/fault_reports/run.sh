@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault-report classifier (see fault_reports.py): baselines, three kbert
+# The fault-report classifier (see fault_reports.py): baselines, four kbert
 # variants, the table, and explanations of a few test reports.
 #   examples/fault_reports/run.sh [--quick] [fault_reports.py options]
 set -euo pipefail

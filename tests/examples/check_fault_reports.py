@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Runs the fault-report main job in --quick mode and checks what it promises:
-the table has the two baselines and the three kbert variants with figures, the
+the table has the two baselines and the four kbert variants with figures, the
 best model is saved, and the explanations name triples that are in the shipped KG
 and words that are in the report.
 
@@ -27,7 +27,8 @@ def main():
     out = args.out + "_quick"
     table = open(os.path.join(out, "results.md"), encoding="utf-8").read()
     for method in ("majority class", "TF-IDF + logistic regression", "kbert, no KG",
-                   "kbert, energy KG, no visible matrix", "K-BERT: energy KG + visible matrix"):
+                   "K-BERT: energy KG + visible matrix", "kbert, no KG, + lexical side channel",
+                   "K-BERT + lexical side channel"):
         if not re.search(r"^\| " + re.escape(method) + r" \| [01]\.\d{3} \| [01]\.\d{3} \|", table, re.M):
             sys.exit(f"results.md: no row with figures for {method!r}:\n{table}")
     for f in ("config.json", "kbert.json", "model.safetensors", "vocab.txt"):
