@@ -81,6 +81,8 @@ PYBIND11_MODULE(_kbert, m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const OutputError& e) {
+      PyErr_SetString(PyExc_FileExistsError, e.what());
     } catch (const FileError& e) {
       PyErr_SetString(PyExc_FileNotFoundError, e.what());
     } catch (const ParseError& e) {
@@ -454,7 +456,8 @@ Example:
          const std::string& head, std::optional<std::size_t> max_length, std::optional<std::size_t> max_entities,
          std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress,
-         const std::string& task, const std::string& format, const std::string& precision) {
+         const std::string& task, const std::string& format, const std::string& precision,
+         std::size_t lexical_buckets, double lexical_learning_rate) {
         if (task != "classify" && task != "ner") throw std::invalid_argument("task must be \"classify\" or \"ner\", not \"" + task + "\"");
         const bool ner = task == "ner";
         const TaggedFormat tagged_format = parse_tagged_format(format);
@@ -480,6 +483,8 @@ Example:
         setup.batch_size = batch_size;
         setup.threads = threads;
         setup.seed = seed;
+        if (ner && lexical_buckets) throw std::invalid_argument("lexical_buckets is for classifiers, not task=\"ner\"");
+        setup.lexical_buckets = lexical_buckets;
         TrainOptions o;
         o.epochs = epochs;
         o.batch_size = batch_size;
@@ -497,6 +502,7 @@ Example:
         o.group_by_length = length_grouping;
         o.progress = progress;
         o.precision = parse_precision(precision);
+        o.lexical_learning_rate = lexical_learning_rate;
         std::string result;
         {
           py::gil_scoped_release release;
@@ -530,7 +536,7 @@ Example:
       py::arg("predicate") = py::none(), py::arg("truncation") = py::none(), py::arg("visible_matrix") = true,
       py::arg("soft_positions") = true, py::arg("shuffle") = true, py::arg("length_grouping") = true,
       py::arg("threads") = 0, py::arg("progress") = true, py::arg("task") = "classify", py::arg("format") = "auto",
-      py::arg("precision") = "fp32",
+      py::arg("precision") = "fp32", py::arg("lexical_buckets") = 0, py::arg("lexical_learning_rate") = 1e-2,
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -548,6 +554,8 @@ Arguments:
     task: "classify" or "ner" (K-BERT's NER: BIO TSV or CoNLL files, injected tokens labelled
     [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner"). precision: "fp32" | "bf16"
     (matrix products in bfloat16, forward and backward; the rest float32).
+    lexical_buckets: a lexical side channel in the classifier head (hashed word and word-pair
+    counts, a linear model added to the logits; 0: none), lexical_learning_rate its learning rate.
 Returns:
     dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, and the
     dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion;

@@ -76,8 +76,8 @@ TEST_CASE("Output directories: only new paths and kbert's own directories are wr
     fake_model(s / "real", "x");
     fs::create_directory_symlink(s / "real", s / "link");
     CHECK_THROWS_WITH(OutputDir(s / "link"), Catch::Contains("symbolic link"));
-    CHECK_THROWS_AS(OutputDir("/"), FileError);
-    CHECK_THROWS_AS(OutputDir(s / "."), FileError);
+    CHECK_THROWS_AS(OutputDir("/"), OutputError);
+    CHECK_THROWS_AS(OutputDir(s / "."), OutputError);
   }
   SECTION("a new path is created whole; a kbert directory is replaced whole") {
     {

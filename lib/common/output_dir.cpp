@@ -72,7 +72,7 @@ std::string normalise(const std::string& dir) {
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   const std::string name = fs::path(s).filename().string();
   if (s.empty() || name.empty() || name == "." || name == ".." || s == "/")
-    throw FileError(dir, "cannot be an output directory: name a new directory (or a kbert model directory to replace)");
+    throw OutputError(dir, "cannot be an output directory: name a new directory (or a kbert model directory to replace)");
   return s;
 }
 
@@ -93,7 +93,7 @@ std::string why_not_replaceable(const std::string& dir) {
 
 OutputDir::OutputDir(const std::string& dir, bool lock) : dir_(normalise(dir)) {
   const std::string why = why_not_replaceable(dir_);
-  if (!why.empty()) throw FileError(dir_, why + ": choose another --out");
+  if (!why.empty()) throw OutputError(dir_, why + ": choose another --out");
   const fs::path parent = fs::path(dir_).parent_path();
   std::error_code ec;
   if (!parent.empty() && !fs::exists(parent, ec)) fs::create_directories(parent, ec);
@@ -109,7 +109,7 @@ OutputDir::OutputDir(const std::string& dir, bool lock) : dir_(normalise(dir)) {
         ::close(fd);
         std::string holder = got > 0 ? std::string(buf, static_cast<std::size_t>(got)) : "";
         while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-        throw FileError(dir_, "another kbert process" + (holder.empty() ? std::string() : " (pid " + holder + ")") +
+        throw OutputError(dir_, "another kbert process" + (holder.empty() ? std::string() : " (pid " + holder + ")") +
                                   " is writing it (lock " + lock_path_ + ")");
       }
       // The file may have been unlinked by its previous holder between open and flock.

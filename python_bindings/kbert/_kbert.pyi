@@ -106,7 +106,8 @@ def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str
           max_entities: Optional[int] = None, predicate: Optional[bool] = None, truncation: Optional[str] = None,
           visible_matrix: bool = True, soft_positions: bool = True, shuffle: bool = True,
           length_grouping: bool = True, threads: int = 0, progress: bool = True, task: str = "classify",
-          format: str = "auto", precision: str = "fp32") -> Dict[str, Any]: ...
+          format: str = "auto", precision: str = "fp32", lexical_buckets: int = 0,
+          lexical_learning_rate: float = 1e-2) -> Dict[str, Any]: ...
 
 def import_uer(checkpoint: str, config: str, vocab: str, out: str, *, tokenizer: str = "char",
                pooling: str = "first", predicate: bool = False, max_entities: int = 2, max_length: int = 256,

@@ -298,3 +298,30 @@ def test_ner_train_tag_and_predict_equal_the_cli(tmp_path):
     with pytest.raises(ValueError, match="xml"):
         kbert.train(str(train), str(tmp_path / "o"), task="ner", format="xml", config=str(cfg), vocab=vocab)
     assert not (tmp_path / "o").exists()
+
+
+def test_train_lexical_precision_and_outputs(tiny_data, tmp_path):
+    vocab = os.path.join(DATA, "google_vocab.txt")
+    common = dict(dev=tiny_data["dev"], config=tiny_data["config"], vocab=vocab, epochs=2, batch_size=8,
+                  learning_rate=1e-3, max_length=32, seed=3, progress=False)
+    # A lexical side channel: kept in the model directory and used by predict.
+    r = kbert.train(tiny_data["train"], str(tmp_path / "lex"), lexical_buckets=1024, lexical_learning_rate=5e-2,
+                    kg=["none", HOWNET], **common)
+    spec = json.loads((tmp_path / "lex" / "kbert.json").read_text())
+    assert spec["lexical_buckets"] == 1024 and spec["kg"] == ["kg/HowNet.spo"]  # "none" is not a file
+    m = kbert.Model.load(str(tmp_path / "lex"))
+    assert r["dev"]["accuracy"] == pytest.approx(
+        np.mean([p == g for p, g in zip(m.predict([t for _, t in [("pos", "房间干净，服务很好"), ("neg", "我不高兴，房间太小")] * 4]),
+                                         ["pos", "neg"] * 4)]), abs=1e-9)
+    # bf16 inference: the same labels as float32.
+    b = kbert.Model.load(str(tmp_path / "lex"), precision="bf16")
+    assert b.predict(["房间干净", "服务太差"]) == m.predict(["房间干净", "服务太差"])
+    with pytest.raises(ValueError, match="precision"):
+        kbert.Model.load(str(tmp_path / "lex"), precision="fp8")
+    # A directory kbert did not make is never written over.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="not a kbert model directory"):
+        kbert.train(tiny_data["train"], str(mine), **common)
+    assert (mine / "notes.txt").read_text() == "precious"

@@ -29,6 +29,13 @@ class FileError : public Error {
   std::string path_;
 };
 
+/// An output path kbert refuses to write: it exists and is not kbert's, or another kbert
+/// process holds its lock (kbert/common/output_dir.hpp).
+class OutputError : public FileError {
+ public:
+  using FileError::FileError;
+};
+
 /// Bad content in a file: the message reads "path:line: why".
 class ParseError : public Error {
  public:
