@@ -24,8 +24,11 @@ fi
 cmake --build build-fuzz -j "$(nproc)"
 for target in fuzz_kg fuzz_tree fuzz_pickle fuzz_safetensors fuzz_model_files; do
   mkdir -p build-fuzz/corpus-$target
+  inputs=(tests/fuzz/seeds/$target)
+  # The minimized corpora of longer runs (tests/fuzz/corpus/, checked in) start where those stopped.
+  [ -d tests/fuzz/corpus/$target ] && inputs+=(tests/fuzz/corpus/$target)
   build-fuzz/tests/fuzz/$target -max_total_time="${KBERT_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 \
-    -print_final_stats=0 build-fuzz/corpus-$target tests/fuzz/seeds/$target 2>&1 | tail -n 2
+    -print_final_stats=0 build-fuzz/corpus-$target "${inputs[@]}" 2>&1 | tail -n 2
 done
 
 echo "== tests: Catch2 suites and parity checks =="

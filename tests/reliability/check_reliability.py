@@ -279,7 +279,7 @@ def main():
         # 7. Limits.
         t0 = time.time()
         r = run([k, "tree", "--kg", hownet, "--tokenizer", "char", "--max-length", "100000"], "很" * 50000 + "\n")
-        check(clean_fail(r, "max_length", "8192") and time.time() - t0 < 30, "tree --max-length 100000 is refused at once")
+        check(clean_fail(r, "max_length", "8192") and time.time() - t0 < 60, "tree --max-length 100000 is refused at once")
         r = run([k, "predict", "--model", m, "--threads", "100000"], "x\n")
         check(clean_fail(r, "--threads", "256") and r.returncode == 2, "--threads 100000 is a usage error")
         r = run([k, "tree", "--kg", hownet, "--tokenizer", "char", "--max-entities", "1000000"], "x\n")
@@ -291,7 +291,7 @@ def main():
         r = run([k, "tree", "--kg", f"{d}/many.spo", "--tokenizer", "char", "--max-entities", "4096",
                  "--max-length", "8192"], "设备坏了\n" * 3)
         took = time.time() - t0
-        check(r.returncode == 0 and took < 20, f"4096 facts of an entity with 80,000: {took:.1f} s for 3 texts")
+        check(r.returncode == 0 and took < 60, f"4096 facts of an entity with 80,000: {took:.1f} s for 3 texts")
 
         # 8. Every input line on its own.
         one = run([k, "predict", "--model", m, "--json"], "酒店服务\t很好\n")
@@ -306,7 +306,7 @@ def main():
         open(f"{d}/test_bad.tsv", "w").write("label\ttext_a\n0\t好\n\n7\t坏\n")
         t0 = time.time()
         r = run(base + ["--out", f"{d}/lab", "--epochs", "50", "--test", f"{d}/test_bad.tsv"])
-        check(clean_fail(r, f"{d}/test_bad.tsv:4", "'7'") and time.time() - t0 < 30 and not os.path.exists(f"{d}/lab"),
+        check(clean_fail(r, f"{d}/test_bad.tsv:4", "'7'") and time.time() - t0 < 60 and not os.path.exists(f"{d}/lab"),
               "an unknown label in --test is found before training, with its line")
         for opt, value, word in (("--learning-rate", "-1", "learning rate"), ("--learning-rate", "nan", "finite"),
                                  ("--warmup", "2", "warmup"), ("--warmup", "-1", "warmup"),
