@@ -4,7 +4,9 @@
 # shared with another job). Re-run it to rebuild the shipped encoder:
 #   examples/fault_reports/pretrain.sh [SHARED_DATA_DIR]
 # 1. corpus: 18,695 NRC licensee event reports (title + abstract) and the 1,091
-#    PHMSA training narratives (2010-2019; dev and test reports are not used);
+#    PHMSA training narratives (2010-2019; dev and test reports are not used). The
+#    training split now also holds the 2004-2009 reports: to rebuild the shipped
+#    encoder exactly, make the split first with prepare_data.py --no-2004;
 # 2. an uncased WordPiece vocabulary of 6,000 entries learned from that corpus;
 # 3. MLM pre-training (whole-word masking, 15%) of a small BERT: 4 layers,
 #    hidden 160, 4 heads, feed-forward 640 (UER's 512 positions); two epochs,
