@@ -50,7 +50,7 @@ commands:
          [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
          [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
          [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
-         [--lexical-buckets N] [--lexical-learning-rate X]
+         [--lexical-buckets N] [--lexical-learning-rate X] [--checkpoint-every STEPS]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
          CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
          model (dev metric) goes to DIR. --lexical-buckets N adds a lexical side channel to
@@ -60,10 +60,12 @@ commands:
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
          [--max-length N] [--mask-probability P] [--no-whole-word] [--no-length-grouping] [--seed N]
          [--accumulation N] [--weight-decay X] [--max-grad-norm X] [--resume] [--stop-after-steps N]
-         [--precision fp32|bf16]
+         [--checkpoint-every STEPS] [--precision fp32|bf16]
          Masked-language-model pre-training on a text corpus (one text a line), on the
          fine-tuning loop: the encoder goes to DIR after every epoch, DIR.checkpoint holds
-         the state, and --resume continues exactly where a stopped run was.
+         the state (every epoch and every --checkpoint-every steps, default 200), and
+         --resume continues exactly where a stopped run was. train and pretrain stop
+         cleanly on SIGINT or SIGTERM: a checkpoint after the current step, exit 128+signal.
   vocab --corpus F --out FILE [--size N] [--kind wordpiece|sentencepiece]
          [--no-lower-case] [--min-frequency N]
          A WordPiece vocab.txt (or FILE.model with sentencepiece) from a corpus.

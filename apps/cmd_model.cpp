@@ -243,7 +243,7 @@ int train_cmd(int argc, char** argv) {
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
-              "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate"},
+              "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
@@ -306,6 +306,7 @@ int train_cmd(int argc, char** argv) {
   o.shuffle = !args.flag("no-shuffle");
   o.group_by_length = !args.flag("no-length-grouping");
   o.stop_after_steps = args.size_value("stop-after-steps", 0);
+  o.checkpoint_every = args.size_value("checkpoint-every", 0);
   o.progress = !args.flag("quiet");
   o.precision = precision_option(args);
   o.lexical_learning_rate = args.double_value("lexical-learning-rate", 1e-2);
@@ -322,7 +323,7 @@ int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
               "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads", "precision",
-              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps"},
+              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps", "checkpoint-every"},
              {"predicate", "quiet", "no-whole-word", "no-length-grouping", "resume"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
@@ -368,6 +369,7 @@ int pretrain_cmd(int argc, char** argv) {
   o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
   o.resume = args.flag("resume");
   o.stop_after_steps = args.size_value("stop-after-steps", 0);
+  o.checkpoint_every = args.size_value("checkpoint-every", 200);
   o.whole_word = !args.flag("no-whole-word");
   o.group_by_length = !args.flag("no-length-grouping");
   o.progress = !args.flag("quiet");

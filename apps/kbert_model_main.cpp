@@ -1,11 +1,35 @@
 // kbert-model: the encoder commands of `kbert` (import-uer, import-hf, predict, embed,
-// bench encoder), in their own executable because LibTorch takes half a second to load.
-// Users call `kbert`, which runs this in its place.
+// bench encoder, train, eval, pretrain), in their own executable because LibTorch takes
+// half a second to load. Users call `kbert`, which runs this in its place.
+#include <unistd.h>
+
+#include <csignal>
 #include <iostream>
 #include <string>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "kbert/train/trainer.hpp"
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+
+// train and pretrain: the first SIGINT or SIGTERM stops after the current step with a
+// checkpoint (--resume continues); a second one ends the process at once.
+extern "C" void on_stop_signal(int sig) {
+  if (g_signal) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_signal = sig;
+  kbert::request_training_stop();
+  static const char msg[] = "\nkbert: stopping after the current step, writing a checkpoint (signal again to quit now)\n";
+  [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof msg - 1);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (!kbert::cli::is_model_command(argc, argv)) {
@@ -13,8 +37,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string cmd = argv[1];
+  if (cmd == "train" || cmd == "pretrain") {
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+  }
   try {
-    return kbert::cli::cmd_model(argc, argv);
+    const int status = kbert::cli::cmd_model(argc, argv);
+    return g_signal ? 128 + g_signal : status;  // as a shell reports a signalled process
   } catch (const kbert::cli::UsageError& e) {
     std::cerr << "kbert: " << e.what() << "\n\n" << kbert::cli::kUsage;
     return 2;

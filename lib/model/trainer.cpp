@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -127,6 +128,9 @@ void store(TrainResult& result, Evaluation ev, bool test) {
   if (ev.classification) (test ? result.test : result.best_dev) = std::move(ev.classification);
   if (ev.entities) (test ? result.test_entities : result.best_dev_entities) = std::move(ev.entities);
 }
+
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "request_training_stop must be async-signal-safe");
 
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
                          const std::string& out_dir);
@@ -559,8 +563,12 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
         opt.step();
         opt.zero_grad();
         ++step;
-        if (o.stop_after_steps && step == o.stop_after_steps) {
+        const bool stop = (o.stop_after_steps && step == o.stop_after_steps) || g_stop_requested.exchange(false);
+        if (stop || (o.checkpoint_every && step % o.checkpoint_every == 0 && b + 1 < batches))
           save_checkpoint(epoch, b + 1);
+        if (stop) {
+          if (o.progress) std::cerr << (tty ? "\n" : "") << "kbert train: stopped after step " << step
+                                    << "; the checkpoint " << ckpt << " resumes it\n";
           result.interrupted = true;
           result.steps = step;
           result.final_loss = epoch_loss / static_cast<double>(epoch_batches);
@@ -754,6 +762,7 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
   t.group_by_length = o.group_by_length;
   t.resume = o.resume;
   t.stop_after_steps = o.stop_after_steps;
+  t.checkpoint_every = o.checkpoint_every;
   t.progress = o.progress;
   t.precision = o.precision;
   const TrainResult r = run_training(model, task, false, false, t, out_dir);
@@ -771,6 +780,9 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
 }  // namespace kbert
 
 namespace kbert {
+
+void request_training_stop() noexcept { g_stop_requested.store(true); }
+bool training_stop_requested() noexcept { return g_stop_requested.load(); }
 
 std::string to_json(const TrainResult& r) {
   nlohmann::json j = {{"epochs", r.epochs_run},       {"steps", r.steps},

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Fine-tuning through `kbert train` / `kbert eval` on a small separable toy set:
 the loss falls and dev accuracy is far above chance; the same seed gives the same
-model byte for byte; an interrupted run resumed from its checkpoint ends exactly where
-a straight run does; bad rows are errors naming file and row; the ablation switches run.
+model byte for byte; an interrupted run (--stop-after-steps, SIGTERM, or killed after a
+--checkpoint-every checkpoint) resumed from its checkpoint ends exactly where a straight
+run does; bad rows are errors naming file and row; the ablation switches run.
 
     check_train.py --kbert build/apps/kbert --data data/kbert
 """
@@ -10,8 +11,10 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import tempfile
+import time
 
 FAILED = []
 
@@ -27,6 +30,14 @@ def run(cmd, ok=True, stdin=None):
     if ok and r.returncode != 0:
         raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()[-2000:]}")
     return r
+
+
+def wait_for(cond, timeout=120):
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit(f"timed out after {timeout} s")
+        time.sleep(0.002)
 
 
 def make_toy(d):
@@ -160,6 +171,27 @@ def main():
         run(pre + ["--out", f"{d}/pb", "--resume"])
         check(ri["interrupted"] and open(f"{d}/pa/model.safetensors", "rb").read() == open(f"{d}/pb/model.safetensors", "rb").read(),
               "pre-training stopped and resumed ends as the straight run")
+        reference = open(f"{d}/pa/model.safetensors", "rb").read()
+        # SIGTERM: a checkpoint after the current step, exit 128 + 15; --resume ends as the straight run.
+        p = subprocess.Popen(pre + ["--out", f"{d}/pd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: os.path.exists(f"{d}/pd.lock") or p.poll() is not None)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=300)
+        rs = json.loads(out.decode().strip().split("\n")[-1]) if out.strip() else {}
+        check(p.returncode == 128 + signal.SIGTERM and rs.get("interrupted") and
+              os.path.exists(f"{d}/pd.checkpoint/state.json"), f"SIGTERM stops with a checkpoint (exit {p.returncode})")
+        run(pre + ["--out", f"{d}/pd", "--resume"])
+        check(open(f"{d}/pd/model.safetensors", "rb").read() == reference, "stopped by SIGTERM and resumed: the same encoder")
+        # Killed outright after a periodic checkpoint (--checkpoint-every): resumed, the same encoder.
+        p = subprocess.Popen(pre + ["--out", f"{d}/pe", "--checkpoint-every", "5"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(f"{d}/pe.checkpoint/state.json") or p.poll() is not None)
+        p.kill()
+        p.wait()
+        step = json.load(open(f"{d}/pe.checkpoint/state.json"))["step"] if os.path.exists(f"{d}/pe.checkpoint/state.json") else 0
+        check(p.returncode == -signal.SIGKILL and step == 5, f"a checkpoint every 5 steps (killed at step {step})")
+        run(pre + ["--out", f"{d}/pe", "--resume"])
+        check(open(f"{d}/pe/model.safetensors", "rb").read() == reference, "killed after a periodic checkpoint and resumed: the same encoder")
         rb = json.loads(run(pre + ["--out", f"{d}/pc", "--precision", "bf16"]).stdout.decode().strip().split("\n")[-1])
         check(rb["final_loss"] < rb["first_loss"], f"bf16 pre-training: loss {rb['first_loss']:.2f} -> {rb['final_loss']:.2f}")
         rf = json.loads(run([k, "train", "--train", f"{d}/train.tsv", "--dev", f"{d}/dev.tsv", "--model", f"{d}/pre",

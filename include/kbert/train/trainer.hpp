@@ -39,6 +39,7 @@ struct TrainOptions {
   std::size_t patience = 0;          ///< epochs without dev improvement before stopping; 0: never stop early
   bool resume = false;               ///< continue from <out>.checkpoint when it exists
   std::size_t stop_after_steps = 0;  ///< stop (as if interrupted) after this many optimizer steps; 0: off
+  std::size_t checkpoint_every = 0;  ///< also write <out>.checkpoint every this many optimizer steps; 0: at epoch ends only
   bool progress = true;              ///< a progress bar on a terminal, periodic lines otherwise
   Precision precision = Precision::kFloat32;  ///< bf16: matmuls in bfloat16 (forward and backward), the rest float32
   double lexical_learning_rate = 1e-2;  ///< peak learning rate of the lexical side channel's weights (same schedule)
@@ -125,6 +126,7 @@ struct PretrainOptions {
   std::uint64_t seed = 7;
   bool resume = false;              ///< continue from <out>.checkpoint (same corpus and settings)
   std::size_t stop_after_steps = 0; ///< stop (as if interrupted) after this many optimizer steps; 0: off
+  std::size_t checkpoint_every = 0; ///< also checkpoint every this many optimizer steps; 0: at epoch ends only
   bool progress = true;
   Precision precision = Precision::kFloat32;
 };
@@ -137,6 +139,15 @@ struct PretrainResult {
 
 PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& options,
                             const std::string& out_dir);
+
+/// Asks the training running in this process (train_classifier, train_tagger, pretrain_mlm)
+/// to stop after its current optimizer step, writing a checkpoint that `resume` continues
+/// exactly; the call returns a result with `interrupted` set. A request made before
+/// training starts stops it at its first step. Async-signal-safe: a SIGTERM or SIGINT
+/// handler may call it (`kbert train` and `kbert pretrain` do).
+void request_training_stop() noexcept;
+/// Whether a stop was requested and not yet honoured.
+bool training_stop_requested() noexcept;
 
 /// Predicts every example and compares with its label.
 ClassificationReport evaluate(const Model& model, const Dataset& data);
