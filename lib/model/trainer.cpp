@@ -572,6 +572,9 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
           result.interrupted = true;
           result.steps = step;
           result.final_loss = epoch_loss / static_cast<double>(epoch_batches);
+          result.loop_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
+          result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+          result.examples_per_second = static_cast<double>(seen) / std::max(result.loop_seconds, 1e-9);
           return result;
         }
       }
