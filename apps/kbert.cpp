@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
     if (cmd == "tree") return kbert::cli::cmd_tree(argc, argv);
     if (cmd == "bench") return kbert::cli::cmd_bench(argc, argv);
     if (cmd == "vocab") return kbert::cli::cmd_vocab(argc, argv);
+    if (cmd == "kg") return kbert::cli::cmd_kg(argc, argv);
     throw kbert::cli::UsageError("unknown command '" + cmd + "'");
   } catch (const kbert::cli::UsageError& e) {
     std::cerr << "kbert: " << e.what() << "\n\n" << kUsage;

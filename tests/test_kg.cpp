@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "kbert/common/error.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
@@ -68,7 +69,7 @@ TEST_CASE("Bad SPO lines: strict mode names file and line, lenient mode counts",
     KgLoadOptions opt;
     opt.strict = false;
     KgLoadReport rep = kg.load(f.path(), opt);
-    CHECK(rep.bad_lines == 4);  // two fields, four fields, invalid UTF-8, leading TAB stripped -> 2 fields
+    CHECK(rep.bad_lines == 4);  // two fields, a 4th field that is no score, invalid UTF-8, leading TAB stripped -> 2 fields
     CHECK(rep.triples == 2);
     REQUIRE(rep.bad_samples.size() == 4);
     CHECK_THAT(rep.bad_samples[2], Catch::Contains(":4:") && Catch::Contains("invalid UTF-8"));
@@ -184,4 +185,63 @@ TEST_CASE("Long strings and many triples intern correctly", "[kg]") {
   CHECK(facts[0].object == "o42");
   CHECK(facts[3].object == "o15042");
   CHECK(kg.num_surface_forms() == 5002);
+}
+
+TEST_CASE("Scored facts: a 4th .spo column orders each entity's facts, best first", "[kg][scores]") {
+  TempFile f("stop\tis a\tending\t0.5\nstop\tpart of\tvalve\t20\nstop\tmeans\tshut\nvalve\tis a\tcontrol\t3\n"
+             "stop\tis a\tending\t7\n");
+  KnowledgeGraph kg;
+  KgLoadReport rep = kg.load(f.path());
+  CHECK(rep.bad_lines == 0);
+  CHECK(kg.has_scores());
+  // Unscored facts count as 0; a repeated triple keeps its higher score (7, not 0.5).
+  CHECK(objects(kg, "stop") == std::vector<std::string>{"part of|valve", "is a|ending", "means|shut"});
+  CHECK(objects(kg, "stop", 1) == std::vector<std::string>{"part of|valve"});
+  auto facts = kg.lookup("stop");
+  REQUIRE(facts.size() == 3);
+  CHECK(facts[0].score == 20.f);
+  CHECK(facts[1].score == 7.f);
+  CHECK(facts[2].score == 0.f);
+  // for_each_triple keeps load order and carries the scores.
+  std::vector<float> scores;
+  kg.for_each_triple([&](const KgTriple& t) { scores.push_back(t.score); });
+  CHECK(scores == std::vector<float>{7.f, 20.f, 0.f, 3.f});
+  // Without any score, file order as before.
+  KnowledgeGraph plain;
+  plain.add("stop", "is a", "ending");
+  plain.add("stop", "part of", "valve");
+  CHECK_FALSE(plain.has_scores());
+  CHECK(objects(plain, "stop") == std::vector<std::string>{"is a|ending", "part of|valve"});
+  plain.add("stop", "means", "shut", 1.5f);
+  CHECK(objects(plain, "stop") == std::vector<std::string>{"means|shut", "is a|ending", "part of|valve"});
+  CHECK_THROWS_WITH(plain.add("a", "b", "c", std::numeric_limits<float>::infinity()), Catch::Contains("finite"));
+}
+
+TEST_CASE("Bad scores are errors naming the line; CSV/TSV take a score column", "[kg][scores]") {
+  for (const char* bad : {"x\tr\ty\thigh\n", "x\tr\ty\tnan\n", "x\tr\ty\t1e99\n", "x\tr\ty\t-\n", "x\tr\ty\t1\t2\n"}) {
+    TempFile f(std::string("a\tr\tb\t1\n") + bad);
+    KnowledgeGraph kg;
+    try {
+      kg.load(f.path());
+      FAIL("no error for " << bad);
+    } catch (const ParseError& e) {
+      CHECK(e.line() == 2);
+    }
+  }
+  TempFile csv("subject,relation,object,score\nvalve,is a,control,1\nvalve,fails by,leak,9.5\n", ".csv");
+  KnowledgeGraph kg;
+  kg.load(csv.path());
+  CHECK(kg.has_scores());
+  CHECK(objects(kg, "valve") == std::vector<std::string>{"fails by|leak", "is a|control"});
+  TempFile bad_csv("subject,relation,object,score\nvalve,is a,control,one\n", ".csv");
+  KnowledgeGraph kg2;
+  CHECK_THROWS_WITH(kg2.load(bad_csv.path()), Catch::Contains(":2:") && Catch::Contains("score"));
+  TempFile other("subject,relation,object,confidence\nvalve,is a,control,x\n", ".csv");
+  KnowledgeGraph kg3;
+  kg3.load(other.path());  // only a column named score (or KgLoadOptions::score_column) is read
+  CHECK_FALSE(kg3.has_scores());
+  KgLoadOptions opt;
+  opt.score_column = "confidence";
+  KnowledgeGraph kg4;
+  CHECK_THROWS_WITH(kg4.load(other.path(), opt), Catch::Contains("score"));
 }

@@ -4,6 +4,10 @@
 #include "kbert/tokenizer/char_tokenizer.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
 #include "kbert/tree/sentence_tree.hpp"
+#include "kbert/train/fact_scores.hpp"
+#include "test_helpers.hpp"
+
+#include <cmath>
 
 using namespace kbert;
 using Strings = std::vector<std::string>;
@@ -196,4 +200,58 @@ TEST_CASE("Edge cases: empty text, invalid UTF-8, batches", "[tree]") {
   TreeOptions zero;
   zero.max_length = 0;
   CHECK_THROWS_AS(char_builder(kg, zero), std::invalid_argument);
+}
+
+TEST_CASE("Fact scores: the G statistic of the labels of the texts a fact touches", "[tree][scores]") {
+  KnowledgeGraph kg;
+  kg.add("苹果", "是", "水果");    // the word tells the labels apart, its branch (on every text) does not
+  kg.add("苹果", "产地", "山东");  // both do: only on the two "pos" texts
+  kg.add("香蕉", "是", "水果");
+  kg.add("葡萄", "颜色", "紫");    // no text mentions grapes
+  Dataset train;
+  train.path = "toy";
+  for (auto [label, text] : {std::pair{"pos", "苹果好"}, {"pos", "苹果甜"}, {"neg", "香蕉坏"}, {"neg", "香蕉烂"}})
+    train.examples.push_back(Example{label, text, "", 0});
+  const auto scores = score_facts(kg, std::make_shared<CharTokenizer>(), train, 1);
+  const double g = 4 * std::log(2.0);  // 2 * 2 * ln(2 / (2 * 0.5)): two texts, all of one label of two
+  REQUIRE(scores.size() == 4);
+  CHECK(scores[0].subject == "苹果");
+  CHECK(scores[0].texts == 2);
+  CHECK(scores[0].branch_texts == 4);  // the branch 是 水果 pools both subjects
+  CHECK(scores[0].subject_score == Approx(g));
+  CHECK(scores[0].branch_score == Approx(0).margin(1e-12));
+  CHECK(scores[0].score == Approx(0).margin(1e-12));
+  CHECK(scores[1].object == "山东");
+  CHECK(scores[1].branch_texts == 2);
+  CHECK(scores[1].score == Approx(g));
+  CHECK(scores[2].subject_score == Approx(g));
+  CHECK(scores[2].score == Approx(0).margin(1e-12));
+  CHECK(scores[3].texts == 0);
+  CHECK(scores[3].score == 0);
+
+  // Written with a 4th column and loaded back: the informative fact comes first.
+  kbert::test::TempFile out("");
+  CHECK(write_scored_spo(scores, out.path()) == 4);
+  KnowledgeGraph scored;
+  scored.load(out.path());
+  CHECK(scored.has_scores());
+  auto facts = scored.lookup("苹果");
+  REQUIRE(facts.size() == 2);
+  CHECK(facts[0].object == "山东");
+  CHECK(facts[0].score == Approx(g).epsilon(1e-5));
+  CHECK(write_scored_spo(scores, out.path(), 1.0) == 1);  // below --min-score: left out
+  KnowledgeGraph kept;
+  kept.load(out.path());
+  CHECK(kept.num_triples() == 1);
+  // A field that would break the file is refused, and the file is left as it was.
+  std::vector<FactScore> bad(1);
+  bad[0].subject = "a\tb";
+  bad[0].score = 1;
+  CHECK_THROWS_WITH(write_scored_spo(bad, out.path()), Catch::Contains("TAB"));
+  KnowledgeGraph again;
+  again.load(out.path());
+  CHECK(again.num_triples() == 1);
+  Dataset empty;
+  empty.path = "empty.tsv";
+  CHECK_THROWS_WITH(score_facts(kg, std::make_shared<CharTokenizer>(), empty), Catch::Contains("empty.tsv"));
 }

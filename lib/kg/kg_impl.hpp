@@ -13,6 +13,7 @@ namespace kbert {
 
 struct KgEdgeProp {
   std::uint32_t relation = 0;
+  float score = 0;  // the fact's score (0 when its file gave none)
 };
 
 using KgGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, KgEdgeProp,
@@ -33,6 +34,8 @@ struct KnowledgeGraph::Impl {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> surface_vertex;  // (surface, vertex), first-seen order
   std::vector<std::uint8_t> vertex_self_surface;  // vertex already its own surface form
   std::vector<KgEdge> edges;           // distinct triples in load order
+  std::vector<float> edge_score;       // per edge: its score (0 when none was given)
+  bool has_scores = false;             // some file gave scores: facts are ordered by them
   std::vector<std::uint64_t> edge_table;  // open addressing over edges (fingerprint << 32 | index + 1)
   std::size_t duplicates = 0;
   struct Label {
@@ -58,7 +61,8 @@ struct KnowledgeGraph::Impl {
   void self_surface(std::uint32_t v) { self_surface(v, StringPool::hash(vertices.str(v))); }
   void self_surface(std::uint32_t v, std::uint32_t h);  // h: hash of the vertex name
   void prefetch_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) const;
-  bool add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o);  // false when a duplicate
+  // false when a duplicate; a scored duplicate raises the stored triple's score to the higher one
+  bool add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o, const float* score = nullptr);
   void rebuild_edge_table(std::size_t capacity = 0);
   void invalidate() { built.store(false, std::memory_order_release); }
   void ensure_built() const;

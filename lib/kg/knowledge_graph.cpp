@@ -1,6 +1,7 @@
 #include "kbert/kg/knowledge_graph.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <boost/graph/graph_traits.hpp>
 #include <boost/iterator/transform_iterator.hpp>
 #include <unordered_set>
@@ -76,7 +77,8 @@ void KnowledgeGraph::Impl::rebuild_edge_table(std::size_t capacity) {
   edge_table.swap(t);
 }
 
-bool KnowledgeGraph::Impl::add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) {
+bool KnowledgeGraph::Impl::add_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o, const float* score) {
+  if (score) has_scores = true;
   if ((edges.size() + 1) * 2 > edge_table.size()) rebuild_edge_table(edge_table.size() * 2);
   const KgEdge e{s, p, o};
   const std::uint64_t h = edge_hash(e);
@@ -88,10 +90,16 @@ bool KnowledgeGraph::Impl::add_edge(std::uint32_t s, std::uint32_t p, std::uint3
     const KgEdge& f = edges[static_cast<std::uint32_t>(edge_table[k]) - 1];
     if (f.subject == s && f.relation == p && f.object == o) {
       ++duplicates;
+      float& kept = edge_score[static_cast<std::uint32_t>(edge_table[k]) - 1];
+      if (score && *score > kept) {
+        kept = *score;
+        invalidate();
+      }
       return false;
     }
   }
   edges.push_back(e);
+  edge_score.push_back(score ? *score : 0.f);
   edge_table[k] = fp | edges.size();
   invalidate();
   return true;
@@ -118,15 +126,26 @@ void KnowledgeGraph::Impl::build() const {
   const std::uint32_t nv = static_cast<std::uint32_t>(vertices.size());
   // CSR graph straight from the edge list; the multi-pass constructor places each
   // vertex's edges in input order, so out-edges come out in load order (tests check this).
+  // With scores, the edges go in by falling score (ties in load order), so each vertex's
+  // out-edges, and lookup(), come out best first.
+  std::vector<std::uint32_t> order(edges.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (has_scores)
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return edge_score[a] > edge_score[b]; });
   struct Ends {
-    std::pair<std::uint32_t, std::uint32_t> operator()(const KgEdge& e) const { return {e.subject, e.object}; }
+    const std::vector<KgEdge>* edges;
+    std::pair<std::uint32_t, std::uint32_t> operator()(std::uint32_t i) const {
+      return {(*edges)[i].subject, (*edges)[i].object};
+    }
   };
   struct Prop {
-    KgEdgeProp operator()(const KgEdge& e) const { return KgEdgeProp{e.relation}; }
+    const std::vector<KgEdge>* edges;
+    const std::vector<float>* scores;
+    KgEdgeProp operator()(std::uint32_t i) const { return KgEdgeProp{(*edges)[i].relation, (*scores)[i]}; }
   };
-  graph = KgGraph(boost::edges_are_unsorted_multi_pass, boost::make_transform_iterator(edges.begin(), Ends{}),
-                  boost::make_transform_iterator(edges.end(), Ends{}), boost::make_transform_iterator(edges.begin(), Prop{}),
-                  nv);
+  graph = KgGraph(boost::edges_are_unsorted_multi_pass, boost::make_transform_iterator(order.begin(), Ends{&edges}),
+                  boost::make_transform_iterator(order.end(), Ends{&edges}),
+                  boost::make_transform_iterator(order.begin(), Prop{&edges, &edge_score}), nv);
 
   // Display names of labelled vertices: skos:prefLabel, else rdfs:label, else altLabel.
   vertex_label.clear();
@@ -202,6 +221,16 @@ void require_utf8(std::string_view s, const char* what) {
 }  // namespace
 
 void KnowledgeGraph::add(std::string_view subject, std::string_view relation, std::string_view object) {
+  add_impl(subject, relation, object, nullptr);
+}
+
+void KnowledgeGraph::add(std::string_view subject, std::string_view relation, std::string_view object, float score) {
+  if (!std::isfinite(score)) throw std::invalid_argument("a fact's score must be a finite number");
+  add_impl(subject, relation, object, &score);
+}
+
+void KnowledgeGraph::add_impl(std::string_view subject, std::string_view relation, std::string_view object,
+                              const float* score) {
   require_utf8(subject, "subject");
   require_utf8(relation, "relation");
   require_utf8(object, "object");
@@ -209,8 +238,10 @@ void KnowledgeGraph::add(std::string_view subject, std::string_view relation, st
   std::uint32_t p = impl_->relation(relation, false);
   std::uint32_t o = impl_->vertex(object, false);
   impl_->self_surface(s);
-  impl_->add_edge(s, p, o);
+  impl_->add_edge(s, p, o, score);
 }
+
+bool KnowledgeGraph::has_scores() const { return impl_->has_scores; }
 
 void KnowledgeGraph::add_surface_form(std::string_view entity, std::string_view form) {
   require_utf8(entity, "entity");
@@ -231,7 +262,8 @@ void KnowledgeGraph::for_each_fact(std::uint32_t surface_id, const std::function
     const std::uint32_t v = m.surface_vertices[i];
     auto range = boost::out_edges(v, m.graph);
     for (auto it = range.first; it != range.second; ++it) {
-      KgFact f{m.relation_display[m.graph[*it].relation], m.display(boost::target(*it, m.graph))};
+      const KgEdgeProp& prop = m.graph[*it];
+      KgFact f{m.relation_display[prop.relation], m.display(boost::target(*it, m.graph)), prop.score};
       if (several) {
         // Different entities may share a fact; report it once.
         bool dup = std::any_of(seen.begin(), seen.end(),
@@ -289,14 +321,16 @@ std::int64_t KnowledgeGraph::surface_id(std::string_view surface) const {
 void KnowledgeGraph::for_each_triple(const std::function<void(const KgTriple&)>& fn) const {
   impl_->ensure_built();
   const Impl& m = *impl_;
-  for (const KgEdge& e : m.edges)
-    fn(KgTriple{m.display(e.subject), m.relation_display[e.relation], m.display(e.object)});
+  for (std::size_t i = 0; i < m.edges.size(); ++i) {
+    const KgEdge& e = m.edges[i];
+    fn(KgTriple{m.display(e.subject), m.relation_display[e.relation], m.display(e.object), m.edge_score[i]});
+  }
 }
 
 std::size_t KnowledgeGraph::memory_bytes() const {
   const Impl& m = *impl_;
   std::size_t b = m.vertices.memory_bytes() + m.relations.memory_bytes() + m.surfaces.memory_bytes();
-  b += m.edges.capacity() * sizeof(KgEdge) + m.edge_table.capacity() * 8 + m.surface_vertex.capacity() * 8;
+  b += m.edges.capacity() * sizeof(KgEdge) + m.edge_score.capacity() * sizeof(float) + m.edge_table.capacity() * 8 + m.surface_vertex.capacity() * 8;
   b += m.is_iri.capacity() + m.vertex_self_surface.capacity() + m.labels.capacity() * sizeof(Impl::Label);
   if (m.built.load()) {
     b += (boost::num_vertices(m.graph) + 1) * 4 + boost::num_edges(m.graph) * 8;

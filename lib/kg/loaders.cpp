@@ -1,7 +1,9 @@
 // Readers of triple files: K-BERT .spo, N-Triples, CSV/TSV with a header.
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -157,6 +159,18 @@ class BadLines {
   bool strict_;
 };
 
+// A fact's score: a finite decimal number (spaces around it allowed).
+bool parse_score(std::string_view text, float& out) {
+  const std::string t(trim_ascii(text));
+  if (t.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const float v = std::strtof(t.c_str(), &end);
+  if (end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v)) return false;
+  out = v;
+  return true;
+}
+
 struct KgLoader {
   // SPO lines are parsed one by one, then interned a batch at a time with the
   // batch's cache misses overlapped (see StringPool::prefetch_*): on KGs of
@@ -166,6 +180,8 @@ struct KgLoader {
     std::string arena;  // the batch's fields, copied: the reader's buffer moves
     struct Row {
       std::uint32_t off, ls, lp, lo;
+      bool scored;
+      float score;
     };
     std::vector<Row> rows;
     std::uint32_t hs[kLines], ho[kLines], sid[kLines], pid[kLines], oid[kLines];
@@ -205,7 +221,7 @@ struct KgLoader {
     if ((g.edges.size() + n + 1) * 2 > g.edge_table.size()) g.rebuild_edge_table((g.edges.size() + n + 1) * 2);
     for (std::size_t i = 0; i < n; ++i) g.prefetch_edge(b.sid[i], b.pid[i], b.oid[i]);
     for (std::size_t i = 0; i < n; ++i)
-      if (g.add_edge(b.sid[i], b.pid[i], b.oid[i])) ++rep.triples;
+      if (g.add_edge(b.sid[i], b.pid[i], b.oid[i], b.rows[i].scored ? &b.rows[i].score : nullptr)) ++rep.triples;
     b.rows.clear();
     b.arena.clear();
   }
@@ -221,27 +237,35 @@ struct KgLoader {
         bad(reader.line_no(), "invalid UTF-8 at byte " + std::to_string(invalid) + " of the line");
         continue;
       }
-      // The original strips the line, then splits on TAB and needs exactly 3 fields.
+      // The original strips the line, then splits on TAB and needs exactly 3 fields; a
+      // 4th, the fact's score, is kbert's.
       std::string_view line = python_strip(raw);
       if (line.empty()) continue;  // blank lines are skipped silently
-      std::string_view f[3];
+      std::string_view f[4];
       std::size_t n = 0, start = 0;
       for (std::size_t i = 0; i <= line.size(); ++i) {
         if (i == line.size() || line[i] == '\t') {
-          if (n < 3) f[n] = line.substr(start, i - start);
+          if (n < 4) f[n] = line.substr(start, i - start);
           ++n;
           start = i + 1;
         }
       }
-      if (n != 3) {
-        bad(reader.line_no(), "expected 3 tab-separated fields (subject, predicate, object), found " + std::to_string(n));
+      if (n != 3 && n != 4) {
+        bad(reader.line_no(),
+            "expected 3 tab-separated fields (subject, predicate, object) or 4 (and a score), found " + std::to_string(n));
+        continue;
+      }
+      float score = 0;
+      if (n == 4 && !parse_score(f[3], score)) {
+        bad(reader.line_no(), "the 4th field, the fact's score, must be a finite number; got '" +
+                                  std::string(f[3].substr(0, 40)) + "'");
         continue;
       }
       if (batch.arena.size() + line.size() > batch.arena.capacity()) spo_flush(g, batch, rep);
       const auto off = static_cast<std::uint32_t>(batch.arena.size());
       batch.arena.append(f[0]).append(f[1]).append(f[2]);
       batch.rows.push_back({off, static_cast<std::uint32_t>(f[0].size()), static_cast<std::uint32_t>(f[1].size()),
-                            static_cast<std::uint32_t>(f[2].size())});
+                            static_cast<std::uint32_t>(f[2].size()), n == 4, score});
       if (batch.rows.size() == SpoBatch::kLines) spo_flush(g, batch, rep);
     }
     spo_flush(g, batch, rep);
@@ -508,7 +532,15 @@ struct KgLoader {
     const std::size_t cs = find_column(fields, opt.subject_column, {"subject", "head", "s", "source"}, path, "subject");
     const std::size_t cp = find_column(fields, opt.predicate_column, {"predicate", "relation", "p", "rel"}, path, "predicate");
     const std::size_t co = find_column(fields, opt.object_column, {"object", "tail", "o", "target"}, path, "object");
-    const std::size_t need = std::max({cs, cp, co}) + 1;
+    // The optional score column: named by the options, else `score` when the header has one.
+    std::size_t csc = std::string::npos;
+    if (!opt.score_column.empty()) {
+      csc = find_column(fields, opt.score_column, {}, path, "score");
+    } else {
+      for (std::size_t c = 0; c < fields.size(); ++c)
+        if (csc == std::string::npos && lower_ascii(trim_ascii(fields[c])) == "score") csc = c;
+    }
+    const std::size_t need = std::max({cs, cp, co, csc == std::string::npos ? 0 : csc}) + 1;
     const std::size_t width = fields.size();
     for (;;) {
       err.clear();
@@ -534,11 +566,17 @@ struct KgLoader {
         bad(line_no, fields[cs].empty() ? "empty subject" : "empty object");
         continue;
       }
+      float score = 0;
+      if (csc != std::string::npos && !parse_score(fields[csc], score)) {
+        bad(line_no, "the score (column " + std::to_string(csc + 1) + ") must be a finite number; got '" +
+                         fields[csc].substr(0, 40) + "'");
+        continue;
+      }
       std::uint32_t s = g.vertex(fields[cs], false);
       std::uint32_t p = g.relation(fields[cp], false);
       std::uint32_t o = g.vertex(fields[co], false);
       g.self_surface(s);
-      if (g.add_edge(s, p, o)) ++rep.triples;
+      if (g.add_edge(s, p, o, csc != std::string::npos ? &score : nullptr)) ++rep.triples;
     }
   }
 };

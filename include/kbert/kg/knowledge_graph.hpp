@@ -7,7 +7,7 @@
 //
 //   kbert::KnowledgeGraph kg;
 //   kg.load("HowNet.spo");                      // strict: first bad line throws
-//   auto facts = kg.lookup("苹果", 2);           // first two facts, file order, deduplicated
+//   auto facts = kg.lookup("苹果", 2);           // first two facts (file order, or by score), deduplicated
 //   for (auto& f : facts) std::cout << f.relation << " " << f.object << "\n";
 //
 // Lookup and iteration are const and safe from many threads once loading is done.
@@ -27,7 +27,7 @@ namespace kbert {
 /// File formats the loader reads.
 enum class KgFormat {
   kAuto,      ///< from the extension: .spo, .nt, .csv, .tsv (anything else: .spo)
-  kSpo,       ///< K-BERT: subject TAB predicate TAB object, one triple a line
+  kSpo,       ///< K-BERT: subject TAB predicate TAB object [TAB score], one triple a line
   kNTriples,  ///< W3C N-Triples: <s> <p> <o|"literal"@lang|"literal"^^<dt>> .
   kCsv,       ///< comma-separated, RFC 4180 quoting, header names the columns
   kTsv,       ///< tab-separated, header names the columns
@@ -43,6 +43,7 @@ struct KgLoadOptions {
   std::string subject_column;         ///< CSV/TSV column of subjects; empty: subject|head|s|source
   std::string predicate_column;       ///< CSV/TSV column of predicates; empty: predicate|relation|p|rel
   std::string object_column;          ///< CSV/TSV column of objects; empty: object|tail|o|target
+  std::string score_column;           ///< CSV/TSV column of fact scores; empty: `score` when the header has one
 };
 
 /// What one load() did.
@@ -58,6 +59,7 @@ struct KgLoadReport {
 struct KgFact {
   std::string_view relation;  ///< readable relation name (label, or the IRI's local name)
   std::string_view object;    ///< readable object (label, local name, or literal)
+  float score = 0;            ///< the fact's score (0 when its file gave none)
 };
 
 /// One stored triple, as for_each_triple() yields it.
@@ -65,6 +67,7 @@ struct KgTriple {
   std::string_view subject;
   std::string_view relation;
   std::string_view object;
+  float score = 0;
 };
 
 class KnowledgeGraph {
@@ -84,11 +87,18 @@ class KnowledgeGraph {
 
   /// Adds one triple whose subject string is also a surface form.
   void add(std::string_view subject, std::string_view relation, std::string_view object);
+  /// As add(), with a score (finite): facts are then looked up by falling score. A triple
+  /// added twice keeps its higher score.
+  void add(std::string_view subject, std::string_view relation, std::string_view object, float score);
+  /// Whether any triple came with a score (a 4th .spo column, a CSV/TSV `score` column).
+  bool has_scores() const;
   /// Makes `form` a surface form of the entity named `entity` (created if new).
   void add_surface_form(std::string_view entity, std::string_view form);
 
   /// Facts of a surface form: the out-edges of every entity it names, in the order the
-  /// triples were first seen, without repeats of the same (relation, object); at most `limit`.
+  /// triples were first seen (or, when the KG has scores, by falling score, ties in that
+  /// order: unscored facts count as 0), without repeats of the same (relation, object);
+  /// at most `limit`.
   std::vector<KgFact> lookup(std::string_view surface, std::size_t limit = std::numeric_limits<std::size_t>::max()) const;
   /// As lookup(), by surface id (0 <= id < num_surface_forms()).
   std::vector<KgFact> facts(std::uint32_t surface_id, std::size_t limit = std::numeric_limits<std::size_t>::max()) const;
@@ -113,6 +123,7 @@ class KnowledgeGraph {
   std::size_t memory_bytes() const;
 
  private:
+  void add_impl(std::string_view subject, std::string_view relation, std::string_view object, const float* score);
   struct Impl;
   friend struct KgLoader;
   std::unique_ptr<Impl> impl_;
