@@ -22,52 +22,59 @@ commands:
          pair), and prints one JSON sentence tree a line.
   kg score --kg FILE --train F --out F.spo --tokenizer char|wordpiece|sentencepiece
          [--vocab FILE] [--spm-model FILE] [--min-score X] [--threads N]
-         Scores every fact by how much it tells the training labels apart (the G
-         statistic of the labels of the texts its branch falls on; 0: no evidence;
-         with 8 labels, 14.07 is the 5% level) and writes a .spo file with the score
-         as a 4th column, facts below --min-score left out. Loaded, a scored KG
-         injects each entity's best facts first.
+         [--kg-format auto|spo|nt|csv|tsv] [--lenient] [--case-insensitive] [--no-lower-case]
+         Scores every fact on labelled training texts (the G statistic of their labels
+         among the texts that mention its subject and among those its branch falls on,
+         the smaller; 0: no evidence; with 8 labels, 14.07 is the 5% level) and writes
+         a .spo file with the score as a 4th column, facts below --min-score left out.
+         Loaded, a scored KG injects each entity's best facts first.
   bench tree  (the options of tree) [--threads N] [--repeat R]
          Builds the trees of all stdin texts in memory, R passes (default 5), and
          prints the median pass as JSON: {"texts", "seconds", "per_text_us"}.
-  bench kg --triples N [--seed S] [--dir DIR]
-         Generates a KG of N triples, loads it, prints load time and peak memory.
+  bench kg --triples N [--seed S] [--dir DIR] [--keep]
+         Generates a KG of N triples, loads it, prints load time and peak memory
+         (--keep: leave the generated file in DIR).
   import-uer --checkpoint F.bin --config F.json --vocab V --tokenizer char
          --pooling first|mean|max|last [--predicate] [--max-entities N]
          [--max-length N] [--labels-file F] [--kg FILE ...] --out DIR
          Converts a classifier (run_kbert_cls.py) or tagger (run_kbert_ner.py; needs
          --labels-file in its labels_map order) saved by the original K-BERT.
-  import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR
+  import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR [--max-length N]
+         [--max-entities N] [--predicate] [--truncation kbert|trunk-first]
          Converts a Hugging Face BERT directory into a model directory.
   predict --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--json] [--pairs]
-         [--precision fp32|bf16]
+         [--max-length N] [--threads N] [--precision fp32|bf16]
          Classifies stdin texts, one a line (with --pairs, every line is a pair:
          text_a TAB text_b; without it a TAB is part of the text); with a tagger (NER) model,
          prints each text's entities: type, code-point offsets start-end, score, text.
   embed --model DIR [--kg FILE|none] [--pooling cls|mean|max|tokens] [--normalize]
-         [--format jsonl|npy] [--out F] [--pairs] [--precision fp32|bf16]
+         [--format jsonl|npy] [--out F] [--pairs] [--batch-size N] [--max-tokens N]
+         [--max-length N] [--threads N] [--precision fp32|bf16]
          Sentence (or token) vectors of stdin texts (--pairs as for predict).
   bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--max-length N]
-         [--precision fp32|bf16]
+         [--threads N] [--precision fp32|bf16]
          Times trees + batching + forward over stdin texts; ends with a JSON line.
   train --train F [--dev F] [--test F] (--model DIR | --config F.json --vocab V
          [--tokenizer char|wordpiece]) [--kg F ...|none] --out DIR [--epochs N]
          [--batch-size N] [--accumulation N] [--learning-rate X] [--warmup X]
-         [--seed N] [--metric accuracy|macro_f1] [--class-weights none|balanced] [--patience N] [--resume]
-         [--pooling first|mean|max|last] [--head kbert|hf] [--max-length N]
-         [--max-entities N] [--predicate] [--no-visible-matrix] [--no-soft-position]
+         [--weight-decay X] [--max-grad-norm X] [--seed N] [--metric accuracy|macro_f1]
+         [--class-weights none|balanced] [--patience N] [--resume] [--stop-after-steps N]
+         [--checkpoint-every STEPS] [--pooling first|mean|max|last] [--head kbert|hf]
+         [--max-length N] [--max-entities N] [--predicate] [--truncation kbert|trunk-first]
+         [--no-visible-matrix] [--no-soft-position] [--no-shuffle] [--no-length-grouping]
          [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
-         [--lexical-buckets N] [--lexical-learning-rate X] [--checkpoint-every STEPS]
+         [--lexical-buckets N] [--lexical-learning-rate X] [--threads N] [--quiet]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
          CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
          model (dev metric) goes to DIR. --lexical-buckets N adds a lexical side channel to
          the head: hashed word and word-pair counts of the text, a linear model trained
          jointly (its own learning rate, default 1e-2) and added to the logits.
   pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
-         [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X]
-         [--max-length N] [--mask-probability P] [--no-whole-word] [--no-length-grouping] [--seed N]
-         [--accumulation N] [--weight-decay X] [--max-grad-norm X] [--resume] [--stop-after-steps N]
-         [--checkpoint-every STEPS] [--precision fp32|bf16]
+         [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X] [--warmup X]
+         [--max-length N] [--max-entities N] [--predicate] [--mask-probability P] [--no-whole-word]
+         [--no-length-grouping] [--seed N] [--accumulation N] [--weight-decay X] [--max-grad-norm X]
+         [--resume] [--stop-after-steps N] [--checkpoint-every STEPS] [--threads N] [--quiet]
+         [--precision fp32|bf16]
          Masked-language-model pre-training on a text corpus (one text a line), on the
          fine-tuning loop: the encoder goes to DIR after every epoch, DIR.checkpoint holds
          the state (every epoch and every --checkpoint-every steps, default 200), and
@@ -77,7 +84,7 @@ commands:
          [--no-lower-case] [--min-frequency N]
          A WordPiece vocab.txt (or FILE.model with sentencepiece) from a corpus.
   eval --model DIR --data F [--kg F|none] [--format auto|bio-tsv|conll] [--out metrics.json]
-         [--precision fp32|bf16]
+         [--batch-size N] [--max-tokens N] [--threads N] [--precision fp32|bf16]
          Accuracy, macro and per-class precision / recall / F1, confusion matrix; for a
          tagger, entity-level precision / recall / F1 overall and per type.
 
@@ -123,7 +130,16 @@ void Args::known(const std::vector<std::string>& with_value, const std::vector<s
   auto in = [](const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); };
   for (auto& [name, value] : raw_) {
     const bool is_flag = in(flags, name), is_value = in(with_value, name) || in(repeatable, name);
-    if (!is_flag && !is_value) throw UsageError("unknown option --" + name);
+    if (!is_flag && !is_value) {
+      std::vector<std::string> all = with_value;
+      all.insert(all.end(), flags.begin(), flags.end());
+      all.insert(all.end(), repeatable.begin(), repeatable.end());
+      std::sort(all.begin(), all.end());
+      all.erase(std::unique(all.begin(), all.end()), all.end());
+      std::string list;
+      for (const auto& k : all) list += (list.empty() ? "--" : " --") + k;
+      throw UsageError("unknown option --" + name + " (this command knows: " + list + ")");
+    }
     if (is_flag && value != "\x01") throw UsageError("option --" + name + " takes no value (got '" + value + "')");
     if (is_value && value == "\x01") throw UsageError("option --" + name + " needs a value");
     auto& slot = values_[name];
@@ -189,9 +205,19 @@ std::vector<std::string> Args::kg_files() const {
   return out;
 }
 
-void declare_tree_options(Args& args) {
-  args.known({"tokenizer", "vocab", "spm-model", "max-entities", "max-length", "truncation", "kg-format", "threads", "repeat"},
-             {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});
+Truncation truncation_option(const Args& args) {
+  try {
+    return parse_truncation(args.value("truncation", "kbert"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--truncation: ") + e.what());
+  }
+}
+
+void declare_tree_options(Args& args, bool bench) {
+  std::vector<std::string> with_value = {"tokenizer", "vocab",      "spm-model", "max-entities",
+                                         "max-length", "truncation", "kg-format"};
+  if (bench) with_value.insert(with_value.end(), {"threads", "repeat"});
+  args.known(with_value, {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});
 }
 
 std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
@@ -232,13 +258,7 @@ std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
   if (opt.max_length == 0) throw UsageError("--max-length must be at least 1");
   opt.predicate = args.flag("predicate");
   opt.add_special = args.flag("add-special");
-  if (args.has("truncation")) {
-    try {
-      opt.truncation = parse_truncation(args.value("truncation"));
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(e.what());
-    }
-  }
+  if (args.has("truncation")) opt.truncation = truncation_option(args);
   setup->builder = std::make_unique<SentenceTreeBuilder>(use_kg ? &setup->kg : nullptr, setup->tokenizer, opt);
   return setup;
 }

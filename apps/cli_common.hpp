@@ -41,6 +41,9 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
 };
 
+/// --truncation kbert|trunk-first; a bad value is a usage error.
+Truncation truncation_option(const Args& args);
+
 /// The options of `kbert tree` and `kbert bench tree`.
 struct TreeSetup {
   KnowledgeGraph kg;
@@ -48,7 +51,8 @@ struct TreeSetup {
   std::unique_ptr<SentenceTreeBuilder> builder;
   double kg_seconds = 0;
 };
-void declare_tree_options(Args& args);
+/// Declares the tree options; `bench` adds bench tree's --threads and --repeat.
+void declare_tree_options(Args& args, bool bench = false);
 std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
 
 }  // namespace kbert::cli

@@ -30,7 +30,7 @@ double peak_rss_mib() {
 
 int bench_tree(int argc, char** argv) {
   Args args(argc, argv, 3);
-  declare_tree_options(args);
+  declare_tree_options(args, /*bench=*/true);
   auto setup = make_tree_setup(args);
   std::vector<std::string> texts, texts_b;
   std::string line;

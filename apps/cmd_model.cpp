@@ -52,6 +52,15 @@ Precision precision_option(const Args& args) {
   }
 }
 
+// Bad option values are usage errors (exit 2) in every command.
+Pooling pooling_option(const Args& args) {
+  try {
+    return parse_pooling(args.value("pooling", "first"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--pooling: ") + e.what());
+  }
+}
+
 RunOptions run_options(const Args& args) {
   RunOptions r;
   r.batch_size = args.size_value("batch-size", 32);
@@ -83,11 +92,7 @@ int import_uer_cmd(int argc, char** argv) {
   if (o.checkpoint.empty() || o.config.empty() || o.vocab.empty() || o.out.empty())
     throw UsageError("import-uer needs --checkpoint, --config, --vocab and --out");
   o.tokenizer = args.value("tokenizer", "char");
-  try {
-    o.pooling = parse_pooling(args.value("pooling", "first"));
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
+  o.pooling = pooling_option(args);
   o.predicate = args.flag("predicate");
   o.max_entities = args.size_value("max-entities", 2);
   o.max_length = args.size_value("max-length", 256);
@@ -109,7 +114,7 @@ int import_hf_cmd(int argc, char** argv) {
   o.tree.max_entities = args.size_value("max-entities", 2);
   o.tree.max_length = args.size_value("max-length", 256);
   o.tree.predicate = args.flag("predicate");
-  if (args.has("truncation")) o.tree.truncation = parse_truncation(args.value("truncation"));
+  if (args.has("truncation")) o.tree.truncation = truncation_option(args);
   o.kg_files = args.kg_files();
   import_hf(o);
   std::cerr << "kbert import-hf: wrote " << o.out << "\n";
@@ -277,8 +282,8 @@ int train_cmd(int argc, char** argv) {
   if (args.has("max-length")) setup.max_length = args.size_value("max-length", 256);
   if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", 2);
   if (args.flag("predicate")) setup.predicate = true;
-  if (args.has("truncation")) setup.truncation = parse_truncation(args.value("truncation"));
-  setup.pooling = parse_pooling(args.value("pooling", "first"));
+  if (args.has("truncation")) setup.truncation = truncation_option(args);
+  setup.pooling = pooling_option(args);
   const std::string head_name = args.value("head", "kbert");
   if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");
   setup.head = ner ? HeadKind::kTagger : head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
@@ -299,7 +304,7 @@ int train_cmd(int argc, char** argv) {
   o.weight_decay = args.double_value("weight-decay", 0.01);
   o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
   o.seed = args.size_value("seed", 7);
-  o.metric = args.value("metric", ner ? "f1" : "accuracy");
+  o.metric = args.value("metric", "");  // empty: the task's usual metric (TrainOptions)
   o.class_weights = args.value("class-weights", "none");
   o.patience = args.size_value("patience", 0);
   o.resume = args.flag("resume");

@@ -1,4 +1,6 @@
 // The Python module kbert._kbert: thin wrappers over the C++ API, same names.
+#include <optional>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -122,11 +124,23 @@ Arguments:
     format: auto, spo, nt, csv or tsv.
 Returns:
     dict with lines, triples, bad_lines, bad_samples.)")
-      .def("add", &KnowledgeGraph::add, py::arg("subject"), py::arg("relation"), py::arg("object"),
-           R"(Adds one triple (stored once however often it is added).
+      .def(
+          "add",
+          [](KnowledgeGraph& kg, const std::string& s, const std::string& r, const std::string& o, std::optional<float> score) {
+            if (score) {
+              kg.add(s, r, o, *score);
+            } else {
+              kg.add(s, r, o);
+            }
+          },
+          py::arg("subject"), py::arg("relation"), py::arg("object"), py::arg("score") = py::none(),
+          R"(Adds one triple (stored once however often it is added). With a score, each entity's
+facts are looked up (and injected) by falling score; a repeated triple keeps its higher score.
 
 Example:
     kg.add("valve", "is a", "control"))")
+      .def_property_readonly("has_scores", &KnowledgeGraph::has_scores,
+                             "Whether any triple came with a score (a 4th .spo column, a CSV/TSV score column).")
       .def(
           "lookup",
           [](const KnowledgeGraph& kg, const std::string& s, std::size_t limit) {
@@ -135,7 +149,7 @@ Example:
             return out;
           },
           py::arg("surface"), py::arg("limit") = static_cast<std::size_t>(-1),
-          R"(The facts of a surface form, first loaded first, without repeats.
+          R"(The facts of a surface form, first loaded first (best first when the KG has scores), without repeats.
 
 Arguments:
     surface: the entity as written in the KG. limit: at most this many facts.
@@ -494,7 +508,7 @@ Example:
         o.weight_decay = weight_decay;
         o.max_grad_norm = max_grad_norm;
         o.seed = seed;
-        o.metric = metric.value_or(ner ? "f1" : "accuracy");
+        o.metric = metric.value_or("");  // empty: the task's usual metric (TrainOptions)
         o.class_weights = class_weights;
         o.patience = patience;
         o.resume = resume;

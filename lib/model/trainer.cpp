@@ -182,7 +182,9 @@ EntityReport evaluate_tagger(const Model& model, const TaggedDataset& data) {
 }
 
 TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedDataset* dev, const TaggedDataset* test,
-                         const TrainOptions& o, const std::string& out_dir) {
+                         const TrainOptions& options, const std::string& out_dir) {
+  TrainOptions o = options;
+  if (o.metric.empty()) o.metric = "f1";  // a tagger's usual metric: entity-level F1
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(im.spec.head == HeadKind::kTagger, "train_tagger needs a token-classification head (HeadKind::kTagger)");
   KBERT_CHECK(o.metric == "f1" || o.metric == "accuracy", "a tagger's metric must be f1 or accuracy, got ", o.metric);
@@ -254,7 +256,9 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
 }
 
 TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
-                             const TrainOptions& o, const std::string& out_dir) {
+                             const TrainOptions& options, const std::string& out_dir) {
+  TrainOptions o = options;
+  if (o.metric.empty()) o.metric = "accuracy";
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(im.net->head, "training needs a classification head");
   KBERT_CHECK(o.metric == "accuracy" || o.metric == "macro_f1", "metric must be accuracy or macro_f1, got ", o.metric);

@@ -111,9 +111,60 @@ def main():
         r = run([k, "vocab", "--corpus", os.path.join(d, "nope.txt"), "--out", vocab])
         check(r.returncode == 1 and b"nope.txt" in r.stderr, "missing corpus reported")
 
+    check_usage_lists_options(k)
+    check_option_errors(k, a.data)
+
     if FAILED:
         raise SystemExit(f"{len(FAILED)} CLI check(s) failed")
     print("cli: all checks passed")
+
+
+COMMANDS = ["tree", "kg score", "bench tree", "bench kg", "import-uer", "import-hf", "predict", "embed",
+            "bench encoder", "train", "pretrain", "vocab", "eval"]
+
+
+def check_usage_lists_options(k):
+    """Every option a command accepts is in its part of the usage text (they once drifted apart)."""
+    usage = run([k, "--help"]).stdout.decode()
+    sections, current = {}, None
+    for line in usage.splitlines():
+        head = next((c for c in sorted(COMMANDS, key=len, reverse=True) if line.startswith("  " + c + " ")), None)
+        if head:
+            current = head
+        elif not line.startswith("         "):
+            current = None
+        if current:
+            sections[current] = sections.get(current, "") + line + "\n"
+    sections["bench tree"] = sections.get("bench tree", "") + sections.get("tree", "")  # "(the options of tree)"
+    for command in COMMANDS:
+        r = run([k] + command.split() + ["--no-such-option"])
+        err = r.stderr.decode()
+        known = err.split("(this command knows: ", 1)[1].split(")", 1)[0].split() if "this command knows" in err else []
+        check(r.returncode == 2 and known, f"{command}: an unknown option is a usage error listing the known ones")
+        missing = [o for o in known if o not in sections.get(command, "")]
+        check(not missing, f"the usage text of {command} misses {missing}")
+
+
+def check_option_errors(k, data):
+    """A bad option value is a usage error (exit 2) in every command, naming the option."""
+    with tempfile.TemporaryDirectory() as d:
+        train = os.path.join(d, "t.tsv")
+        with open(train, "w") as f:
+            f.write("label\ttext_a\na\tx\n")
+        for args, option in (
+                (["tree", "--truncation", "sideways"], "--truncation"),
+                (["import-hf", "--from", d, "--out", os.path.join(d, "o"), "--truncation", "sideways"], "--truncation"),
+                (["train", "--train", train, "--config", "c.json", "--vocab", "v", "--out", os.path.join(d, "o"),
+                  "--truncation", "sideways"], "--truncation"),
+                (["train", "--train", train, "--config", "c.json", "--vocab", "v", "--out", os.path.join(d, "o"),
+                  "--pooling", "sideways"], "--pooling"),
+                (["import-uer", "--checkpoint", "x", "--config", "c", "--vocab", "v", "--out", os.path.join(d, "o"),
+                  "--pooling", "sideways"], "--pooling"),
+                (["kg", "score", "--kg", os.path.join(data, "HowNet.spo"), "--train", train, "--out", os.path.join(d, "s.spo"),
+                  "--min-score", "lots"], "--min-score"),
+                (["kg", "rank"], "kg")):
+            r = run([k] + args)
+            check(r.returncode == 2 and option.encode() in r.stderr, f"{args[0]} {option}: exit {r.returncode}, {r.stderr[:200]}")
 
 
 if __name__ == "__main__":

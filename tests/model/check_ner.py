@@ -289,6 +289,11 @@ def bad_input(k, data, d, model):
     r = run(base[:2] + ["--task", "pos"] + base[4:] + ["--train", f"{d}/train.tsv"], ok=False)
     check(r.returncode == 2 and b"--task" in r.stderr, "an unknown task is a usage error")
     check(not os.path.exists(f"{d}/never"), "nothing written by a refused run")
+    # Without --metric, the library's default for a tagger is entity F1 (it was token accuracy).
+    run(base[:base.index("--out")] + ["--out", f"{d}/metric", "--train", f"{d}/train.tsv", "--dev", f"{d}/train.tsv",
+                                      "--stop-after-steps", "1", "--max-length", "16"])
+    state = json.load(open(f"{d}/metric.checkpoint/state.json"))
+    check(state["fingerprint"]["metric"] == "f1", f"a tagger's default dev metric: {state['fingerprint']['metric']}")
     # The tagger's eval on classification data: the file and line are named.
     with open(f"{d}/cls.tsv", "w") as f:
         f.write("label\ttext_a\n1\t很好\n")

@@ -33,8 +33,9 @@ struct TrainOptions {
   std::uint64_t seed = 7;            ///< shuffling and dropout
   bool shuffle = true;               ///< reshuffle the training set every epoch
   bool group_by_length = true;       ///< batches of similar lengths (less padding), in shuffled order; off: plain shuffle
-  std::string metric = "accuracy";   ///< dev metric for early stopping and the best model: accuracy | macro_f1
-                                     ///< (classifiers); f1 (entity-level) | accuracy (token-level) (taggers)
+  std::string metric;                ///< dev metric for early stopping and the best model: accuracy | macro_f1
+                                     ///< (classifiers); f1 (entity-level) | accuracy (token-level) (taggers);
+                                     ///< empty: accuracy for classifiers, f1 for taggers
   std::string class_weights = "none";  ///< none | balanced: the loss weighs class c by N / (classes * count_c)
   std::size_t patience = 0;          ///< epochs without dev improvement before stopping; 0: never stop early
   bool resume = false;               ///< continue from <out>.checkpoint when it exists
