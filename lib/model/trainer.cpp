@@ -485,6 +485,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   const std::string ckpt = ckpt_dir.path();
   nlohmann::json fingerprint = task.fingerprint;
   fingerprint.update(run_fingerprint(im, o));
+  if (!has_dev) fingerprint.erase("metric");  // without dev data the metric decides nothing
   std::size_t start_epoch = 0, start_batch = 0, step = 0, bad_epochs = 0, best_epoch = 0;
   double best = -1;
   TrainResult result;
