@@ -78,7 +78,7 @@ def main():
     xdev, xte = vec.transform(tdev), vec.transform(tte)
     best = None
     for class_weight in (None, "balanced"):
-        for c in (0.1, 0.3, 1, 3, 10, 30, 100):
+        for c in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100):
             model = LogisticRegression(C=c, class_weight=class_weight, max_iter=5000).fit(xtr, ytr)
             dev = report(ydev, list(model.predict(xdev)), classes)
             if best is None or dev["macro_f1"] > best[0]:
