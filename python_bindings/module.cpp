@@ -10,6 +10,7 @@
 #include "kbert/model/model.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
 #include "kbert/train/data.hpp"
+#include "kbert/train/fact_scores.hpp"
 #include "kbert/train/trainer.hpp"
 #include "kbert/tree/sentence_tree.hpp"
 
@@ -613,6 +614,50 @@ Arguments:
 Example:
     kbert.import_uer("kbert_cls.bin", "google_config.json", "google_vocab.txt", "models/senti",
                      kg=["HowNet.spo"], predicate=True))");
+
+  m.def(
+      "score_facts",
+      [](const KnowledgeGraph& kg, const std::string& train, std::shared_ptr<Tokenizer> tokenizer,
+         const std::optional<std::string>& out, double min_score, unsigned threads) {
+        std::vector<FactScore> scores;
+        {
+          py::gil_scoped_release release;
+          const Dataset data = Dataset::load(train);
+          scores = score_facts(kg, tokenizer, data, threads);
+          if (out) write_scored_spo(scores, *out, min_score);
+        }
+        py::list rows;
+        for (const FactScore& f : scores) {
+          py::dict d;
+          d["subject"] = f.subject;
+          d["relation"] = f.relation;
+          d["object"] = f.object;
+          d["score"] = f.score;
+          d["subject_score"] = f.subject_score;
+          d["branch_score"] = f.branch_score;
+          d["texts"] = f.texts;
+          d["branch_texts"] = f.branch_texts;
+          rows.append(d);
+        }
+        return rows;
+      },
+      py::arg("kg"), py::arg("train"), py::arg("tokenizer"), py::kw_only(), py::arg("out") = py::none(),
+      py::arg("min_score") = 0.0, py::arg("threads") = 0,
+      R"(Scores every fact of `kg` on labelled training texts, as `kbert kg score`: the G statistic
+of the labels of the texts that mention its subject and of the texts its branch (relation,
+object) falls on, against all training labels; the smaller of the two (0: no evidence; under
+independence chi-square with labels - 1 degrees of freedom).
+
+Arguments:
+    kg: the KnowledgeGraph. train: a labelled data file (TSV, CSV, JSONL). tokenizer: the model's.
+    out: also write a .spo file with the score as a 4th column (facts below min_score left out);
+    loaded, it injects each entity's best facts first.
+Returns:
+    list of dict: subject, relation, object, score, subject_score, branch_score, texts, branch_texts,
+    in the KG's load order.
+Example:
+    rows = kbert.score_facts(kg, "train.tsv", kbert.Tokenizer("wordpiece", vocab="vocab.txt"),
+                             out="energy_scored.spo", min_score=14.07))");
 
   m.def(
       "import_hf",

@@ -15,7 +15,7 @@ from ._cpu import choose_cpu_kernels as _choose_cpu_kernels
 _choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
-    KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, train)
+    KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, score_facts, train)
 
 __all__ = ["KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "import_hf", "import_uer",
-           "train"]
+           "score_facts", "train"]

@@ -2,6 +2,7 @@
 shapes; errors as Python exceptions; predict from several threads at once.
 Run by CTest with PYTHONPATH=<build>/python, KBERT_CLI=<build>/apps/kbert, KBERT_DATA=data/kbert."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -325,3 +326,27 @@ def test_train_lexical_precision_and_outputs(tiny_data, tmp_path):
     with pytest.raises(FileExistsError, match="not a kbert model directory"):
         kbert.train(tiny_data["train"], str(mine), **common)
     assert (mine / "notes.txt").read_text() == "precious"
+
+
+def test_score_facts_equal_the_cli(tmp_path):
+    kg = kbert.KnowledgeGraph()
+    for s, r, o in (("苹果", "是", "水果"), ("苹果", "产地", "山东"), ("香蕉", "是", "水果"), ("葡萄", "颜色", "紫")):
+        kg.add(s, r, o)
+    train = tmp_path / "train.tsv"
+    train.write_text("label\ttext_a\npos\t苹果好\npos\t苹果甜\nneg\t香蕉坏\nneg\t香蕉烂\n", encoding="utf-8")
+    rows = kbert.score_facts(kg, str(train), kbert.Tokenizer("char"), out=str(tmp_path / "py.spo"), min_score=1.0)
+    assert [r["object"] for r in rows] == ["水果", "山东", "水果", "紫"]
+    assert rows[1]["score"] == pytest.approx(4 * math.log(2)) and rows[1]["texts"] == 2
+    assert rows[0]["score"] == pytest.approx(0) and rows[0]["subject_score"] == pytest.approx(4 * math.log(2))
+    # The CLI writes the same file; loaded, the scored fact comes first.
+    spo = tmp_path / "kg.spo"
+    spo.write_text("".join(f"{s}\t{r}\t{o}\n" for s, r, o in (("苹果", "是", "水果"), ("苹果", "产地", "山东"),
+                                                            ("香蕉", "是", "水果"), ("葡萄", "颜色", "紫"))), encoding="utf-8")
+    subprocess.run([CLI, "kg", "score", "--kg", str(spo), "--train", str(train), "--out", str(tmp_path / "cli.spo"),
+                    "--min-score", "1"], check=True, capture_output=True)
+    assert (tmp_path / "py.spo").read_text(encoding="utf-8") == (tmp_path / "cli.spo").read_text(encoding="utf-8")
+    scored = kbert.KnowledgeGraph()
+    scored.load(str(tmp_path / "cli.spo"))
+    assert scored.has_scores and scored.lookup("苹果") == [("产地", "山东")]
+    kg.add("苹果", "颜色", "红", score=5.0)
+    assert kg.has_scores and kg.lookup("苹果")[0] == ("颜色", "红")
