@@ -28,7 +28,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
-from prepare_data import clean  # noqa: E402  (the same normalisation as the labelled data)
+from prepare_data import clean, read_nrc  # noqa: E402  (the same normalisation and reader as the labelled data)
 
 
 def phmsa_1984(path):
@@ -48,17 +48,6 @@ def phmsa_train(path):
             sys.exit(f"{path}: line 1: expected label<TAB>text_a")
         for line in f:
             yield line.rstrip("\n").split("\t", 1)[1]
-
-
-def nrc(path):
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        col = {name: i for i, name in enumerate(header)}
-        for number, line in enumerate(f, start=2):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != len(header):
-                sys.exit(f"{path}: line {number}: {len(fields)} fields, the header has {len(header)}")
-            yield fields[col["title"]] + ". " + fields[col["abstract"]]
 
 
 def faa(path):
@@ -91,7 +80,7 @@ def main():
     sources = [
         ("phmsa_1984_2004", phmsa_1984(os.path.join(args.shared, "phmsa", "incident_gas_distribution_mid1984_feb2004.csv"))),
         ("phmsa_train_2004_2019", phmsa_train(args.train)),
-        ("nrc_ler_1991_2019", nrc(os.path.join(args.shared, "nrc_ler", "lers_1991_2019.tsv"))),
+        ("nrc_ler_1991_2019", read_nrc(os.path.join(args.shared, "nrc_ler", "lers_1991_2019.tsv"))),
         ("faa_maintenance", faa(os.path.join(args.shared, "maintenance", "faa_maintenance_text.csv"))),
         ("maintnet_aircraft", maintnet(os.path.join(args.shared, "maintenance", "maintnet_aircraft.csv"))),
     ]

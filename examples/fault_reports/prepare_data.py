@@ -114,6 +114,18 @@ def read_phmsa_2004(path):
     return rows
 
 
+def read_nrc(path):
+    """The NRC licensee event reports: title + ". " + abstract, one per row (raw text)."""
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        col = {name: i for i, name in enumerate(header)}
+        for number, line in enumerate(f, start=2):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != len(header):
+                sys.exit(f"{path}: line {number}: {len(fields)} fields, the header has {len(header)}")
+            yield fields[col["title"]] + ". " + fields[col["abstract"]]
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.normpath(os.path.join(here, "..", ".."))
@@ -138,17 +150,7 @@ def main():
 
     if args.nrc_out:
         path = os.path.join(args.shared, "nrc_ler", "lers_1991_2019.tsv")
-        out = []
-        with open(path, encoding="utf-8") as f:
-            header = f.readline().rstrip("\n").split("\t")
-            col = {name: i for i, name in enumerate(header)}
-            for number, line in enumerate(f, start=2):
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) != len(header):
-                    sys.exit(f"{path}: line {number}: {len(fields)} fields, the header has {len(header)}")
-                text = clean(fields[col["title"]] + ". " + fields[col["abstract"]])
-                if len(text) > 40:
-                    out.append(text + "\n")
+        out = [text + "\n" for text in map(clean, read_nrc(path)) if len(text) > 40]
         write_atomic(args.nrc_out, out)
         print(f"{args.nrc_out}: {len(out)} NRC reports")
 
