@@ -2,13 +2,16 @@
 // did not write, replace atomically, one writer, leftovers of killed runs), and the two
 // checkpoint parsers fed hostile input (crafted pickles and safetensors headers).
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "io/checkpoint_formats.hpp"
+#include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/common/output_dir.hpp"
 
@@ -108,6 +111,48 @@ TEST_CASE("Output directories: only new paths and kbert's own directories are wr
     OutputDir out(s / "empty");
     out.replace([](const std::string& tmp) { fake_model(tmp, "new"); });
     CHECK(read(s / "empty/model.safetensors") == "new");
+  }
+}
+
+TEST_CASE("Single-file outputs: a file is replaced whole; links, devices and directories are handled", "[reliability]") {
+  Scratch s;
+  const auto writer = [](const std::string& text) { return [text](std::ostream& out) { out << text; }; };
+  SECTION("a file is replaced and nothing is left beside it") {
+    write(s / "out.txt", "old");
+    write_file_atomically(s / "out.txt", writer("new"));
+    CHECK(read(s / "out.txt") == "new");
+    CHECK(entries(s.root) == 1);
+  }
+  SECTION("a writer that throws leaves the old file as it was") {
+    write(s / "out.txt", "old");
+    CHECK_THROWS(write_file_atomically(s / "out.txt", [](std::ostream& out) {
+      out << "half";
+      throw std::runtime_error("stopped");
+    }));
+    CHECK(read(s / "out.txt") == "old");
+    CHECK(entries(s.root) == 1);
+  }
+  SECTION("a symbolic link stays a link; the file it names is replaced") {
+    write(s / "real.txt", "old");
+    fs::create_symlink(s / "real.txt", s / "link.txt");
+    write_file_atomically(s / "link.txt", writer("new"));
+    CHECK(fs::is_symlink(fs::symlink_status(s / "link.txt")));
+    CHECK(read(s / "real.txt") == "new");
+    CHECK(entries(s.root) == 2);
+  }
+  SECTION("a directory is refused, naming it") {
+    fs::create_directory(s / "dir");
+    CHECK_THROWS_WITH(write_file_atomically(s / "dir", writer("x")), Catch::Contains("is a directory"));
+    CHECK(fs::is_directory(s / "dir"));
+  }
+  SECTION("a FIFO is written in place, not replaced by a file") {
+    REQUIRE(::mkfifo((s / "pipe").c_str(), 0600) == 0);
+    std::string got;
+    std::thread reader([&] { got = read(s / "pipe"); });
+    write_file_atomically(s / "pipe", writer("through the pipe"));
+    reader.join();
+    CHECK(got == "through the pipe");
+    CHECK(fs::is_fifo(fs::symlink_status(s / "pipe")));
   }
 }
 

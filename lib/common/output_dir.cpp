@@ -166,8 +166,8 @@ void OutputDir::clean_leftovers() {
     }
   }
   for (const auto& [path, old] : found) {
-    if (!foreign_entry(path).empty()) {
-      notes_.push_back("left " + path.string() + ": " + foreign_entry(path));
+    if (const std::string foreign = foreign_entry(path); !foreign.empty()) {
+      notes_.push_back("left " + path.string() + ": " + foreign);
       continue;
     }
     if (old && !exists() && fs::exists(path / "kbert.json", ec)) {

@@ -220,16 +220,20 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
       e = batch_end(trees, order, k, bs);
       Batch batch = make_batch(trees, order, k, e);
       torch::Tensor hidden, logits;
+      std::array<torch::Tensor, 3> lex;  // the lexical features need no lock: built before taking it
+      const bool lexical = net->head && spec.lexical_buckets;
+      if (lexical) {
+        std::vector<std::size_t> texts;
+        for (std::size_t q = k; q < e; ++q) texts.push_back(c0 + order[q]);
+        lex = lexical_batch(a, b, texts);
+      }
       {
         std::lock_guard<std::mutex> lock(forward_mutex);
         const auto f0 = std::chrono::steady_clock::now();
         {
           AutocastScope autocast(run.precision);
           hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-          if (net->head && spec.lexical_buckets) {
-            std::vector<std::size_t> texts;
-            for (std::size_t q = k; q < e; ++q) texts.push_back(c0 + order[q]);
-            const auto lex = lexical_batch(a, b, texts);
+          if (lexical) {
             logits = net->head->forward(hidden, &lex);
           } else {
             logits = net->head ? net->head->forward(hidden) : torch::Tensor();

@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <variant>
 
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"

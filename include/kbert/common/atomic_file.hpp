@@ -10,6 +10,8 @@ namespace kbert {
 
 /// Calls `write(out)` on a temporary file next to `path`, then renames it to `path`.
 /// On any error the temporary is removed and FileError (or the writer's exception) is thrown.
+/// A symbolic link is followed (the file it names is replaced, the link stays); a device or
+/// FIFO (/dev/stdout, /dev/null) is written in place; a directory is refused.
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 }  // namespace kbert
