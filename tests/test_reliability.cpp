@@ -228,7 +228,7 @@ std::vector<io::NamedTensorRef> unpickle(const std::string& p, std::int64_t stor
 
 }  // namespace
 
-TEST_CASE("Pickled state dicts: a real one reads; crafted ones fail cleanly", "[reliability]") {
+TEST_CASE("Pickled state dicts: a real one reads, crafted ones fail cleanly", "[reliability]") {
   const std::string head = "\x80\x02}(";
   auto refs = unpickle(head + str("w") + tensor("0", 4, 0, 4) + str("b") + tensor("0", 4, 2, 2) + "u.");
   REQUIRE(refs.size() == 2);

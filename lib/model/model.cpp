@@ -1,6 +1,5 @@
 #include "kbert/model/model.hpp"
 
-#include <sys/stat.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -8,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <iostream>
@@ -28,6 +28,7 @@
 #include "model/bert.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model_impl.hpp"
+#include "model/run_batches.hpp"
 #include "io/model_spec.hpp"
 #include "model/tensor_io.hpp"
 
@@ -35,49 +36,20 @@ namespace kbert {
 
 namespace {
 
-std::string basename(const std::string& p) {
-  auto s = p.find_last_of('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
+namespace fs = std::filesystem;
 
-bool exists(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0;
-}
+std::string basename(const std::string& p) { return fs::path(p).filename().string(); }
 
 void make_dir(const std::string& dir) {
-  std::string cur;
-  for (std::size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!cur.empty() && !exists(cur) && ::mkdir(cur.c_str(), 0755) != 0 && !exists(cur))
-        throw FileError(cur, "cannot create directory");
-    }
-    if (i < dir.size()) cur.push_back(dir[i]);
-  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) throw FileError(dir, "cannot create directory" + (ec ? ": " + ec.message() : ""));
 }
 
 void copy_file(const std::string& from, const std::string& to) {
   std::ifstream in(from, std::ios::binary);
   if (!in) throw FileError(from, "cannot open");
   write_file_atomically(to, [&](std::ostream& out) { out << in.rdbuf(); });
-}
-
-std::vector<std::string> read_labels(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw FileError(path, "cannot open labels file");
-  std::vector<std::string> labels;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) labels.push_back(line);
-  }
-  return labels;
-}
-
-std::vector<std::string> number_labels(std::int64_t n) {
-  std::vector<std::string> out;
-  for (std::int64_t i = 0; i < n; ++i) out.push_back(std::to_string(i));
-  return out;
 }
 
 }  // namespace
@@ -195,60 +167,6 @@ std::size_t Model::Impl::batch_end(const std::vector<SentenceTree>& trees, const
   return end;
 }
 
-// Builds trees chunk by chunk, sorts each chunk by length so that batches carry little
-// padding, runs the network, and calls fn(batch, hidden, logits, indices of its texts).
-template <typename Fn>
-void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const {
-  KBERT_CHECK(b.empty() || b.size() == a.size(), a.size(), " texts but ", b.size(), " second texts");
-  c10::InferenceMode guard;
-  const std::size_t chunk = std::max<std::size_t>(run.batch_size * 16, 512);
-  const std::size_t bs = std::max<std::size_t>(run.batch_size, 1);
-  for (std::size_t c0 = 0; c0 < a.size(); c0 += chunk) {
-    const std::size_t c1 = std::min(a.size(), c0 + chunk);
-    std::vector<SentenceTree> trees(c1 - c0);
-    for (std::size_t i = c0; i < c1; ++i) {
-      try {
-        trees[i - c0] = b.empty() ? builder->build(a[i]) : builder->build(a[i], b[i]);
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("text " + std::to_string(i + 1) + ": " + e.what());
-      }
-    }
-    std::vector<std::size_t> order(trees.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return trees[x].size() > trees[y].size(); });
-    for (std::size_t k = 0, e = 0; k < order.size(); k = e) {
-      e = batch_end(trees, order, k, bs);
-      Batch batch = make_batch(trees, order, k, e);
-      torch::Tensor hidden, logits;
-      std::array<torch::Tensor, 3> lex;  // the lexical features need no lock: built before taking it
-      const bool lexical = net->head && spec.lexical_buckets;
-      if (lexical) {
-        std::vector<std::size_t> texts;
-        for (std::size_t q = k; q < e; ++q) texts.push_back(c0 + order[q]);
-        lex = lexical_batch(a, b, texts);
-      }
-      {
-        std::lock_guard<std::mutex> lock(forward_mutex);
-        const auto f0 = std::chrono::steady_clock::now();
-        {
-          AutocastScope autocast(run.precision);
-          hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-          if (lexical) {
-            logits = net->head->forward(hidden, &lex);
-          } else {
-            logits = net->head ? net->head->forward(hidden) : torch::Tensor();
-          }
-        }
-        hidden = hidden.to(torch::kFloat);  // outputs are float32 in every precision
-        if (logits.defined()) logits = logits.to(torch::kFloat);
-        forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
-      }
-      std::vector<std::size_t> idx;
-      for (std::size_t q = k; q < e; ++q) idx.push_back(c0 + order[q]);
-      fn(batch, hidden, logits, idx, trees, order, k, c0);
-    }
-  }
-}
 
 AutocastScope::AutocastScope(Precision p) {
   if (p != Precision::kBFloat16) return;
@@ -388,135 +306,6 @@ void Model::Impl::write_files(const std::string& dir) const {
   write_file_atomically(dir + "/kbert.json", [&](std::ostream& out) { out << j.dump(2) << "\n"; });
 }
 
-namespace {
-
-bool is_tag_label(const std::string& l) {
-  return l == "O" || (l.size() > 2 && (l[0] == 'B' || l[0] == 'I') && l[1] == '-');
-}
-
-// The units a tagger tags in a raw text: every non-space code point (char models), or
-// words, with each punctuation mark and CJK character a unit of its own (the others).
-struct Unit {
-  std::u32string text;
-  std::size_t start = 0;
-};
-std::vector<Unit> split_units(const std::u32string& cps, bool word_level) {
-  std::vector<Unit> out;
-  Unit cur;
-  auto flush = [&] {
-    if (!cur.text.empty()) out.push_back(cur);
-    cur.text.clear();
-  };
-  for (std::size_t i = 0; i < cps.size(); ++i) {
-    const char32_t c = cps[i];
-    if (unicode::is_python_space(c) || unicode::is_bert_whitespace(c)) {
-      flush();
-    } else if (!word_level || unicode::is_bert_punctuation(c) || unicode::is_cjk(c)) {
-      flush();
-      out.push_back({std::u32string(1, c), i});
-    } else {
-      if (cur.text.empty()) cur.start = i;
-      cur.text.push_back(c);
-    }
-  }
-  flush();
-  return out;
-}
-
-}  // namespace
-
-std::vector<Model::Impl::Tagged> Model::Impl::tag_sentences(const std::vector<std::vector<std::string>>& sentences) const {
-  KBERT_CHECK(spec.head == HeadKind::kTagger, "this model has no token-classification head (kbert.json head is ",
-              spec.head == HeadKind::kNone ? "none" : "a sentence classifier", ")");
-  const bool word_level = tokenizer->kind() != "char";
-  std::vector<std::string> texts;
-  texts.reserve(sentences.size());
-  for (const auto& s : sentences) texts.push_back(join_tokens(s, word_level));
-  std::vector<std::size_t> allowed;  // labels a trunk token may get: O, B-X, I-X (never [ENT] or [PAD])
-  for (std::size_t l = 0; l < spec.labels.size(); ++l)
-    if (is_tag_label(spec.labels[l])) allowed.push_back(l);
-  KBERT_CHECK(!allowed.empty(), "the tagger's labels have no O, B-X or I-X tag");
-  std::vector<Tagged> out(sentences.size());
-  run_batches(texts, {}, [&](const Batch&, const torch::Tensor&, const torch::Tensor& logits,
-                             const std::vector<std::size_t>& idx, std::vector<SentenceTree>& trees,
-                             const std::vector<std::size_t>& order, std::size_t k, std::size_t) {
-    const torch::Tensor probs = at::softmax(logits, -1).contiguous();
-    const auto L = probs.size(1), C = probs.size(2);
-    for (std::size_t r = 0; r < idx.size(); ++r) {
-      SentenceTree& tree = trees[order[k + r]];
-      TaggedSentence sentence;
-      sentence.tokens = sentences[idx[r]];
-      TreeTokenSource src;
-      try {
-        src = align_tree(tree, sentence, *tokenizer);
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("sentence " + std::to_string(idx[r] + 1) + ": " + e.what());
-      }
-      Tagged& t = out[idx[r]];
-      t.tags.assign(sentence.tokens.size(), "O");
-      t.probs.assign(sentence.tokens.size(), 0.f);
-      const float* p = probs.data_ptr<float>() + static_cast<std::int64_t>(r) * L * C;
-      for (std::size_t i = 0; i < tree.size(); ++i) {
-        if (src.token[i] < 0 || !src.first[i]) continue;
-        const float* row = p + static_cast<std::int64_t>(i) * C;
-        std::size_t best = allowed.front();
-        for (std::size_t l : allowed)
-          if (row[l] > row[best]) best = l;
-        t.tags[static_cast<std::size_t>(src.token[i])] = spec.labels[best];
-        t.probs[static_cast<std::size_t>(src.token[i])] = row[best];
-      }
-      t.injected = std::move(tree.injected);
-    }
-  });
-  return out;
-}
-
-bool Model::is_tagger() const { return impl_->spec.head == HeadKind::kTagger; }
-
-std::vector<std::vector<std::string>> Model::tag_tokens(const std::vector<std::vector<std::string>>& sentences) const {
-  std::vector<Impl::Tagged> tagged = impl_->tag_sentences(sentences);
-  std::vector<std::vector<std::string>> out;
-  out.reserve(tagged.size());
-  for (auto& t : tagged) out.push_back(std::move(t.tags));
-  return out;
-}
-
-std::vector<TagResult> Model::tag(const std::vector<std::string>& texts) const {
-  const Impl& im = *impl_;
-  const bool word_level = im.tokenizer->kind() != "char";
-  std::vector<std::u32string> cps;
-  std::vector<std::vector<Unit>> units;
-  std::vector<std::vector<std::string>> sentences;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    cps.push_back(decode_utf8(texts[i], "text " + std::to_string(i + 1)));
-    units.push_back(split_units(cps.back(), word_level));
-    std::vector<std::string> tokens;
-    for (const auto& u : units.back()) tokens.push_back(encode_utf8(u.text));
-    sentences.push_back(std::move(tokens));
-  }
-  std::vector<Impl::Tagged> tagged = im.tag_sentences(sentences);
-  std::vector<TagResult> out(texts.size());
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    TagResult& r = out[i];
-    r.tokens = std::move(sentences[i]);
-    r.tags = std::move(tagged[i].tags);
-    r.injected = std::move(tagged[i].injected);
-    for (const auto& u : units[i]) r.starts.push_back(u.start);
-    for (const EntitySpan& span : bio_entities(r.tags)) {
-      TaggedEntity e;
-      e.type = span.type;
-      e.start = units[i][span.begin].start;
-      const Unit& last = units[i][span.end - 1];
-      e.end = last.start + last.text.size();
-      e.text = encode_utf8(std::u32string_view(cps[i]).substr(e.start, e.end - e.start));
-      float sum = 0;
-      for (std::size_t k = span.begin; k < span.end; ++k) sum += tagged[i].probs[k];
-      e.score = sum / static_cast<float>(span.end - span.begin);
-      r.entities.push_back(std::move(e));
-    }
-  }
-  return out;
-}
 
 std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b) const {
   const Impl& im = *impl_;
@@ -682,120 +471,6 @@ double measure_gemm_gflops() {
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return 2.0 * n * n * n / best / 1e9;
-}
-
-void import_uer(const ImportUerOptions& o) {
-  KBERT_CHECK(!o.checkpoint.empty() && !o.config.empty() && !o.vocab.empty() && !o.out.empty(),
-              "import-uer needs --checkpoint, --config, --vocab and --out");
-  const OutputDir out(o.out);
-  KBERT_CHECK(o.tokenizer == "char", "import-uer supports --tokenizer char (K-BERT's mode), got ", o.tokenizer);
-  const Vocab vocab = Vocab::from_file(o.vocab, VocabStyle::kUer);
-  TensorList tensors = read_checkpoint(o.checkpoint);
-  if (detect_format(tensors) != CheckpointFormat::kUer)
-    throw ParseError(o.checkpoint, 0, "no UER / K-BERT tensor names (embedding.*, encoder.transformer.*) in this file");
-  const HeadInFile head = find_head(tensors, CheckpointFormat::kUer);
-  if (head.kind != HeadKind::kKbert && head.kind != HeadKind::kTagger)
-    throw ParseError(o.checkpoint, 0,
-                     "neither output_layer_2.weight nor output_layer.weight: not a model saved by K-BERT's "
-                     "run_kbert_cls.py or run_kbert_ner.py");
-  if (head.kind == HeadKind::kTagger && o.labels_file.empty())
-    throw std::invalid_argument(o.checkpoint + " is a tagger (output_layer.weight): --labels-file must name its " +
-                                std::to_string(head.labels) + " labels in run_kbert_ner.py's labels_map order");
-  BertConfig config = BertConfig::from_uer_json(o.config, static_cast<std::int64_t>(vocab.size()));
-  check_config_against(config, tensors, o.checkpoint);
-  for (const auto& [name, t] : tensors)
-    if (name == "embedding.word_embedding.weight" && t.dim() == 2 && t.size(0) != config.vocab_size)
-      throw ParseError(o.checkpoint, 0, "embedding.word_embedding.weight has " + std::to_string(t.size(0)) +
-                                            " rows but the vocabulary " + o.vocab + " has " + std::to_string(config.vocab_size) + " tokens");
-  ModelSpec spec;
-  spec.tokenizer.kind = "char";
-  spec.tree.max_entities = o.max_entities;
-  spec.tree.max_length = o.max_length;
-  spec.tree.predicate = o.predicate;
-  spec.tree.add_special = true;
-  spec.segments = SegmentConvention::kUer;
-  spec.head = head.kind;
-  spec.pooling = o.pooling;
-  // K-BERT pools over the padded sequence
-  spec.pad_to_max_length = head.kind == HeadKind::kKbert && o.pooling != Pooling::kFirst;
-  spec.labels = o.labels_file.empty() ? number_labels(head.labels) : read_labels(o.labels_file);
-  if (static_cast<std::int64_t>(spec.labels.size()) != head.labels)
-    throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but " +
-                                           (head.kind == HeadKind::kTagger ? "output_layer" : "output_layer_2") + " has " +
-                                           std::to_string(head.labels) + " rows");
-  RunOptions run;
-  run.kg = o.kg_files.empty() ? std::optional<std::string>("none") : std::nullopt;
-  spec.kg_files = o.kg_files;
-  Model m = Model::create(config, spec, o.vocab, run);
-  load_weights(m.impl_->net, tensors, o.checkpoint);
-  out.replace([&](const std::string& tmp) { m.impl_->write_files(tmp); });
-}
-
-void import_hf(const ImportHfOptions& o) {
-  KBERT_CHECK(!o.from.empty() && !o.out.empty(), "import-hf needs --from and --out");
-  const OutputDir out(o.out);
-  BertConfig config = BertConfig::from_hf_json(o.from + "/config.json");
-  std::string weights = o.from + "/model.safetensors";
-  if (!exists(weights)) weights = o.from + "/pytorch_model.bin";
-  if (!exists(weights)) throw FileError(o.from, "neither model.safetensors nor pytorch_model.bin in this directory");
-  TensorList tensors = read_checkpoint(weights);
-  check_config_against(config, tensors, weights);
-  const HeadInFile head = find_head(tensors, CheckpointFormat::kHuggingFace);
-  ModelSpec spec;
-  auto wp = WordPieceTokenizer::from_files(o.from + "/vocab.txt");
-  spec.tokenizer.kind = "wordpiece";
-  spec.tokenizer.lower_case = wp->options().lower_case;
-  spec.tokenizer.strip_accents = wp->options().strip_accents;
-  spec.tokenizer.tokenize_chinese_chars = wp->options().tokenize_chinese_chars;
-  spec.tree = o.tree;
-  spec.tree.add_special = true;
-  // Trees never longer than the model's position table.
-  spec.tree.max_length = std::min<std::size_t>(spec.tree.max_length, static_cast<std::size_t>(config.max_position));
-  spec.segments = SegmentConvention::kHuggingFace;
-  spec.kg_files = o.kg_files;
-  bool new_head = false;
-  // BertForTokenClassification keeps its head in classifier.* too: config.json says which.
-  std::vector<std::string> id2label;
-  bool token_classification = false;
-  {
-    std::ifstream in(o.from + "/config.json");
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_object() && j.contains("architectures") && j["architectures"].is_array())
-      for (const auto& a : j["architectures"])
-        if (a.is_string() && a.get<std::string>() == "BertForTokenClassification") token_classification = true;
-    if (j.is_object() && j.contains("id2label") && j["id2label"].is_object()) {
-      id2label.assign(j["id2label"].size(), "");
-      for (const auto& [k, v] : j["id2label"].items()) {
-        const std::size_t i = std::strtoul(k.c_str(), nullptr, 10);
-        if (i < id2label.size() && v.is_string()) id2label[i] = v.get<std::string>();
-      }
-    }
-  }
-  if (head.kind == HeadKind::kHf) {
-    spec.head = token_classification ? HeadKind::kTagger : HeadKind::kHf;
-    spec.labels = !o.labels_file.empty() ? read_labels(o.labels_file)
-                  : token_classification && static_cast<std::int64_t>(id2label.size()) == head.labels ? id2label
-                                                                                                       : number_labels(head.labels);
-    if (static_cast<std::int64_t>(spec.labels.size()) != head.labels)
-      throw ParseError(o.labels_file, 0, std::to_string(spec.labels.size()) + " labels but classifier.weight has " +
-                                             std::to_string(head.labels) + " rows");
-  } else if (!o.labels_file.empty()) {
-    spec.head = HeadKind::kHf;  // a new classifier to fine-tune
-    spec.labels = read_labels(o.labels_file);
-    new_head = true;
-  }
-  RunOptions run;
-  run.kg = o.kg_files.empty() ? std::optional<std::string>("none") : std::nullopt;
-  Model m = Model::create(config, spec, o.from + "/vocab.txt", run);
-  if (spec.head == HeadKind::kNone || spec.head == HeadKind::kTagger) {
-    // Encoder only or a tagger: the pooler, if any, is not used.
-    TensorList kept;
-    for (auto& [n, t] : tensors)
-      if (n.find("pooler.") == std::string::npos) kept.emplace_back(n, t);
-    tensors.swap(kept);
-  }
-  load_weights(m.impl_->net, tensors, weights, new_head);
-  out.replace([&](const std::string& tmp) { m.impl_->write_files(tmp); });
 }
 
 }  // namespace kbert

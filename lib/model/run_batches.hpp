@@ -1,0 +1,74 @@
+// Model::Impl::run_batches, the batching loop of every inference path (predict, embed, tag,
+// bench): a template, so it lives in a header of its own, included by the units that run it.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kbert/common/error.hpp"
+#include "model/bert.hpp"
+#include "model/model_impl.hpp"
+
+namespace kbert {
+
+// Builds trees chunk by chunk, sorts each chunk by length so that batches carry little
+// padding, runs the network, and calls fn(batch, hidden, logits, indices of its texts).
+template <typename Fn>
+void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const {
+  KBERT_CHECK(b.empty() || b.size() == a.size(), a.size(), " texts but ", b.size(), " second texts");
+  c10::InferenceMode guard;
+  const std::size_t chunk = std::max<std::size_t>(run.batch_size * 16, 512);
+  const std::size_t bs = std::max<std::size_t>(run.batch_size, 1);
+  for (std::size_t c0 = 0; c0 < a.size(); c0 += chunk) {
+    const std::size_t c1 = std::min(a.size(), c0 + chunk);
+    std::vector<SentenceTree> trees(c1 - c0);
+    for (std::size_t i = c0; i < c1; ++i) {
+      try {
+        trees[i - c0] = b.empty() ? builder->build(a[i]) : builder->build(a[i], b[i]);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("text " + std::to_string(i + 1) + ": " + e.what());
+      }
+    }
+    std::vector<std::size_t> order(trees.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return trees[x].size() > trees[y].size(); });
+    for (std::size_t k = 0, e = 0; k < order.size(); k = e) {
+      e = batch_end(trees, order, k, bs);
+      Batch batch = make_batch(trees, order, k, e);
+      torch::Tensor hidden, logits;
+      std::array<torch::Tensor, 3> lex;  // the lexical features need no lock: built before taking it
+      const bool lexical = net->head && spec.lexical_buckets;
+      if (lexical) {
+        std::vector<std::size_t> texts;
+        for (std::size_t q = k; q < e; ++q) texts.push_back(c0 + order[q]);
+        lex = lexical_batch(a, b, texts);
+      }
+      {
+        std::lock_guard<std::mutex> lock(forward_mutex);
+        const auto f0 = std::chrono::steady_clock::now();
+        {
+          AutocastScope autocast(run.precision);
+          hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+          if (lexical) {
+            logits = net->head->forward(hidden, &lex);
+          } else {
+            logits = net->head ? net->head->forward(hidden) : torch::Tensor();
+          }
+        }
+        hidden = hidden.to(torch::kFloat);  // outputs are float32 in every precision
+        if (logits.defined()) logits = logits.to(torch::kFloat);
+        forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+      }
+      std::vector<std::size_t> idx;
+      for (std::size_t q = k; q < e; ++q) idx.push_back(c0 + order[q]);
+      fn(batch, hidden, logits, idx, trees, order, k, c0);
+    }
+  }
+}
+
+}  // namespace kbert

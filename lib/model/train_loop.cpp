@@ -1,0 +1,402 @@
+#include "model/train_loop.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "kbert/common/atomic_file.hpp"
+#include "kbert/common/error.hpp"
+#include "kbert/common/output_dir.hpp"
+#include "model/allocator.hpp"
+#include "model/checkpoint.hpp"
+#include "model/model_impl.hpp"
+#include "model/tensor_io.hpp"
+
+
+namespace kbert {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double bert_adam_factor(double progress, double warmup) {
+  // BertAdam's warmup_linear (UER / K-BERT): x / warmup during warm-up, then 1 - x.
+  if (warmup > 0 && progress < warmup) return progress / warmup;
+  return std::max(0.0, 1.0 - progress);
+}
+
+std::string clock_text(double seconds) {
+  const auto s = static_cast<long>(seconds);
+  std::ostringstream os;
+  os << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
+  return os.str();
+}
+
+// Reorders a shuffled `order` so that each batch holds examples of similar length: sorted
+// by length within windows of 64 batches, then whole batches shuffled. Batches carry
+// little padding and still come in random order.
+void group_by_length(std::vector<std::size_t>& order, std::size_t batch_size,
+                     const std::function<std::size_t(std::size_t)>& length, std::mt19937_64& rng) {
+  const std::size_t n = order.size(), batches = (n + batch_size - 1) / batch_size;
+  const std::size_t window = batch_size * 64;
+  for (std::size_t w = 0; w < n; w += window) {
+    auto first = order.begin() + static_cast<std::ptrdiff_t>(w);
+    auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, w + window));
+    std::stable_sort(first, last, [&](std::size_t x, std::size_t y) { return length(x) < length(y); });
+  }
+  std::vector<std::size_t> batch_order(batches);
+  std::iota(batch_order.begin(), batch_order.end(), 0);
+  std::shuffle(batch_order.begin(), batch_order.end(), rng);
+  std::vector<std::size_t> grouped;
+  grouped.reserve(n);
+  for (std::size_t bi : batch_order)
+    for (std::size_t k = bi * batch_size; k < std::min(n, (bi + 1) * batch_size); ++k) grouped.push_back(order[k]);
+  order.swap(grouped);
+}
+
+void store(TrainResult& result, Evaluation ev, bool test) {
+  if (ev.classification) (test ? result.test : result.best_dev) = std::move(ev.classification);
+  if (ev.entities) (test ? result.test_entities : result.best_dev_entities) = std::move(ev.entities);
+}
+
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "request_training_stop must be async-signal-safe");
+
+
+// A module's parameters by name, and back: the auxiliary head of a checkpoint.
+TensorList module_tensors(torch::nn::Module& m) {
+  TensorList out;
+  for (auto& p : m.named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+void load_module(torch::nn::Module& m, const TensorList& tensors, const std::string& path) {
+  torch::NoGradGuard no_grad;
+  auto params = m.named_parameters(true);
+  std::size_t found = 0;
+  for (const auto& [name, t] : tensors) {
+    torch::Tensor* p = params.find(name);
+    if (!p || !p->sizes().equals(t.sizes())) throw ParseError(path, 0, "tensor '" + name + "' does not fit the head");
+    p->copy_(t);
+    ++found;
+  }
+  if (found != params.size()) throw ParseError(path, 0, "the head's tensors are incomplete");
+}
+
+// Options out of range are refused before anything is loaded or written.
+void check_options(double learning_rate, double warmup, double weight_decay, double max_grad_norm) {
+  KBERT_CHECK(std::isfinite(learning_rate) && learning_rate > 0 && learning_rate <= 1,
+              "learning rate must be in (0, 1], got ", learning_rate);
+  KBERT_CHECK(std::isfinite(warmup) && warmup >= 0 && warmup <= 1, "warmup is a fraction of the steps, in [0, 1]; got ",
+              warmup);
+  KBERT_CHECK(std::isfinite(weight_decay) && weight_decay >= 0 && weight_decay <= 1, "weight decay must be in [0, 1], got ",
+              weight_decay);
+  KBERT_CHECK(std::isfinite(max_grad_norm) && max_grad_norm >= 0, "max_grad_norm must be 0 (off) or positive, got ",
+              max_grad_norm);
+}
+
+// The settings that decide the course of a run: a checkpoint resumes only under the same ones.
+nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
+  const TreeOptions& t = im.builder->options();
+  return {{"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"accumulation", o.accumulation},
+          {"learning_rate", o.learning_rate},
+          {"warmup", o.warmup},
+          {"weight_decay", o.weight_decay},
+          {"max_grad_norm", o.max_grad_norm},
+          {"seed", o.seed},
+          {"shuffle", o.shuffle},
+          {"group_by_length", o.group_by_length},
+          {"metric", o.metric},
+          {"precision", precision_name(o.precision)},
+          {"labels", im.spec.labels},
+          {"head", static_cast<int>(im.spec.head)},
+          {"pooling", static_cast<int>(im.spec.pooling)},
+          {"max_length", t.max_length},
+          {"max_entities", t.max_entities},
+          {"predicate", t.predicate},
+          {"truncation", t.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
+          {"kg", im.kg_sources},
+          {"use_visible_matrix", im.spec.use_visible_matrix},
+          {"use_soft_positions", im.spec.use_soft_positions},
+          {"lexical_buckets", im.spec.lexical_buckets},
+          {"lexical_learning_rate", o.lexical_learning_rate},
+          {"layers", im.config.num_layers},
+          {"hidden", im.config.hidden_size},
+          {"vocab", im.config.vocab_size}};
+}
+
+// A checkpoint's state, refused (naming each difference) when it was made under other settings.
+nlohmann::json read_state(const std::string& path, const nlohmann::json& fingerprint) {
+  std::ifstream in(path);
+  if (!in) throw FileError(path, "cannot open");
+  nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
+  if (st.is_discarded() || !st.is_object()) throw ParseError(path, 1, "not a JSON object: a damaged checkpoint");
+  for (const char* key : {"epoch", "batch", "step", "best", "best_epoch", "bad_epochs"})
+    if (!st.contains(key) || !st[key].is_number()) throw ParseError(path, 1, std::string("damaged checkpoint: no '") + key + "'");
+  if (!st.contains("fingerprint") || !st["fingerprint"].is_object())
+    throw ParseError(path, 1, "this checkpoint records no settings (made by an older kbert): it cannot be checked, so it is "
+                              "not resumed; remove it or train without --resume");
+  std::string diff;
+  const nlohmann::json& had = st["fingerprint"];
+  for (auto it = fingerprint.begin(); it != fingerprint.end(); ++it) {
+    const nlohmann::json before = had.contains(it.key()) ? had[it.key()] : nlohmann::json("(not recorded)");
+    if (before != it.value()) {
+      std::string a = before.dump(), b = it.value().dump();
+      if (a.size() > 60) a = a.substr(0, 57) + "...";
+      if (b.size() > 60) b = b.substr(0, 57) + "...";
+      diff += (diff.empty() ? "" : "; ") + it.key() + " was " + a + ", now " + b;
+    }
+  }
+  if (!diff.empty())
+    throw std::invalid_argument("--resume: the checkpoint " + path + " was made with other data or settings (" + diff +
+                                "); resume with the same ones, or train without --resume");
+  return st;
+}
+
+}  // namespace
+
+TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
+                         const std::string& out_dir) {
+  Model::Impl& im = TrainAccess::impl(model);
+  KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
+  check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
+  warn_if_bf16_slow(o.precision);
+  // Dev and test evaluation during training run in the training's precision.
+  struct RestorePrecision {
+    RunOptions& run;
+    Precision was;
+    ~RestorePrecision() { run.precision = was; }
+  } restore{im.run, im.run.precision};
+  im.run.precision = o.precision;
+
+  // AdamW; no weight decay on biases and LayerNorm parameters.
+  std::vector<torch::Tensor> decay, no_decay, lexical, all;
+  auto sort_param = [&](const std::string& n, const torch::Tensor& p) {
+    all.push_back(p);
+    if (n == "head.lexical") {  // the lexical side channel: a linear model with a learning rate of its own
+      lexical.push_back(p);
+      return;
+    }
+    const bool nd = n.find("norm") != std::string::npos || n.find("LayerNorm") != std::string::npos ||
+                    (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) || n == "bias";
+    (nd ? no_decay : decay).push_back(p);
+  };
+  for (auto& p : im.net->named_parameters(true)) sort_param(p.key(), p.value());
+  if (task.aux)
+    for (auto& p : task.aux->named_parameters(true)) sort_param(p.key(), p.value());
+  using torch::optim::AdamWOptions;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
+  groups.emplace_back(no_decay, std::make_unique<AdamWOptions>(AdamWOptions(o.learning_rate).weight_decay(0.0).eps(1e-6)));
+  std::vector<double> base_lr = {o.learning_rate, o.learning_rate};
+  if (!lexical.empty()) {
+    groups.emplace_back(lexical, std::make_unique<AdamWOptions>(
+                                     AdamWOptions(o.lexical_learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
+    base_lr.push_back(o.lexical_learning_rate);
+  }
+  torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
+
+  CachingAllocatorScope cache;
+  const std::size_t n = task.size;
+  const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
+  const std::size_t steps_per_epoch = (batches + o.accumulation - 1) / o.accumulation;
+  const std::size_t total_steps = steps_per_epoch * o.epochs;
+
+  // The output and its checkpoint: refused unless new or kbert's, locked against a second writer.
+  const OutputDir out(out_dir);
+  const OutputDir ckpt_dir(out.path() + ".checkpoint", /*lock=*/false);
+  if (o.progress)
+    for (const auto* notes : {&out.notes(), &ckpt_dir.notes()})
+      for (const auto& note : *notes) std::cerr << "kbert train: " << note << "\n";
+  const std::string ckpt = ckpt_dir.path();
+  nlohmann::json fingerprint = task.fingerprint;
+  fingerprint.update(run_fingerprint(im, o));
+  if (!has_dev) fingerprint.erase("metric");  // without dev data the metric decides nothing
+  std::size_t start_epoch = 0, start_batch = 0, step = 0, bad_epochs = 0, best_epoch = 0;
+  double best = -1;
+  TrainResult result;
+  nlohmann::json log_entries = nlohmann::json::array();
+  if (o.resume && fs::exists(ckpt + "/state.json")) {
+    const nlohmann::json st = read_state(ckpt + "/state.json", fingerprint);
+    start_epoch = st.at("epoch");
+    start_batch = st.at("batch");
+    step = st.at("step");
+    best = st.at("best");
+    best_epoch = st.at("best_epoch");
+    bad_epochs = st.at("bad_epochs");
+    result.first_loss = st.value("first_loss", 0.0);
+    log_entries = st.value("log", nlohmann::json::array());
+    load_weights(im.net, read_safetensors(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
+    if (task.aux) load_module(*task.aux, read_safetensors(ckpt + "/aux.safetensors"), ckpt + "/aux.safetensors");
+    torch::load(opt, ckpt + "/optimizer.pt");
+    if (o.progress) std::cerr << "kbert train: resuming at epoch " << start_epoch + 1 << ", batch " << start_batch << "\n";
+  } else if (o.resume && o.progress) {
+    std::cerr << "kbert train: no checkpoint at " << ckpt << ": starting from the beginning\n";
+  }
+  auto save_checkpoint = [&](std::size_t epoch, std::size_t batch) {
+    ckpt_dir.replace([&](const std::string& dir) {
+      im.write_files(dir);
+      if (task.aux) write_safetensors(dir + "/aux.safetensors", module_tensors(*task.aux));
+      torch::save(opt, dir + "/optimizer.pt");
+      nlohmann::json st = {{"epoch", epoch}, {"batch", batch}, {"step", step}, {"best", best}, {"best_epoch", best_epoch},
+                           {"bad_epochs", bad_epochs}, {"first_loss", result.first_loss}, {"log", log_entries},
+                           {"fingerprint", fingerprint}};
+      write_file_atomically(dir + "/state.json", [&](std::ostream& os) { os << st.dump(2) << "\n"; });
+    });
+  };
+  auto write_log = [&](const std::string& dir) {
+    write_file_atomically(dir + "/train_log.jsonl", [&](std::ostream& os) {
+      for (const auto& e : log_entries) os << e.dump() << "\n";
+    });
+  };
+
+  const bool tty = o.progress && ::isatty(2);
+  const auto t0 = Clock::now();
+  std::size_t seen = 0;
+  double loss_sum = 0;
+  std::size_t loss_count = 0;
+  for (std::size_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    if (o.shuffle) {
+      std::mt19937_64 rng(o.seed * 1000003ull + epoch);
+      std::shuffle(order.begin(), order.end(), rng);
+      if (o.group_by_length) group_by_length(order, o.batch_size, task.length, rng);
+    }
+    im.net->train();
+    const auto e0 = Clock::now();
+    double epoch_loss = 0;
+    std::size_t epoch_batches = 0;
+    for (std::size_t b = (epoch == start_epoch ? start_batch : 0); b < batches; ++b) {
+      const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
+      std::vector<std::size_t> examples(order.begin() + static_cast<std::ptrdiff_t>(lo),
+                                        order.begin() + static_cast<std::ptrdiff_t>(hi));
+      torch::Tensor loss;
+      {
+        AutocastScope autocast(o.precision);  // the backward pass follows the forward's dtypes
+        loss = task.loss(examples, o.seed * 7919ull + epoch * 1000003ull + b);
+      }
+      (loss / static_cast<double>(o.accumulation)).backward();
+      const double l = loss.item<double>();
+      if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +
+                                                      std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1));
+      if (result.first_loss == 0) result.first_loss = l;
+      epoch_loss += l;
+      ++epoch_batches;
+      loss_sum += l;
+      ++loss_count;
+      seen += hi - lo;
+      if ((b + 1) % o.accumulation == 0 || b + 1 == batches) {
+        if (o.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(all, o.max_grad_norm);
+        const double factor = bert_adam_factor(static_cast<double>(step) / static_cast<double>(total_steps), o.warmup);
+        for (std::size_t g = 0; g < opt.param_groups().size(); ++g)
+          static_cast<AdamWOptions&>(opt.param_groups()[g].options()).lr(base_lr[g] * factor);
+        opt.step();
+        opt.zero_grad();
+        ++step;
+        const bool stop = (o.stop_after_steps && step == o.stop_after_steps) || g_stop_requested.exchange(false);
+        if (stop || (o.checkpoint_every && step % o.checkpoint_every == 0 && b + 1 < batches))
+          save_checkpoint(epoch, b + 1);
+        if (stop) {
+          if (o.progress) std::cerr << (tty ? "\n" : "") << "kbert train: stopped after step " << step
+                                    << "; the checkpoint " << ckpt << " resumes it\n";
+          result.interrupted = true;
+          result.steps = step;
+          result.final_loss = epoch_loss / static_cast<double>(epoch_batches);
+          result.loop_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
+          result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+          result.examples_per_second = static_cast<double>(seen) / std::max(result.loop_seconds, 1e-9);
+          return result;
+        }
+      }
+      if (o.progress) {
+        const double el = std::chrono::duration<double>(Clock::now() - e0).count();
+        const double rate = static_cast<double>((b + 1 - (epoch == start_epoch ? start_batch : 0)) * o.batch_size) / std::max(el, 1e-9);
+        const double eta = static_cast<double>((batches - b - 1) * o.batch_size) / std::max(rate, 1e-9);
+        if (tty) {
+          const int width = 24;
+          const int done = static_cast<int>(width * (b + 1) / batches);
+          std::cerr << "\repoch " << epoch + 1 << "/" << o.epochs << " [" << std::string(done, '#')
+                    << std::string(width - done, '.') << "] " << b + 1 << "/" << batches << " loss " << std::fixed
+                    << std::setprecision(4) << epoch_loss / static_cast<double>(epoch_batches) << " " << std::setprecision(1)
+                    << rate << " ex/s ETA " << clock_text(eta) << "   " << std::flush;
+        } else if ((b + 1) % std::max<std::size_t>(1, batches / 10) == 0 || b + 1 == batches) {
+          std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << " batch " << b + 1 << "/" << batches << " loss "
+                    << std::fixed << std::setprecision(4) << epoch_loss / static_cast<double>(epoch_batches) << " "
+                    << std::setprecision(1) << rate << " ex/s ETA " << clock_text(eta) << "\n";
+        }
+      }
+    }
+    if (tty) std::cerr << "\n";
+    result.loop_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
+    im.net->eval();
+    result.final_loss = epoch_batches ? epoch_loss / static_cast<double>(epoch_batches) : result.final_loss;
+    nlohmann::json log = {{"epoch", epoch + 1}, {"train_loss", result.final_loss}, {"steps", step},
+                          {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}};
+    bool improved = true;
+    if (has_dev) {
+      Evaluation r = task.evaluate(model, false);
+      const double m = r.metric;
+      log["dev"] = nlohmann::json::parse(r.json);
+      improved = m > best;
+      if (improved) {
+        best = m;
+        best_epoch = epoch + 1;
+        store(result, std::move(r), false);
+        bad_epochs = 0;
+      } else {
+        ++bad_epochs;
+      }
+      if (o.progress)
+        std::cerr << "epoch " << epoch + 1 << ": dev " << o.metric << " " << std::fixed << std::setprecision(4) << m
+                  << (improved ? " (best)" : "") << "\n";
+    } else {
+      best_epoch = epoch + 1;
+    }
+    log_entries.push_back(log);
+    if (improved || !out.exists()) {
+      out.replace([&](const std::string& dir) {
+        im.write_files(dir);
+        write_log(dir);
+      });
+    } else {
+      write_log(out.path());
+    }
+    result.epochs_run = epoch + 1;
+    save_checkpoint(epoch + 1, 0);
+    if (o.patience && bad_epochs >= o.patience) {
+      if (o.progress) std::cerr << "kbert train: no dev improvement for " << bad_epochs << " epochs, stopping\n";
+      break;
+    }
+  }
+  result.steps = step;
+  result.best_epoch = best_epoch;
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result.examples_per_second = result.loop_seconds > 0 ? static_cast<double>(seen) / result.loop_seconds : 0;
+  const bool have_dev_report = result.best_dev || result.best_dev_entities;
+  if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out.path() + "/kbert.json")) {
+    Model best_model = Model::load(out.path(), im.run);
+    // After a resume the best epoch may predate it: its dev report comes from the saved model.
+    if (has_dev && !have_dev_report) store(result, task.evaluate(best_model, false), false);
+    if (has_test) store(result, task.evaluate(best_model, true), true);
+  }
+  ckpt_dir.remove();  // finished: nothing to resume
+  return result;
+}
+
+void request_training_stop() noexcept { g_stop_requested.store(true); }
+bool training_stop_requested() noexcept { return g_stop_requested.load(); }
+
+}  // namespace kbert
