@@ -63,13 +63,13 @@ Pooling pooling_option(const Args& args) {
 
 RunOptions run_options(const Args& args) {
   RunOptions r;
-  r.batch_size = args.size_value("batch-size", 32);
+  r.batch_size = args.size_value("batch-size", r.batch_size);
   if (r.batch_size == 0) throw UsageError("--batch-size must be at least 1");
-  r.threads = args.threads(0);
+  r.threads = args.threads(r.threads);
   if (args.has("kg")) r.kg = args.value("kg");
-  if (args.has("max-length")) r.max_length = args.size_value("max-length", 256);
+  if (args.has("max-length")) r.max_length = args.size_value("max-length", TreeOptions().max_length);
   r.precision = precision_option(args);
-  r.max_tokens = args.size_value("max-tokens", 0);
+  r.max_tokens = args.size_value("max-tokens", r.max_tokens);
   return r;
 }
 
@@ -91,11 +91,11 @@ int import_uer_cmd(int argc, char** argv) {
   o.out = args.value("out");
   if (o.checkpoint.empty() || o.config.empty() || o.vocab.empty() || o.out.empty())
     throw UsageError("import-uer needs --checkpoint, --config, --vocab and --out");
-  o.tokenizer = args.value("tokenizer", "char");
+  o.tokenizer = args.value("tokenizer", o.tokenizer);
   o.pooling = pooling_option(args);
   o.predicate = args.flag("predicate");
-  o.max_entities = args.size_value("max-entities", 2);
-  o.max_length = args.size_value("max-length", 256);
+  o.max_entities = args.size_value("max-entities", o.max_entities);
+  o.max_length = args.size_value("max-length", o.max_length);
   o.labels_file = args.value("labels-file");
   o.kg_files = args.kg_files();
   import_uer(o);
@@ -111,8 +111,8 @@ int import_hf_cmd(int argc, char** argv) {
   o.out = args.value("out");
   if (o.from.empty() || o.out.empty()) throw UsageError("import-hf needs --from and --out");
   o.labels_file = args.value("labels-file");
-  o.tree.max_entities = args.size_value("max-entities", 2);
-  o.tree.max_length = args.size_value("max-length", 256);
+  o.tree.max_entities = args.size_value("max-entities", o.tree.max_entities);
+  o.tree.max_length = args.size_value("max-length", o.tree.max_length);
   o.tree.predicate = args.flag("predicate");
   if (args.has("truncation")) o.tree.truncation = truncation_option(args);
   o.kg_files = args.kg_files();
@@ -259,28 +259,24 @@ int train_cmd(int argc, char** argv) {
   if (!ner && args.has("format")) throw UsageError("--format is for --task ner (bio-tsv or conll)");
   if (ner && args.has("head")) throw UsageError("--task ner trains a tagger; --head is for classifiers");
   if (ner && args.has("class-weights")) throw UsageError("--class-weights is for classifiers");
-  const TaggedFormat format = parse_tagged_format(args.value("format", "auto"));
-  std::optional<Dataset> train, dev, test;
-  std::optional<TaggedDataset> ner_train, ner_dev, ner_test;
-  if (ner) {
-    ner_train = TaggedDataset::load(args.value("train"), format);
-    if (args.has("dev")) ner_dev = TaggedDataset::load(args.value("dev"), format);
-    if (args.has("test")) ner_test = TaggedDataset::load(args.value("test"), format);
-  } else {
-    train = Dataset::load(args.value("train"));
-    if (args.has("dev")) dev = Dataset::load(args.value("dev"));
-    if (args.has("test")) test = Dataset::load(args.value("test"));
-  }
-  ClassifierSetup setup;
+  TrainJob job;  // every default below is the struct's own
+  job.task = task;
+  job.format = parse_tagged_format(args.value("format", "auto"));
+  job.train = args.value("train");
+  job.dev = args.value("dev", "");
+  job.test = args.value("test", "");
+  job.out = args.value("out");
+  ClassifierSetup& setup = job.setup;
   setup.model_dir = args.value("model", "");
   setup.config = args.value("config", "");
   setup.vocab = args.value("vocab", "");
   if (!setup.config.empty() && setup.vocab.empty()) throw UsageError("--config needs --vocab");
-  setup.tokenizer = args.value("tokenizer", "char");
+  setup.tokenizer = args.value("tokenizer", setup.tokenizer);
   setup.kg_files = args.kg_files();
   setup.kg_none = args.has("kg") && setup.kg_files.empty();
-  if (args.has("max-length")) setup.max_length = args.size_value("max-length", 256);
-  if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", 2);
+  const TreeOptions tree_defaults;
+  if (args.has("max-length")) setup.max_length = args.size_value("max-length", tree_defaults.max_length);
+  if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", tree_defaults.max_entities);
   if (args.flag("predicate")) setup.predicate = true;
   if (args.has("truncation")) setup.truncation = truncation_option(args);
   setup.pooling = pooling_option(args);
@@ -289,35 +285,30 @@ int train_cmd(int argc, char** argv) {
   setup.head = ner ? HeadKind::kTagger : head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
   setup.use_visible_matrix = !args.flag("no-visible-matrix");
   setup.use_soft_positions = !args.flag("no-soft-position");
-  setup.batch_size = args.size_value("batch-size", 32);
-  setup.threads = args.threads(0);
-  setup.seed = args.size_value("seed", 7);
-  setup.lexical_buckets = args.size_value("lexical-buckets", 0);
+  setup.threads = args.threads(setup.threads);
+  setup.lexical_buckets = args.size_value("lexical-buckets", setup.lexical_buckets);
   if (ner && setup.lexical_buckets) throw UsageError("--lexical-buckets is for classifiers");
-  Model model = prepare_classifier(setup, ner ? tagger_labels(*ner_train) : LabelSet::from(*train).names());
-  TrainOptions o;
-  o.epochs = args.size_value("epochs", 5);
-  o.batch_size = setup.batch_size;
-  o.accumulation = args.size_value("accumulation", 1);
-  o.learning_rate = args.double_value("learning-rate", 2e-5);
-  o.warmup = args.double_value("warmup", 0.1);
-  o.weight_decay = args.double_value("weight-decay", 0.01);
-  o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
-  o.seed = args.size_value("seed", 7);
-  o.metric = args.value("metric", "");  // empty: the task's usual metric (TrainOptions)
-  o.class_weights = args.value("class-weights", "none");
-  o.patience = args.size_value("patience", 0);
+  TrainOptions& o = job.options;
+  o.epochs = args.size_value("epochs", o.epochs);
+  o.batch_size = args.size_value("batch-size", o.batch_size);
+  o.accumulation = args.size_value("accumulation", o.accumulation);
+  o.learning_rate = args.double_value("learning-rate", o.learning_rate);
+  o.warmup = args.double_value("warmup", o.warmup);
+  o.weight_decay = args.double_value("weight-decay", o.weight_decay);
+  o.max_grad_norm = args.double_value("max-grad-norm", o.max_grad_norm);
+  o.seed = args.size_value("seed", o.seed);
+  o.metric = args.value("metric", o.metric);  // empty: the task's usual metric
+  o.class_weights = args.value("class-weights", o.class_weights);
+  o.patience = args.size_value("patience", o.patience);
   o.resume = args.flag("resume");
   o.shuffle = !args.flag("no-shuffle");
   o.group_by_length = !args.flag("no-length-grouping");
-  o.stop_after_steps = args.size_value("stop-after-steps", 0);
-  o.checkpoint_every = args.size_value("checkpoint-every", 0);
+  o.stop_after_steps = args.size_value("stop-after-steps", o.stop_after_steps);
+  o.checkpoint_every = args.size_value("checkpoint-every", o.checkpoint_every);
   o.progress = !args.flag("quiet");
   o.precision = precision_option(args);
-  o.lexical_learning_rate = args.double_value("lexical-learning-rate", 1e-2);
-  TrainResult r = ner ? train_tagger(model, *ner_train, ner_dev ? &*ner_dev : nullptr, ner_test ? &*ner_test : nullptr, o,
-                                     args.value("out"))
-                     : train_classifier(model, *train, dev ? &*dev : nullptr, test ? &*test : nullptr, o, args.value("out"));
+  o.lexical_learning_rate = args.double_value("lexical-learning-rate", o.lexical_learning_rate);
+  const TrainResult r = run_train_job(job);
   if (r.test) std::cerr << "test:\n" << r.test->to_table();
   if (r.test_entities) std::cerr << "test:\n" << r.test_entities->to_table();
   std::cout << to_json(r) << std::endl;
@@ -342,9 +333,9 @@ int pretrain_cmd(int argc, char** argv) {
       if (line.find_first_not_of(" \t") != std::string::npos) corpus.push_back(line);
     }
   }
-  set_random_seed(args.size_value("seed", 7));
+  set_random_seed(args.size_value("seed", PretrainOptions().seed));
   RunOptions run;
-  run.threads = args.threads(0);
+  run.threads = args.threads(run.threads);
   const std::vector<std::string> kgs = args.kg_files();
   Model model;
   if (args.has("model")) {
@@ -353,28 +344,28 @@ int pretrain_cmd(int argc, char** argv) {
     if (model.spec().head != HeadKind::kNone) model.reset_head(HeadKind::kNone, Pooling::kFirst, {});
   } else {
     ModelSpec spec;
-    spec.tokenizer.kind = args.value("tokenizer", "char");
-    spec.tree.max_length = args.size_value("max-length", 128);
-    spec.tree.max_entities = args.size_value("max-entities", 2);
+    spec.tokenizer.kind = args.value("tokenizer", spec.tokenizer.kind);
+    spec.tree.max_length = args.size_value("max-length", spec.tree.max_length);
+    spec.tree.max_entities = args.size_value("max-entities", spec.tree.max_entities);
     spec.tree.predicate = args.flag("predicate");
     spec.tree.add_special = true;
     spec.kg_files = kgs;
     spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
     model = create_from_config(args, spec, run);
   }
-  PretrainOptions o;
-  o.epochs = args.size_value("epochs", 3);
-  o.batch_size = args.size_value("batch-size", 32);
-  o.learning_rate = args.double_value("learning-rate", 1e-4);
-  o.warmup = args.double_value("warmup", 0.1);
-  o.seed = args.size_value("seed", 7);
-  o.mask_probability = args.double_value("mask-probability", 0.15);
-  o.accumulation = args.size_value("accumulation", 1);
-  o.weight_decay = args.double_value("weight-decay", 0.01);
-  o.max_grad_norm = args.double_value("max-grad-norm", 1.0);
+  PretrainOptions o;  // every default below is the struct's own
+  o.epochs = args.size_value("epochs", o.epochs);
+  o.batch_size = args.size_value("batch-size", o.batch_size);
+  o.learning_rate = args.double_value("learning-rate", o.learning_rate);
+  o.warmup = args.double_value("warmup", o.warmup);
+  o.seed = args.size_value("seed", o.seed);
+  o.mask_probability = args.double_value("mask-probability", o.mask_probability);
+  o.accumulation = args.size_value("accumulation", o.accumulation);
+  o.weight_decay = args.double_value("weight-decay", o.weight_decay);
+  o.max_grad_norm = args.double_value("max-grad-norm", o.max_grad_norm);
   o.resume = args.flag("resume");
-  o.stop_after_steps = args.size_value("stop-after-steps", 0);
-  o.checkpoint_every = args.size_value("checkpoint-every", 200);
+  o.stop_after_steps = args.size_value("stop-after-steps", o.stop_after_steps);
+  o.checkpoint_every = args.size_value("checkpoint-every", o.checkpoint_every);
   o.whole_word = !args.flag("no-whole-word");
   o.group_by_length = !args.flag("no-length-grouping");
   o.progress = !args.flag("quiet");

@@ -21,6 +21,11 @@ using namespace kbert;
 namespace kbert::python {
 
 void bind_jobs(py::module_& m) {
+  const TrainJob kJob;
+  const TrainOptions& kTrain = kJob.options;
+  const ClassifierSetup& kSetup = kJob.setup;
+  const ImportUerOptions kUer;
+  const TreeOptions kTree;
   m.def(
       "train",
       [](const std::string& train, const std::string& out, const std::optional<std::string>& dev,
@@ -35,10 +40,14 @@ void bind_jobs(py::module_& m) {
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress,
          const std::string& task, const std::string& format, const std::string& precision,
          std::size_t lexical_buckets, double lexical_learning_rate) {
-        if (task != "classify" && task != "ner") throw std::invalid_argument("task must be \"classify\" or \"ner\", not \"" + task + "\"");
-        const bool ner = task == "ner";
-        const TaggedFormat tagged_format = parse_tagged_format(format);
-        ClassifierSetup setup;
+        TrainJob job;
+        job.task = task;
+        job.format = parse_tagged_format(format);
+        job.train = train;
+        job.dev = dev.value_or("");
+        job.test = test.value_or("");
+        job.out = out;
+        ClassifierSetup& setup = job.setup;
         setup.model_dir = model.value_or("");
         setup.config = config.value_or("");
         setup.vocab = vocab.value_or("");
@@ -54,15 +63,12 @@ void bind_jobs(py::module_& m) {
         if (truncation) setup.truncation = parse_truncation(*truncation);
         setup.pooling = parse_pooling(pooling);
         if (head != "kbert" && head != "hf") throw std::invalid_argument("head must be \"kbert\" or \"hf\", not \"" + head + "\"");
-        setup.head = ner ? HeadKind::kTagger : head == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+        setup.head = head == "hf" ? HeadKind::kHf : HeadKind::kKbert;
         setup.use_visible_matrix = visible_matrix;
         setup.use_soft_positions = soft_positions;
-        setup.batch_size = batch_size;
         setup.threads = threads;
-        setup.seed = seed;
-        if (ner && lexical_buckets) throw std::invalid_argument("lexical_buckets is for classifiers, not task=\"ner\"");
         setup.lexical_buckets = lexical_buckets;
-        TrainOptions o;
+        TrainOptions& o = job.options;
         o.epochs = epochs;
         o.batch_size = batch_size;
         o.accumulation = accumulation;
@@ -71,7 +77,7 @@ void bind_jobs(py::module_& m) {
         o.weight_decay = weight_decay;
         o.max_grad_norm = max_grad_norm;
         o.seed = seed;
-        o.metric = metric.value_or("");  // empty: the task's usual metric (TrainOptions)
+        o.metric = metric.value_or("");  // empty: the task's usual metric
         o.class_weights = class_weights;
         o.patience = patience;
         o.resume = resume;
@@ -83,37 +89,26 @@ void bind_jobs(py::module_& m) {
         std::string result;
         {
           py::gil_scoped_release release;
-          if (ner) {
-            TaggedDataset train_set = TaggedDataset::load(train, tagged_format);
-            std::optional<TaggedDataset> dev_set, test_set;
-            if (dev) dev_set = TaggedDataset::load(*dev, tagged_format);
-            if (test) test_set = TaggedDataset::load(*test, tagged_format);
-            Model start = prepare_classifier(setup, tagger_labels(train_set));
-            result = to_json(train_tagger(start, train_set, dev_set ? &*dev_set : nullptr,
-                                          test_set ? &*test_set : nullptr, o, out));
-          } else {
-            Dataset train_set = Dataset::load(train);
-            std::optional<Dataset> dev_set, test_set;
-            if (dev) dev_set = Dataset::load(*dev);
-            if (test) test_set = Dataset::load(*test);
-            Model start = prepare_classifier(setup, LabelSet::from(train_set).names());
-            result = to_json(train_classifier(start, train_set, dev_set ? &*dev_set : nullptr,
-                                              test_set ? &*test_set : nullptr, o, out));
-          }
+          result = to_json(run_train_job(job));
         }
         return py::module_::import("json").attr("loads")(result);
       },
+      // Defaults are the C++ structs' own (tests/python/test_bindings.py checks the stubs against them).
       py::arg("train"), py::arg("out"), py::kw_only(), py::arg("dev") = py::none(), py::arg("test") = py::none(),
       py::arg("model") = py::none(), py::arg("config") = py::none(), py::arg("vocab") = py::none(),
-      py::arg("tokenizer") = "char", py::arg("kg") = py::none(), py::arg("epochs") = 5, py::arg("batch_size") = 32,
-      py::arg("accumulation") = 1, py::arg("learning_rate") = 2e-5, py::arg("warmup") = 0.1,
-      py::arg("weight_decay") = 0.01, py::arg("max_grad_norm") = 1.0, py::arg("seed") = 7,
-      py::arg("metric") = py::none(), py::arg("class_weights") = "none", py::arg("patience") = 0, py::arg("resume") = false, py::arg("pooling") = "first",
+      py::arg("tokenizer") = kSetup.tokenizer, py::arg("kg") = py::none(), py::arg("epochs") = kTrain.epochs,
+      py::arg("batch_size") = kTrain.batch_size, py::arg("accumulation") = kTrain.accumulation,
+      py::arg("learning_rate") = kTrain.learning_rate, py::arg("warmup") = kTrain.warmup,
+      py::arg("weight_decay") = kTrain.weight_decay, py::arg("max_grad_norm") = kTrain.max_grad_norm,
+      py::arg("seed") = kTrain.seed, py::arg("metric") = py::none(), py::arg("class_weights") = kTrain.class_weights,
+      py::arg("patience") = kTrain.patience, py::arg("resume") = kTrain.resume, py::arg("pooling") = "first",
       py::arg("head") = "kbert", py::arg("max_length") = py::none(), py::arg("max_entities") = py::none(),
-      py::arg("predicate") = py::none(), py::arg("truncation") = py::none(), py::arg("visible_matrix") = true,
-      py::arg("soft_positions") = true, py::arg("shuffle") = true, py::arg("length_grouping") = true,
-      py::arg("threads") = 0, py::arg("progress") = true, py::arg("task") = "classify", py::arg("format") = "auto",
-      py::arg("precision") = "fp32", py::arg("lexical_buckets") = 0, py::arg("lexical_learning_rate") = 1e-2,
+      py::arg("predicate") = py::none(), py::arg("truncation") = py::none(),
+      py::arg("visible_matrix") = kSetup.use_visible_matrix, py::arg("soft_positions") = kSetup.use_soft_positions,
+      py::arg("shuffle") = kTrain.shuffle, py::arg("length_grouping") = kTrain.group_by_length,
+      py::arg("threads") = kSetup.threads, py::arg("progress") = kTrain.progress, py::arg("task") = kJob.task,
+      py::arg("format") = "auto", py::arg("precision") = "fp32", py::arg("lexical_buckets") = kSetup.lexical_buckets,
+      py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate,
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -164,8 +159,8 @@ Example:
         import_uer(o);
       },
       py::arg("checkpoint"), py::arg("config"), py::arg("vocab"), py::arg("out"), py::kw_only(),
-      py::arg("tokenizer") = "char", py::arg("pooling") = "first", py::arg("predicate") = false,
-      py::arg("max_entities") = 2, py::arg("max_length") = 256, py::arg("labels_file") = "",
+      py::arg("tokenizer") = kUer.tokenizer, py::arg("pooling") = "first", py::arg("predicate") = kUer.predicate,
+      py::arg("max_entities") = kUer.max_entities, py::arg("max_length") = kUer.max_length, py::arg("labels_file") = "",
       py::arg("kg") = std::vector<std::string>{},
       R"(Converts a classifier saved by the original K-BERT (UER) into a model directory, as `kbert import-uer`.
 
@@ -237,8 +232,8 @@ Example:
         import_hf(o);
       },
       py::arg("from_dir"), py::arg("out"), py::kw_only(), py::arg("labels_file") = "",
-      py::arg("kg") = std::vector<std::string>{}, py::arg("max_entities") = 2, py::arg("max_length") = 256,
-      py::arg("predicate") = false,
+      py::arg("kg") = std::vector<std::string>{}, py::arg("max_entities") = kTree.max_entities,
+      py::arg("max_length") = kTree.max_length, py::arg("predicate") = kTree.predicate,
       R"(Converts a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors or
 pytorch_model.bin) into a model directory, as `kbert import-hf`.
 

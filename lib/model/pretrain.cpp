@@ -123,22 +123,7 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
   task.fingerprint = {{"task", "mlm"}, {"corpus", corpus_hash.hex() + "/" + std::to_string(corpus.size())},
                       {"mask_probability", o.mask_probability}, {"whole_word", o.whole_word}};
 
-  TrainOptions t;
-  t.epochs = o.epochs;
-  t.batch_size = o.batch_size;
-  t.accumulation = o.accumulation;
-  t.learning_rate = o.learning_rate;
-  t.warmup = o.warmup;
-  t.weight_decay = o.weight_decay;
-  t.max_grad_norm = o.max_grad_norm;
-  t.seed = o.seed;
-  t.group_by_length = o.group_by_length;
-  t.resume = o.resume;
-  t.stop_after_steps = o.stop_after_steps;
-  t.checkpoint_every = o.checkpoint_every;
-  t.progress = o.progress;
-  t.precision = o.precision;
-  const TrainResult r = run_training(model, task, false, false, t, out_dir);
+  const TrainResult r = run_training(model, task, false, false, o, out_dir);
   PretrainResult result;
   result.epochs_run = r.epochs_run;
   result.steps = r.steps;

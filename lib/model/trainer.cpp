@@ -318,4 +318,31 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   return Model::create(s.config, spec, s.vocab, run);
 }
 
+TrainResult run_train_job(const TrainJob& job) {
+  if (job.task != "classify" && job.task != "ner")
+    throw std::invalid_argument("task must be classify or ner, got \"" + job.task + "\"");
+  KBERT_CHECK(!job.train.empty(), "a training job needs a training file");
+  KBERT_CHECK(!job.out.empty(), "a training job needs an output directory");
+  ClassifierSetup setup = job.setup;
+  setup.batch_size = job.options.batch_size;
+  setup.seed = job.options.seed;
+  if (job.task == "ner") {
+    KBERT_CHECK(setup.lexical_buckets == 0, "lexical buckets are for classifiers, not taggers");
+    setup.head = HeadKind::kTagger;
+    const TaggedDataset train = TaggedDataset::load(job.train, job.format);
+    std::optional<TaggedDataset> dev, test;
+    if (!job.dev.empty()) dev = TaggedDataset::load(job.dev, job.format);
+    if (!job.test.empty()) test = TaggedDataset::load(job.test, job.format);
+    Model model = prepare_classifier(setup, tagger_labels(train));
+    return train_tagger(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, job.options, job.out);
+  }
+  KBERT_CHECK(setup.head != HeadKind::kTagger, "a classifier job needs a classifier head (kbert or hf)");
+  const Dataset train = Dataset::load(job.train);
+  std::optional<Dataset> dev, test;
+  if (!job.dev.empty()) dev = Dataset::load(job.dev);
+  if (!job.test.empty()) test = Dataset::load(job.test);
+  Model model = prepare_classifier(setup, LabelSet::from(train).names());
+  return train_classifier(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, job.options, job.out);
+}
+
 }  // namespace kbert

@@ -350,3 +350,42 @@ def test_score_facts_equal_the_cli(tmp_path):
     assert scored.has_scores and scored.lookup("苹果") == [("产地", "山东")]
     kg.add("苹果", "颜色", "红", score=5.0)
     assert kg.has_scores and kg.lookup("苹果")[0] == ("颜色", "红")
+
+
+def _defaults_of_signature(sig):
+    """{name: default} of a Python signature text (pybind11's first docstring line or a stub)."""
+    import ast
+    fn = ast.parse("def " + sig.strip().rstrip(":").rstrip(" .") + ": pass").body[0]
+    args = fn.args
+    out = {}
+    positional = args.posonlyargs + args.args
+    for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+        out[a.arg] = ast.literal_eval(d) if not (isinstance(d, ast.Constant) and d.value is Ellipsis) else ...
+    for a, d in zip(args.kwonlyargs, args.kw_defaults):
+        if d is not None:
+            out[a.arg] = ast.literal_eval(d) if not (isinstance(d, ast.Constant) and d.value is Ellipsis) else ...
+    return out
+
+
+def test_stub_defaults_are_the_cpp_defaults():
+    """The module's defaults come from the C++ option structs; the .pyi stubs must say the same."""
+    import ast
+    stub_path = os.path.join(os.path.dirname(kbert.__file__), "_kbert.pyi")
+    stub = ast.parse(open(stub_path, encoding="utf-8").read())
+    stubs = {n.name: n for n in stub.body if isinstance(n, ast.FunctionDef)}
+    checked = 0
+    for name in ("train", "import_uer", "import_hf", "score_facts"):
+        runtime = _defaults_of_signature(getattr(kbert._kbert, name).__doc__.splitlines()[0])
+        node = stubs[name]
+        text = ast.get_source_segment(open(stub_path, encoding="utf-8").read(), node)
+        declared = _defaults_of_signature(text[len("def "):text.index(") ->") + 1])
+        assert set(declared) == set(runtime), (name, set(declared) ^ set(runtime))
+        for arg, value in runtime.items():
+            if declared[arg] is ...:
+                continue
+            assert declared[arg] == value and type(declared[arg]) is type(value), (name, arg, declared[arg], value)
+            checked += 1
+    assert checked > 40
+    # the C++ defaults themselves, as documented (TrainOptions, ClassifierSetup, TreeOptions)
+    d = _defaults_of_signature(kbert._kbert.train.__doc__.splitlines()[0])
+    assert (d["epochs"], d["batch_size"], d["learning_rate"], d["seed"], d["tokenizer"]) == (5, 32, 2e-5, 7, "char")

@@ -105,6 +105,22 @@ struct ClassifierSetup {
 /// for these label names.
 Model prepare_classifier(const ClassifierSetup& setup, const std::vector<std::string>& labels);
 
+/// One fine-tuning run as `kbert train` and kbert.train describe it: data files, the model
+/// to start from, the options. The front ends only fill it in; every default lives in
+/// these structs (setup.batch_size and setup.seed are taken from options).
+struct TrainJob {
+  std::string task = "classify";              ///< classify | ner (a tagger; setup.head is ignored)
+  std::string train, dev, test;               ///< data files; dev and test may be empty
+  TaggedFormat format = TaggedFormat::kAuto;  ///< ner data: auto | bio-tsv | conll
+  std::string out;                            ///< the model directory to write
+  ClassifierSetup setup;                      ///< where training starts
+  TrainOptions options;
+};
+
+/// Loads the job's data (dev and test labels are checked before training starts), prepares
+/// the model, trains (train_classifier or train_tagger) and returns the result.
+TrainResult run_train_job(const TrainJob& job);
+
 /// Masked-language-model pre-training (kbert pretrain), on the fine-tuning loop (AdamW and the
 /// BertAdam schedule, accumulation, clipping, bf16, checkpoints every epoch and `resume`
 /// that ends as an uninterrupted run; the encoder is written to `out_dir` after every
@@ -113,23 +129,17 @@ Model prepare_classifier(const ClassifierSetup& setup, const std::vector<std::st
 /// of those become [MASK], 10% a random token, 10% stay; injected knowledge is never
 /// masked. The MLM head (dense, GELU, LayerNorm, decoder tied to the word embedding) is
 /// created fresh and not saved: the output is an encoder model directory.
-struct PretrainOptions {
-  std::size_t epochs = 3;
-  std::size_t batch_size = 32;
-  std::size_t accumulation = 1;     ///< batches per optimizer step
-  double learning_rate = 1e-4;
-  double warmup = 0.1;
-  double weight_decay = 0.01;
-  double max_grad_norm = 1.0;
+/// The options of the one training loop with pre-training's defaults (3 epochs, learning
+/// rate 1e-4, a checkpoint every 200 steps), plus the masking. The classifier-only fields
+/// (metric, class weights, patience, shuffle, lexical learning rate) are not used.
+struct PretrainOptions : TrainOptions {
+  PretrainOptions() {
+    epochs = 3;
+    learning_rate = 1e-4;
+    checkpoint_every = 200;
+  }
   double mask_probability = 0.15;   ///< share of trunk tokens (or words) chosen
   bool whole_word = true;           ///< WordPiece: mask whole words; no effect in char mode
-  bool group_by_length = true;      ///< batches of texts of similar length (less padding), in shuffled order
-  std::uint64_t seed = 7;
-  bool resume = false;              ///< continue from <out>.checkpoint (same corpus and settings)
-  std::size_t stop_after_steps = 0; ///< stop (as if interrupted) after this many optimizer steps; 0: off
-  std::size_t checkpoint_every = 0; ///< also checkpoint every this many optimizer steps; 0: at epoch ends only
-  bool progress = true;
-  Precision precision = Precision::kFloat32;
 };
 
 struct PretrainResult {
