@@ -20,6 +20,28 @@ using namespace kbert;
 
 namespace kbert::python {
 
+namespace {
+
+py::dict progress_to_python(const TrainProgress& p) {
+  py::dict d;
+  d["kind"] = p.kind == TrainProgress::Kind::kBatch ? "batch" : p.kind == TrainProgress::Kind::kEpoch ? "epoch" : "note";
+  d["epoch"] = p.epoch;
+  d["epochs"] = p.epochs;
+  d["batch"] = p.batch;
+  d["batches"] = p.batches;
+  d["step"] = p.step;
+  d["loss"] = p.loss;
+  d["examples_per_second"] = p.examples_per_second;
+  d["eta_seconds"] = p.eta_seconds;
+  d["metric"] = p.metric;
+  d["dev_metric"] = p.has_dev ? py::object(py::float_(p.dev_metric)) : py::object(py::none());
+  d["best"] = p.best;
+  d["message"] = p.message;
+  return d;
+}
+
+}  // namespace
+
 void bind_jobs(py::module_& m) {
   const TrainJob kJob;
   const TrainOptions& kTrain = kJob.options;
@@ -37,7 +59,7 @@ void bind_jobs(py::module_& m) {
          bool resume, const std::string& pooling,
          const std::string& head, std::optional<std::size_t> max_length, std::optional<std::size_t> max_entities,
          std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
-         bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, bool progress,
+         bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, const py::object& progress,
          const std::string& task, const std::string& format, const std::string& precision,
          std::size_t lexical_buckets, double lexical_learning_rate) {
         TrainJob job;
@@ -83,7 +105,26 @@ void bind_jobs(py::module_& m) {
         o.resume = resume;
         o.shuffle = shuffle;
         o.group_by_length = length_grouping;
-        o.progress = progress;
+        // progress: True (a bar in the notebook cell or on the terminal), False, or a callable of dicts.
+        const bool flag = py::isinstance<py::bool_>(progress);
+        o.progress = !progress.is_none() && (!flag || progress.cast<bool>());
+        if (o.progress) {
+          py::object sink = flag ? py::module_::import("kbert._progress").attr("ProgressBar")() : progress;
+          if (!PyCallable_Check(sink.ptr())) throw py::type_error("progress must be True, False or a callable");
+          // Held so that copies made while the GIL is released touch no Python reference count.
+          std::shared_ptr<py::object> held(new py::object(std::move(sink)), [](py::object* p) {
+            py::gil_scoped_acquire gil;
+            delete p;
+          });
+          o.on_progress = [held](const TrainProgress& p) {
+            py::gil_scoped_acquire gil;
+            if (PyErr_CheckSignals() != 0) {  // Ctrl-C, or the notebook's stop button: stop after this step
+              PyErr_Clear();
+              request_training_stop();
+            }
+            (*held)(progress_to_python(p));
+          };
+        }
         o.precision = parse_precision(precision);
         o.lexical_learning_rate = lexical_learning_rate;
         std::string result;
@@ -106,7 +147,7 @@ void bind_jobs(py::module_& m) {
       py::arg("predicate") = py::none(), py::arg("truncation") = py::none(),
       py::arg("visible_matrix") = kSetup.use_visible_matrix, py::arg("soft_positions") = kSetup.use_soft_positions,
       py::arg("shuffle") = kTrain.shuffle, py::arg("length_grouping") = kTrain.group_by_length,
-      py::arg("threads") = kSetup.threads, py::arg("progress") = kTrain.progress, py::arg("task") = kJob.task,
+      py::arg("threads") = kSetup.threads, py::arg("progress") = py::bool_(kTrain.progress), py::arg("task") = kJob.task,
       py::arg("format") = "auto", py::arg("precision") = "fp32", py::arg("lexical_buckets") = kSetup.lexical_buckets,
       py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate,
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
@@ -122,7 +163,12 @@ Arguments:
     metric ("accuracy" | "macro_f1"; taggers "f1" | "accuracy"; default accuracy, taggers f1), class_weights ("none" | "balanced": each class weighs
     N / (classes * its count) in the loss), patience, resume, pooling ("first" | "mean" | "max" | "last"),
     head ("kbert" | "hf"), max_length, max_entities, predicate, truncation: as the CLI's options.
-    visible_matrix, soft_positions: False for the ablations. progress: progress lines on stderr.
+    visible_matrix, soft_positions: False for the ablations.
+    progress: True shows a bar per epoch in the notebook cell (or on the terminal) and each
+    epoch's dev metric; False nothing; a callable receives a dict per batch, epoch and note
+    (kind, epoch, epochs, batch, batches, step, loss, examples_per_second, eta_seconds,
+    metric, dev_metric, best, message). Interrupting the kernel stops training after the
+    current step with a checkpoint (the result has "interrupted": true; resume=True continues).
     task: "classify" or "ner" (K-BERT's NER: BIO TSV or CoNLL files, injected tokens labelled
     [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner"). precision: "fp32" | "bf16"
     (matrix products in bfloat16, forward and backward; the rest float32).

@@ -165,6 +165,59 @@ nlohmann::json read_state(const std::string& path, const nlohmann::json& fingerp
   return st;
 }
 
+// Progress of a run: to the caller's callback when it gave one, else to stderr (a bar
+// redrawn in place on a terminal, a line per tenth of an epoch otherwise).
+class Reporter {
+ public:
+  Reporter(const TrainOptions& o) : o_(o), tty_(o.progress && !o.on_progress && ::isatty(2)) {}
+
+  void note(const std::string& message) const {
+    if (!o_.progress) return;
+    if (o_.on_progress) {
+      TrainProgress p;
+      p.kind = TrainProgress::Kind::kNote;
+      p.message = message;
+      o_.on_progress(p);
+    } else {
+      std::cerr << (mid_line_ ? "\n" : "") << "kbert train: " << message << "\n";
+      mid_line_ = false;
+    }
+  }
+
+  void batch(const TrainProgress& p) const {
+    if (!o_.progress) return;
+    if (o_.on_progress) return o_.on_progress(p);
+    if (tty_) {
+      const int width = 24;
+      const int done = static_cast<int>(width * p.batch / std::max<std::size_t>(p.batches, 1));
+      std::cerr << "\repoch " << p.epoch << "/" << p.epochs << " [" << std::string(done, '#')
+                << std::string(width - done, '.') << "] " << p.batch << "/" << p.batches << " loss " << std::fixed
+                << std::setprecision(4) << p.loss << " " << std::setprecision(1) << p.examples_per_second << " ex/s ETA "
+                << clock_text(p.eta_seconds) << "   " << std::flush;
+      mid_line_ = true;
+    } else if (p.batch % std::max<std::size_t>(1, p.batches / 10) == 0 || p.batch == p.batches) {
+      std::cerr << "epoch " << p.epoch << "/" << p.epochs << " batch " << p.batch << "/" << p.batches << " loss "
+                << std::fixed << std::setprecision(4) << p.loss << " " << std::setprecision(1) << p.examples_per_second
+                << " ex/s ETA " << clock_text(p.eta_seconds) << "\n";
+    }
+  }
+
+  void epoch(const TrainProgress& p) const {
+    if (!o_.progress) return;
+    if (o_.on_progress) return o_.on_progress(p);
+    if (mid_line_) std::cerr << "\n";
+    mid_line_ = false;
+    if (p.has_dev)
+      std::cerr << "epoch " << p.epoch << ": dev " << p.metric << " " << std::fixed << std::setprecision(4)
+                << p.dev_metric << (p.best ? " (best)" : "") << "\n";
+  }
+
+ private:
+  const TrainOptions& o_;
+  const bool tty_;
+  mutable bool mid_line_ = false;
+};
+
 }  // namespace
 
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
@@ -217,9 +270,9 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   // The output and its checkpoint: refused unless new or kbert's, locked against a second writer.
   const OutputDir out(out_dir);
   const OutputDir ckpt_dir(out.path() + ".checkpoint", /*lock=*/false);
-  if (o.progress)
-    for (const auto* notes : {&out.notes(), &ckpt_dir.notes()})
-      for (const auto& note : *notes) std::cerr << "kbert train: " << note << "\n";
+  const Reporter report(o);
+  for (const auto* notes : {&out.notes(), &ckpt_dir.notes()})
+    for (const auto& note : *notes) report.note(note);
   const std::string ckpt = ckpt_dir.path();
   nlohmann::json fingerprint = task.fingerprint;
   fingerprint.update(run_fingerprint(im, o));
@@ -241,9 +294,9 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     load_weights(im.net, read_safetensors(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
     if (task.aux) load_module(*task.aux, read_safetensors(ckpt + "/aux.safetensors"), ckpt + "/aux.safetensors");
     torch::load(opt, ckpt + "/optimizer.pt");
-    if (o.progress) std::cerr << "kbert train: resuming at epoch " << start_epoch + 1 << ", batch " << start_batch << "\n";
-  } else if (o.resume && o.progress) {
-    std::cerr << "kbert train: no checkpoint at " << ckpt << ": starting from the beginning\n";
+    report.note("resuming at epoch " + std::to_string(start_epoch + 1) + ", batch " + std::to_string(start_batch));
+  } else if (o.resume) {
+    report.note("no checkpoint at " + ckpt + ": starting from the beginning");
   }
   auto save_checkpoint = [&](std::size_t epoch, std::size_t batch) {
     ckpt_dir.replace([&](const std::string& dir) {
@@ -262,7 +315,6 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     });
   };
 
-  const bool tty = o.progress && ::isatty(2);
   const auto t0 = Clock::now();
   std::size_t seen = 0;
   double loss_sum = 0;
@@ -310,8 +362,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
         if (stop || (o.checkpoint_every && step % o.checkpoint_every == 0 && b + 1 < batches))
           save_checkpoint(epoch, b + 1);
         if (stop) {
-          if (o.progress) std::cerr << (tty ? "\n" : "") << "kbert train: stopped after step " << step
-                                    << "; the checkpoint " << ckpt << " resumes it\n";
+          report.note("stopped after step " + std::to_string(step) + "; the checkpoint " + ckpt + " resumes it");
           result.interrupted = true;
           result.steps = step;
           result.final_loss = epoch_loss / static_cast<double>(epoch_batches);
@@ -324,31 +375,29 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       if (o.progress) {
         const double el = std::chrono::duration<double>(Clock::now() - e0).count();
         const double rate = static_cast<double>((b + 1 - (epoch == start_epoch ? start_batch : 0)) * o.batch_size) / std::max(el, 1e-9);
-        const double eta = static_cast<double>((batches - b - 1) * o.batch_size) / std::max(rate, 1e-9);
-        if (tty) {
-          const int width = 24;
-          const int done = static_cast<int>(width * (b + 1) / batches);
-          std::cerr << "\repoch " << epoch + 1 << "/" << o.epochs << " [" << std::string(done, '#')
-                    << std::string(width - done, '.') << "] " << b + 1 << "/" << batches << " loss " << std::fixed
-                    << std::setprecision(4) << epoch_loss / static_cast<double>(epoch_batches) << " " << std::setprecision(1)
-                    << rate << " ex/s ETA " << clock_text(eta) << "   " << std::flush;
-        } else if ((b + 1) % std::max<std::size_t>(1, batches / 10) == 0 || b + 1 == batches) {
-          std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << " batch " << b + 1 << "/" << batches << " loss "
-                    << std::fixed << std::setprecision(4) << epoch_loss / static_cast<double>(epoch_batches) << " "
-                    << std::setprecision(1) << rate << " ex/s ETA " << clock_text(eta) << "\n";
-        }
+        TrainProgress p;
+        p.epoch = epoch + 1;
+        p.epochs = o.epochs;
+        p.batch = b + 1;
+        p.batches = batches;
+        p.step = step;
+        p.loss = epoch_loss / static_cast<double>(epoch_batches);
+        p.examples_per_second = rate;
+        p.eta_seconds = static_cast<double>((batches - b - 1) * o.batch_size) / std::max(rate, 1e-9);
+        report.batch(p);
       }
     }
-    if (tty) std::cerr << "\n";
     result.loop_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
     im.net->eval();
     result.final_loss = epoch_batches ? epoch_loss / static_cast<double>(epoch_batches) : result.final_loss;
     nlohmann::json log = {{"epoch", epoch + 1}, {"train_loss", result.final_loss}, {"steps", step},
                           {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}};
     bool improved = true;
+    double dev_metric = 0;
     if (has_dev) {
       Evaluation r = task.evaluate(model, false);
       const double m = r.metric;
+      dev_metric = m;
       log["dev"] = nlohmann::json::parse(r.json);
       improved = m > best;
       if (improved) {
@@ -359,11 +408,22 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       } else {
         ++bad_epochs;
       }
-      if (o.progress)
-        std::cerr << "epoch " << epoch + 1 << ": dev " << o.metric << " " << std::fixed << std::setprecision(4) << m
-                  << (improved ? " (best)" : "") << "\n";
     } else {
       best_epoch = epoch + 1;
+    }
+    {
+      TrainProgress p;
+      p.kind = TrainProgress::Kind::kEpoch;
+      p.epoch = epoch + 1;
+      p.epochs = o.epochs;
+      p.batch = p.batches = batches;
+      p.step = step;
+      p.loss = result.final_loss;
+      p.has_dev = has_dev;
+      p.dev_metric = dev_metric;
+      p.metric = o.metric;
+      p.best = improved;
+      report.epoch(p);
     }
     log_entries.push_back(log);
     if (improved || !out.exists()) {
@@ -377,7 +437,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     result.epochs_run = epoch + 1;
     save_checkpoint(epoch + 1, 0);
     if (o.patience && bad_epochs >= o.patience) {
-      if (o.progress) std::cerr << "kbert train: no dev improvement for " << bad_epochs << " epochs, stopping\n";
+      report.note("no dev improvement for " + std::to_string(bad_epochs) + " epochs, stopping");
       break;
     }
   }

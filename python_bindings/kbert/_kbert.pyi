@@ -1,5 +1,5 @@
 """Type stubs of kbert._kbert (the native module)."""
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union, overload
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -107,7 +107,8 @@ def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str
           resume: bool = False, pooling: str = "first", head: str = "kbert", max_length: Optional[int] = None,
           max_entities: Optional[int] = None, predicate: Optional[bool] = None, truncation: Optional[str] = None,
           visible_matrix: bool = True, soft_positions: bool = True, shuffle: bool = True,
-          length_grouping: bool = True, threads: int = 0, progress: bool = True, task: str = "classify",
+          length_grouping: bool = True, threads: int = 0, progress: Union[bool, Callable[[Dict[str, Any]], None]] = True,
+          task: str = "classify",
           format: str = "auto", precision: str = "fp32", lexical_buckets: int = 0,
           lexical_learning_rate: float = 1e-2) -> Dict[str, Any]: ...
 

@@ -3,7 +3,9 @@
 python3 kernel (Debian's ipykernel: /usr/bin/python3) and fails on the first cell
 that raises. The executed copy (with outputs) is written beside OUT when given.
 
-Usage: /usr/bin/python3 tests/python/run_notebook.py NOTEBOOK.ipynb [OUT.ipynb]
+Usage: /usr/bin/python3 tests/python/run_notebook.py NOTEBOOK.ipynb [OUT.ipynb] [--expect TEXT ...]
+--expect: TEXT must appear in some cell's output (streams, or text/html and text/plain of
+displays as last updated), e.g. the training progress a cell shows.
 The kernel inherits this process's environment (PYTHONPATH, KBERT_* variables)."""
 import os
 import sys
@@ -15,8 +17,17 @@ from nbclient.exceptions import CellExecutionError
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    args, expect = [], []
+    argv = sys.argv[1:]
+    while argv:
+        a = argv.pop(0)
+        if a == "--expect" and argv:
+            expect.append(argv.pop(0))
+        else:
+            args.append(a)
+    if len(args) not in (1, 2):
         sys.exit(__doc__)
+    sys.argv = [sys.argv[0]] + args
     path = sys.argv[1]
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
@@ -31,6 +42,15 @@ def main():
             tmp = sys.argv[2] + ".tmp"
             nbformat.write(nb, tmp)
             os.replace(tmp, sys.argv[2])
+    shown = []
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            shown.append(o.get("text", ""))
+            for kind in ("text/html", "text/plain"):
+                shown.append(str(o.get("data", {}).get(kind, "")))
+    missing = [t for t in expect if not any(t in s for s in shown)]
+    if missing:
+        sys.exit(f"{path}: no cell shows {missing}")
     cells = sum(c.cell_type == "code" for c in nb.cells)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     if errors:

@@ -389,3 +389,40 @@ def test_stub_defaults_are_the_cpp_defaults():
     # the C++ defaults themselves, as documented (TrainOptions, ClassifierSetup, TreeOptions)
     d = _defaults_of_signature(kbert._kbert.train.__doc__.splitlines()[0])
     assert (d["epochs"], d["batch_size"], d["learning_rate"], d["seed"], d["tokenizer"]) == (5, 32, 2e-5, 7, "char")
+
+
+def test_train_progress_reaches_python(tiny_data, tmp_path, capsys):
+    """progress=callable gets every batch and epoch; progress=True draws kbert's bar on
+    sys.stdout (what a notebook cell shows); progress=False reports nothing."""
+    import io
+    from kbert._progress import ProgressBar
+    common = dict(dev=tiny_data["dev"], config=tiny_data["config"], vocab=os.path.join(DATA, "google_vocab.txt"),
+                  epochs=2, batch_size=8, learning_rate=1e-3, max_length=32)
+    events = []
+    r = kbert.train(tiny_data["train"], str(tmp_path / "cb"), progress=events.append, **common)
+    batches = [e for e in events if e["kind"] == "batch"]
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    assert [(e["epoch"], e["batch"]) for e in batches] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert all(e["batches"] == 3 and e["epochs"] == 2 and e["loss"] > 0 for e in batches)
+    assert [e["epoch"] for e in epochs] == [1, 2] and epochs[-1]["step"] == r["steps"] == 6
+    assert all(e["metric"] == "accuracy" and 0 <= e["dev_metric"] <= 1 for e in epochs)
+    assert epochs[0]["best"] and [e["best"] for e in epochs].count(True) >= 1
+    # The default bar, on a stream that is not a terminal: a line per tenth of an epoch and the dev metric.
+    out = io.StringIO()
+    bar = ProgressBar(out)
+    for e in events:
+        bar(e)
+    text = out.getvalue()
+    assert "epoch 1/2  3/3  loss" in text and "epoch 2/2: train loss" in text and "dev accuracy" in text
+    capsys.readouterr()
+    kbert.train(tiny_data["train"], str(tmp_path / "loud"), **common)  # progress=True: the bar on sys.stdout
+    assert "epoch 2/2: train loss" in capsys.readouterr().out
+    kbert.train(tiny_data["train"], str(tmp_path / "q"), progress=False, **common)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(TypeError, match="progress"):
+        kbert.train(tiny_data["train"], str(tmp_path / "bad"), progress="loud", **common)
+    # A callback that raises stops training with its exception, and the error reaches Python.
+    def boom(e):
+        raise KeyError("stop here")
+    with pytest.raises(KeyError, match="stop here"):
+        kbert.train(tiny_data["train"], str(tmp_path / "boom"), progress=boom, **common)

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,24 @@
 #include "kbert/train/ner.hpp"
 
 namespace kbert {
+
+/// Where a training run is: reported after every batch, after every epoch (with the dev
+/// metric when there is a dev set), and with a message on notes (resume, stop, early stop).
+struct TrainProgress {
+  enum class Kind { kBatch, kEpoch, kNote };
+  Kind kind = Kind::kBatch;
+  std::size_t epoch = 0, epochs = 0;       ///< the current epoch (1-based), of
+  std::size_t batch = 0, batches = 0;      ///< batches done in this epoch, of
+  std::size_t step = 0;                    ///< optimizer steps so far
+  double loss = 0;                         ///< mean training loss of this epoch so far
+  double examples_per_second = 0;          ///< this epoch's rate
+  double eta_seconds = 0;                  ///< until the end of this epoch
+  bool has_dev = false;                    ///< kEpoch: a dev metric was computed
+  double dev_metric = 0;                   ///< kEpoch with has_dev
+  std::string metric;                      ///< its name
+  bool best = false;                       ///< kEpoch: the best epoch so far (kept in the output)
+  std::string message;                     ///< kNote: what happened
+};
 
 struct TrainOptions {
   std::size_t epochs = 5;            ///< passes over the training set
@@ -44,6 +63,9 @@ struct TrainOptions {
   bool progress = true;              ///< a progress bar on a terminal, periodic lines otherwise
   Precision precision = Precision::kFloat32;  ///< bf16: matmuls in bfloat16 (forward and backward), the rest float32
   double lexical_learning_rate = 1e-2;  ///< peak learning rate of the lexical side channel's weights (same schedule)
+  /// Receives the progress instead of stderr when set (and `progress` is on): notebooks and
+  /// services show it where their user looks. Called on the training thread.
+  std::function<void(const TrainProgress&)> on_progress;
 };
 
 struct TrainResult {
