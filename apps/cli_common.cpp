@@ -97,13 +97,28 @@ emulates it), LayerNorm, softmax, residuals, loss and optimizer in float32; fp32
 Exit status: 0 success, 1 bad input (message on stderr), 2 usage error.
 )";
 
-bool is_model_command(int argc, char** argv) {
-  if (argc < 2) return false;
+const CommandInfo kCommands[] = {
+    // name        sub        model  trains
+    {"tree", "", false, false},        {"bench", "encoder", true, false}, {"bench", "", false, false},
+    {"vocab", "", false, false},       {"kg", "", false, false},          {"import-uer", "", true, false},
+    {"import-hf", "", true, false},    {"predict", "", true, false},      {"embed", "", true, false},
+    {"train", "", true, true},         {"eval", "", true, false},         {"pretrain", "", true, true},
+};
+const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
+
+const CommandInfo* find_command(int argc, char** argv) {
+  if (argc < 2) return nullptr;
   const std::string cmd = argv[1];
-  if (cmd == "import-uer" || cmd == "import-hf" || cmd == "predict" || cmd == "embed" || cmd == "train" ||
-      cmd == "eval" || cmd == "pretrain")
-    return true;
-  return cmd == "bench" && argc >= 3 && std::string(argv[2]) == "encoder";
+  for (const CommandInfo& c : kCommands) {
+    if (cmd != c.name) continue;
+    if (*c.sub == '\0' || (argc >= 3 && std::string(argv[2]) == c.sub)) return &c;
+  }
+  return nullptr;
+}
+
+bool is_model_command(int argc, char** argv) {
+  const CommandInfo* c = find_command(argc, argv);
+  return c && c->model;
 }
 
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
@@ -13,6 +14,7 @@
 #include "kbert/train/trainer.hpp"
 
 #include <fstream>
+#include <map>
 #include <optional>
 
 namespace kbert::cli {
@@ -405,16 +407,16 @@ int eval_cmd(int argc, char** argv) {
 int bench_encoder(int argc, char** argv);
 
 int cmd_model(int argc, char** argv) {
-  const std::string cmd = argv[1];
-  if (cmd == "bench") return bench_encoder(argc, argv);
-  if (cmd == "import-uer") return import_uer_cmd(argc, argv);
-  if (cmd == "import-hf") return import_hf_cmd(argc, argv);
-  if (cmd == "predict") return predict_cmd(argc, argv);
-  if (cmd == "embed") return embed_cmd(argc, argv);
-  if (cmd == "train") return train_cmd(argc, argv);
-  if (cmd == "eval") return eval_cmd(argc, argv);
-  if (cmd == "pretrain") return pretrain_cmd(argc, argv);
-  throw UsageError("unknown command '" + cmd + "'");
+  static const std::map<std::string, int (*)(int, char**)> handlers = {
+      {"bench", bench_encoder}, {"import-uer", import_uer_cmd}, {"import-hf", import_hf_cmd},
+      {"predict", predict_cmd}, {"embed", embed_cmd},           {"train", train_cmd},
+      {"eval", eval_cmd},       {"pretrain", pretrain_cmd}};
+  for (std::size_t i = 0; i < kCommandCount; ++i)  // the command list (kCommands) and the handlers agree
+    if (kCommands[i].model && !handlers.count(kCommands[i].name))
+      throw std::logic_error(std::string("no handler for the model command ") + kCommands[i].name);
+  const CommandInfo* c = find_command(argc, argv);
+  if (!c || !c->model) throw UsageError("unknown command '" + std::string(argv[1]) + "'");
+  return handlers.at(c->name)(argc, argv);
 }
 
 int bench_encoder(int argc, char** argv) {

@@ -1,13 +1,28 @@
 #pragma once
 
+#include <cstddef>
+
 namespace kbert::cli {
 int cmd_tree(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_vocab(int argc, char** argv);
 int cmd_kg(int argc, char** argv);         // kg score
-int cmd_model(int argc, char** argv);      // import-uer, import-hf, predict, embed, bench encoder (kbert-model)
+int cmd_model(int argc, char** argv);      // the model commands of kCommands (kbert-model)
 /// The usage text of the whole tool.
 extern const char* kUsage;
+/// The commands of the tool, the one list of them: the name (with the sub-command that
+/// selects it, for `bench encoder`), whether kbert-model runs it (LibTorch) and whether it
+/// trains (the first SIGINT/SIGTERM then stops it after a step with a checkpoint).
+struct CommandInfo {
+  const char* name;
+  const char* sub;  ///< "" or the second word that selects this entry
+  bool model;
+  bool trains;
+};
+extern const CommandInfo kCommands[];
+extern const std::size_t kCommandCount;
+/// The entry argv names (argv[1], and argv[2] for sub-commands), or nullptr.
+const CommandInfo* find_command(int argc, char** argv);
 /// True for the commands that kbert-model runs.
 bool is_model_command(int argc, char** argv);
 }  // namespace kbert::cli

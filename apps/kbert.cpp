@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include "cli_common.hpp"
@@ -74,11 +75,15 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   try {
-    if (cmd == "tree") return kbert::cli::cmd_tree(argc, argv);
-    if (cmd == "bench") return kbert::cli::cmd_bench(argc, argv);
-    if (cmd == "vocab") return kbert::cli::cmd_vocab(argc, argv);
-    if (cmd == "kg") return kbert::cli::cmd_kg(argc, argv);
-    throw kbert::cli::UsageError("unknown command '" + cmd + "'");
+    static const std::map<std::string, int (*)(int, char**)> handlers = {
+        {"tree", kbert::cli::cmd_tree}, {"bench", kbert::cli::cmd_bench},
+        {"vocab", kbert::cli::cmd_vocab}, {"kg", kbert::cli::cmd_kg}};
+    for (std::size_t i = 0; i < kbert::cli::kCommandCount; ++i)  // the command list and the handlers agree
+      if (!kbert::cli::kCommands[i].model && !handlers.count(kbert::cli::kCommands[i].name))
+        throw std::logic_error(std::string("no handler for the command ") + kbert::cli::kCommands[i].name);
+    const kbert::cli::CommandInfo* c = kbert::cli::find_command(argc, argv);
+    if (!c || c->model) throw kbert::cli::UsageError("unknown command '" + cmd + "'");
+    return handlers.at(c->name)(argc, argv);
   } catch (const kbert::cli::UsageError& e) {
     std::cerr << "kbert: " << e.what() << "\n\n" << kUsage;
     return 2;

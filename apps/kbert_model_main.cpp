@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string cmd = argv[1];
-  if (cmd == "train" || cmd == "pretrain") {
+  if (kbert::cli::find_command(argc, argv)->trains) {
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
   }
