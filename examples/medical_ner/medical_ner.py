@@ -9,7 +9,7 @@
      no_kg     without knowledge (--kg none)
      kg_no_vm  the Medical KG injected, no visible matrix (--no-visible-matrix)
      kbert     K-BERT: Medical KG, soft positions, visible matrix
-   (predicate off, injected tokens labelled [ENT], softmax, no CRF: KBERT_SPEC section 6).
+   (predicate off, injected tokens labelled [ENT], softmax, no CRF: docs/KBERT_SPEC.md section 6).
 3. Each variant's best model on dev is scored on test entity by entity
    (conlleval: type and both boundaries must match); the table gives precision,
    recall, F1 overall and F1 per type, and how much knowledge the test sentences got.

@@ -2,7 +2,7 @@
 //
 // Hugging Face: [bert.]embeddings.*, [bert.]encoder.layer.N.*, [bert.]pooler.dense,
 // classifier, old gamma/beta names; K-BERT / UER: embedding.*, encoder.transformer.N.*,
-// output_layer_1/2, and the NER tagger's output_layer (KBERT_SPEC sections 5 and 8).
+// output_layer_1/2, and the NER tagger's output_layer (docs/KBERT_SPEC.md sections 5 and 8).
 // Q, K and V are fused into one tensor.
 #pragma once
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Token classification (NER) through the CLI, K-BERT's way (KBERT_SPEC section 6).
+"""Token classification (NER) through the CLI, K-BERT's way (docs/KBERT_SPEC.md section 6).
 
 - A tagger saved by the original (run_kbert_ner.py's output_layer, torch.save) and
   imported with `kbert import-uer`: the tags of `kbert predict` on KG-dense sentences

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A plain-Python statement of K-BERT's sentence tree, written from
-docs KBERT_SPEC.md (and the behaviour of the original brain/knowgraph.py), used
+docs/KBERT_SPEC.md (and the behaviour of the original brain/knowgraph.py), used
 as the oracle of kbert's parity tests. Deliberately naive: dicts, lists and a
 numpy visible matrix, no shared code with the C++ library.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Plain PyTorch references of the two BERT flavours kbert runs, written from their
 public descriptions: the Hugging Face BERT architecture, and the UER encoder of the
-original K-BERT (KBERT_SPEC section 5). Used only by the tests, on Debian's
+original K-BERT (docs/KBERT_SPEC.md section 5). Used only by the tests, on Debian's
 python3-torch, with small random weights.
 
 Both take (ids, positions, segments, visible) where visible is a [B, L, L] 0/1 matrix
@@ -93,7 +93,7 @@ class Bert(torch.nn.Module):
         return x
 
     def state(self, prefix=""):
-        """Parameters under the flavour's checkpoint names (KBERT_SPEC sections 5 and 8)."""
+        """Parameters under the flavour's checkpoint names (docs/KBERT_SPEC.md sections 5 and 8)."""
         s = collections.OrderedDict()
         if self.flavour == "uer":
             s["embedding.word_embedding.weight"] = self.word.weight

@@ -1,5 +1,5 @@
 // BERT encoder configuration, read from Hugging Face config.json or a UER /
-// K-BERT config (KBERT_SPEC section 5). No LibTorch here.
+// K-BERT config (docs/KBERT_SPEC.md section 5). No LibTorch here.
 //
 //   auto c = kbert::BertConfig::from_hf_json("bert-base-chinese/config.json");
 //   auto u = kbert::BertConfig::from_uer_json("google_config.json", /*vocab_size=*/21128);

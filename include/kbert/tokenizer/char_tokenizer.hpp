@@ -1,4 +1,4 @@
-// K-BERT's character mode (KBERT_SPEC section 2).
+// K-BERT's character mode (docs/KBERT_SPEC.md section 2).
 //
 // Example, with KG subjects {"北京", "北京大学"}:
 //   "[CLS]我在 北京大学" -> words [CLS] | 我 | 在 | 北京大学 (surface)

@@ -2,7 +2,7 @@
 //
 // Three kinds, made by make_tokenizer():
 //   char          K-BERT's mode: one token per code point, KG subjects matched
-//                 leftmost-longest anywhere (KBERT_SPEC section 2), special tags kept whole.
+//                 leftmost-longest anywhere (docs/KBERT_SPEC.md section 2), special tags kept whole.
 //   wordpiece     Hugging Face BertTokenizer (basic tokenization, then WordPiece);
 //                 KG surface forms match whole words only, after the same normalisation.
 //   sentencepiece a sentencepiece model; surface forms match whole words only.
@@ -96,7 +96,7 @@ class Tokenizer {
   virtual void append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
                                std::size_t max_tokens) const = 0;
   /// Joins predicate and object into a branch value in predicate mode:
-  /// "" in char mode (K-BERT concatenates), " " for word tokenizers (KBERT_SPEC section 7).
+  /// "" in char mode (K-BERT concatenates), " " for word tokenizers (docs/KBERT_SPEC.md section 7).
   virtual std::string_view predicate_joiner() const = 0;
   /// Whether special tags are recognised inside the text (char mode) rather than
   /// added as separate words.

@@ -85,7 +85,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
                              const TrainOptions& options, const std::string& out_dir);
 
 /// Fine-tunes a tagger (HeadKind::kTagger) for token classification, K-BERT's NER way
-/// (KBERT_SPEC section 6): each token's first piece learns its tag, every injected token
+/// (docs/KBERT_SPEC.md section 6): each token's first piece learns its tag, every injected token
 /// the label "[ENT]" (which must be one of the model's labels), [CLS], [SEP] and
 /// continuation pieces are left out of the loss; softmax, no CRF. Dev and test are scored
 /// entity by entity (EntityReport). Otherwise as train_classifier.
