@@ -245,6 +245,24 @@ Model create_from_config(const Args& args, const ModelSpec& spec, const RunOptio
   return Model::create(args.value("config"), spec, args.value("vocab"), run);
 }
 
+// The options of the training loop that train and pretrain share; the defaults are o's own.
+void read_loop_options(const Args& args, TrainOptions& o) {
+  o.epochs = args.size_value("epochs", o.epochs);
+  o.batch_size = args.size_value("batch-size", o.batch_size);
+  o.accumulation = args.size_value("accumulation", o.accumulation);
+  o.learning_rate = args.double_value("learning-rate", o.learning_rate);
+  o.warmup = args.double_value("warmup", o.warmup);
+  o.weight_decay = args.double_value("weight-decay", o.weight_decay);
+  o.max_grad_norm = args.double_value("max-grad-norm", o.max_grad_norm);
+  o.seed = args.size_value("seed", o.seed);
+  o.resume = args.flag("resume");
+  o.group_by_length = !args.flag("no-length-grouping");
+  o.stop_after_steps = args.size_value("stop-after-steps", o.stop_after_steps);
+  o.checkpoint_every = args.size_value("checkpoint-every", o.checkpoint_every);
+  o.progress = !args.flag("quiet");
+  o.precision = precision_option(args);
+}
+
 int train_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
@@ -291,24 +309,11 @@ int train_cmd(int argc, char** argv) {
   setup.lexical_buckets = args.size_value("lexical-buckets", setup.lexical_buckets);
   if (ner && setup.lexical_buckets) throw UsageError("--lexical-buckets is for classifiers");
   TrainOptions& o = job.options;
-  o.epochs = args.size_value("epochs", o.epochs);
-  o.batch_size = args.size_value("batch-size", o.batch_size);
-  o.accumulation = args.size_value("accumulation", o.accumulation);
-  o.learning_rate = args.double_value("learning-rate", o.learning_rate);
-  o.warmup = args.double_value("warmup", o.warmup);
-  o.weight_decay = args.double_value("weight-decay", o.weight_decay);
-  o.max_grad_norm = args.double_value("max-grad-norm", o.max_grad_norm);
-  o.seed = args.size_value("seed", o.seed);
+  read_loop_options(args, o);
   o.metric = args.value("metric", o.metric);  // empty: the task's usual metric
   o.class_weights = args.value("class-weights", o.class_weights);
   o.patience = args.size_value("patience", o.patience);
-  o.resume = args.flag("resume");
   o.shuffle = !args.flag("no-shuffle");
-  o.group_by_length = !args.flag("no-length-grouping");
-  o.stop_after_steps = args.size_value("stop-after-steps", o.stop_after_steps);
-  o.checkpoint_every = args.size_value("checkpoint-every", o.checkpoint_every);
-  o.progress = !args.flag("quiet");
-  o.precision = precision_option(args);
   o.lexical_learning_rate = args.double_value("lexical-learning-rate", o.lexical_learning_rate);
   const TrainResult r = run_train_job(job);
   if (r.test) std::cerr << "test:\n" << r.test->to_table();
@@ -355,23 +360,10 @@ int pretrain_cmd(int argc, char** argv) {
     spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
     model = create_from_config(args, spec, run);
   }
-  PretrainOptions o;  // every default below is the struct's own
-  o.epochs = args.size_value("epochs", o.epochs);
-  o.batch_size = args.size_value("batch-size", o.batch_size);
-  o.learning_rate = args.double_value("learning-rate", o.learning_rate);
-  o.warmup = args.double_value("warmup", o.warmup);
-  o.seed = args.size_value("seed", o.seed);
+  PretrainOptions o;  // every default is the struct's own
+  read_loop_options(args, o);
   o.mask_probability = args.double_value("mask-probability", o.mask_probability);
-  o.accumulation = args.size_value("accumulation", o.accumulation);
-  o.weight_decay = args.double_value("weight-decay", o.weight_decay);
-  o.max_grad_norm = args.double_value("max-grad-norm", o.max_grad_norm);
-  o.resume = args.flag("resume");
-  o.stop_after_steps = args.size_value("stop-after-steps", o.stop_after_steps);
-  o.checkpoint_every = args.size_value("checkpoint-every", o.checkpoint_every);
   o.whole_word = !args.flag("no-whole-word");
-  o.group_by_length = !args.flag("no-length-grouping");
-  o.progress = !args.flag("quiet");
-  o.precision = precision_option(args);
   PretrainResult r = pretrain_mlm(model, corpus, o, args.value("out"));
   nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
                       {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}, {"interrupted", r.interrupted}};
