@@ -43,14 +43,16 @@ commands:
          [--max-entities N] [--predicate] [--truncation kbert|trunk-first]
          Converts a Hugging Face BERT directory into a model directory.
   predict --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--json] [--pairs]
-         [--max-length N] [--threads N] [--precision fp32|bf16]
+         [--max-length N] [--threads N] [--precision fp32|bf16] [--shard I/N]
          Classifies stdin texts, one a line (with --pairs, every line is a pair:
          text_a TAB text_b; without it a TAB is part of the text); with a tagger (NER) model,
          prints each text's entities: type, code-point offsets start-end, score, text.
+         --shard I/N: only the texts of lines I+1, I+1+N, ... (N processes share an archive;
+         JSON rows then carry "line"; shard I's rows are rows I::N of the whole).
   embed --model DIR [--kg FILE|none] [--pooling cls|mean|max|tokens] [--normalize]
          [--format jsonl|npy] [--out F] [--pairs] [--batch-size N] [--max-tokens N]
-         [--max-length N] [--threads N] [--precision fp32|bf16]
-         Sentence (or token) vectors of stdin texts (--pairs as for predict).
+         [--max-length N] [--threads N] [--precision fp32|bf16] [--shard I/N]
+         Sentence (or token) vectors of stdin texts (--pairs and --shard as for predict).
   bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--max-length N]
          [--threads N] [--precision fp32|bf16]
          Times trees + batching + forward over stdin texts; ends with a JSON line.

@@ -22,17 +22,43 @@ namespace {
 
 struct Texts {
   std::vector<std::string> a, b;
+  std::vector<std::size_t> line;  // the 1-based input line of each text
 };
+
+// --shard I/N: this process takes the texts of lines I+1, I+1+N, I+1+2N, ... (every N-th
+// text from offset I), so that N processes, on one machine or several, share an archive;
+// their outputs interleave back (rows I::N of the whole).
+struct Shard {
+  std::size_t index = 0, count = 1;
+};
+
+Shard shard_option(const Args& args) {
+  Shard s;
+  if (!args.has("shard")) return s;
+  const std::string v = args.value("shard");
+  const std::size_t slash = v.find('/');
+  auto number = [&](const std::string& text) {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError("--shard must be I/N with 0 <= I < N (e.g. 0/4), got '" + v + "'");
+    return static_cast<std::size_t>(std::stoul(text));
+  };
+  if (slash == std::string::npos) number("");
+  s.index = number(v.substr(0, slash));
+  s.count = number(v.substr(slash + 1));
+  if (s.count == 0 || s.index >= s.count) throw UsageError("--shard must be I/N with 0 <= I < N (e.g. 0/4), got '" + v + "'");
+  return s;
+}
 
 // One text a line. With `pairs` (--pairs), every line is a pair: text_a TAB text_b (a line
 // without a TAB is an error naming it). Without it a TAB is part of the text: what one line
 // is never depends on the other lines.
-Texts read_texts(bool pairs) {
+Texts read_texts(bool pairs, Shard shard = {}) {
   Texts t;
   std::string line;
   std::size_t n = 0;
   while (std::getline(std::cin, line)) {
     ++n;
+    if ((n - 1) % shard.count != shard.index) continue;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (pairs) {
       const std::size_t tab = line.find('\t');
@@ -42,6 +68,7 @@ Texts read_texts(bool pairs) {
       line.resize(tab);
     }
     t.a.push_back(line);
+    t.line.push_back(n);
   }
   return t;
 }
@@ -131,14 +158,16 @@ nlohmann::json entities_json(const TagResult& r) {
 }
 
 // kbert predict with a tagger: the entities of each stdin line.
-int tag_texts(const Model& m, bool json) {
-  const std::vector<std::string> texts = read_texts(/*pairs=*/false).a;
+int tag_texts(const Model& m, bool json, Shard shard) {
+  const Texts t = read_texts(/*pairs=*/false, shard);
+  const std::vector<std::string>& texts = t.a;
   const std::vector<TagResult> results = m.tag(texts);
   for (std::size_t i = 0; i < results.size(); ++i) {
     const TagResult& r = results[i];
     if (json) {
       nlohmann::json j = {{"text", texts[i]},        {"entities", entities_json(r)}, {"tokens", r.tokens},
                           {"tags", r.tags},          {"starts", r.starts},           {"injected", injected_json(r.injected)}};
+      if (shard.count > 1) j["line"] = t.line[i];
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::cout << texts[i] << "\n";
@@ -155,21 +184,23 @@ int tag_texts(const Model& m, bool json) {
 
 int predict_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision"}, {"json", "pairs"});
+  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision", "shard"}, {"json", "pairs"});
   if (!args.has("model")) throw UsageError("predict needs --model DIR");
+  const Shard shard = shard_option(args);
   Model m = Model::load(args.value("model"), run_options(args));
   const bool json = args.flag("json");
   if (m.is_tagger()) {
     if (args.flag("pairs")) throw UsageError("--pairs is for classifiers; a tagger tags one text a line");
-    return tag_texts(m, json);
+    return tag_texts(m, json, shard);
   }
-  Texts t = read_texts(args.flag("pairs"));
+  Texts t = read_texts(args.flag("pairs"), shard);
   std::vector<Prediction> preds = m.predict(t.a, t.b);
   if (!json) std::cout << std::left << std::setw(16) << "label" << std::setw(10) << "prob" << "knowledge | text\n";
   for (std::size_t i = 0; i < preds.size(); ++i) {
     const Prediction& p = preds[i];
     if (json) {
       nlohmann::json j = {{"label", p.label_name}, {"logits", p.logits}, {"probs", p.probs}, {"injected", injected_json(p.injected)}};
+      if (shard.count > 1) j["line"] = t.line[i];
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::ostringstream prob;
@@ -198,9 +229,11 @@ void write_npy(const std::string& path, const Matrix& m) {
 
 int embed_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "max-tokens", "threads", "max-length", "precision"},
+  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "max-tokens", "threads", "max-length", "precision",
+              "shard"},
              {"normalize", "pairs"});
   if (!args.has("model")) throw UsageError("embed needs --model DIR");
+  const Shard shard = shard_option(args);
   EmbedPooling pooling;
   try {
     pooling = parse_embed_pooling(args.value("pooling", "mean"));
@@ -211,7 +244,7 @@ int embed_cmd(int argc, char** argv) {
   if (format != "jsonl" && format != "npy") throw UsageError("--format must be jsonl or npy");
   if (format == "npy" && !args.has("out")) throw UsageError("--format npy needs --out FILE");
   Model m = Model::load(args.value("model"), run_options(args));
-  Texts t = read_texts(args.flag("pairs"));
+  Texts t = read_texts(args.flag("pairs"), shard);
   Matrix e = m.embed(t.a, pooling, args.flag("normalize"), t.b);
   if (format == "npy") {
     write_npy(args.value("out"), e);
@@ -222,12 +255,16 @@ int embed_cmd(int argc, char** argv) {
       std::vector<nlohmann::json> rows(t.a.size(), nlohmann::json::array());
       for (std::size_t r = 0; r < e.rows; ++r)
         rows[e.row_text[r]].push_back(std::vector<float>(e.data.begin() + r * e.cols, e.data.begin() + (r + 1) * e.cols));
-      for (std::size_t i = 0; i < t.a.size(); ++i)
-        out << nlohmann::json({{"text", t.a[i]}, {"tokens", rows[i]}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      for (std::size_t i = 0; i < t.a.size(); ++i) {
+        nlohmann::json j = {{"text", t.a[i]}, {"tokens", rows[i]}};
+        if (shard.count > 1) j["line"] = t.line[i];
+        out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      }
       return;
     }
     for (std::size_t r = 0; r < e.rows; ++r) {
       nlohmann::json j = {{"text", t.a[r]}, {"embedding", std::vector<float>(e.data.begin() + r * e.cols, e.data.begin() + (r + 1) * e.cols)}};
+      if (shard.count > 1) j["line"] = t.line[r];
       out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     }
   };

@@ -230,6 +230,27 @@ def visibility_and_padding(k, data, d):
     close("embed cls = token 0", rows[0]["embedding"], toks[0], 1e-6)
     r = run([k, "embed", "--model", out, "--format", "npy"], "x\n", ok=False)
     check(r.returncode == 2, "npy without --out is a usage error")
+    # --shard I/N: three shards interleave back into the whole, rows I::N, each row naming its line.
+    texts = "".join(f"{t}\n" for t in [short, long_, "我吃苹果北京", "", "北京", "房间干净", "苹果"])
+    whole = jsonl(run([k, "predict", "--model", out, "--json"], texts).stdout)
+    merged = [None] * len(whole)
+    for i in range(3):
+        part = jsonl(run([k, "predict", "--model", out, "--json", "--shard", f"{i}/3"], texts).stdout)
+        check([p["line"] for p in part] == list(range(i + 1, len(whole) + 1, 3)), f"shard {i}/3 holds lines {i + 1}, {i + 4}, ...")
+        merged[i::3] = part
+    check([m["label"] for m in merged] == [w["label"] for w in whole], "shards merge to the labels of the whole")
+    close("sharded logits", [m["logits"] for m in merged], [w["logits"] for w in whole], 1e-5)
+    full = os.path.join(d, "all.npy")
+    run([k, "embed", "--model", out, "--format", "npy", "--out", full], texts)
+    parts = np.zeros_like(np.load(full))
+    for i in range(2):
+        shard_npy = os.path.join(d, f"shard{i}.npy")
+        run([k, "embed", "--model", out, "--format", "npy", "--out", shard_npy, "--shard", f"{i}/2"], texts)
+        parts[i::2] = np.load(shard_npy)
+    close("sharded embeddings", parts, np.load(full), 1e-5)
+    for bad in ["2/2", "1", "a/b", "0/0", "-1/2", "1/2/3"]:
+        r = run([k, "predict", "--model", out, "--shard", bad], "x\n", ok=False)
+        check(r.returncode == 2 and b"--shard" in r.stderr, f"--shard {bad} is a usage error")
     return out
 
 
