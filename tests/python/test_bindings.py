@@ -426,3 +426,19 @@ def test_train_progress_reaches_python(tiny_data, tmp_path, capsys):
         raise KeyError("stop here")
     with pytest.raises(KeyError, match="stop here"):
         kbert.train(tiny_data["train"], str(tmp_path / "boom"), progress=boom, **common)
+
+
+def test_cli_and_python_train_with_the_same_defaults(tiny_data, tmp_path):
+    """Nothing but the data and the starting point given: the CLI and kbert.train must run the
+    same training (epochs, batch size, learning rate, schedule, decay, clipping, seed, tree
+    options), so their steps, losses and predictions agree."""
+    vocab = os.path.join(DATA, "google_vocab.txt")
+    r = kbert.train(tiny_data["train"], str(tmp_path / "py"), config=tiny_data["config"], vocab=vocab, progress=False)
+    cli = [CLI, "train", "--train", tiny_data["train"], "--out", str(tmp_path / "cli"), "--config", tiny_data["config"],
+           "--vocab", vocab, "--quiet"]
+    want = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True).stdout)
+    assert r["epochs"] == want["epochs"] == 5 and r["steps"] == want["steps"]
+    assert r["first_loss"] == pytest.approx(want["first_loss"], rel=1e-6)
+    assert r["final_loss"] == pytest.approx(want["final_loss"], rel=1e-5)
+    spec = [json.loads((tmp_path / d / "kbert.json").read_text()) for d in ("py", "cli")]
+    assert spec[0] == spec[1]
