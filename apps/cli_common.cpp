@@ -65,7 +65,7 @@ commands:
          [--max-length N] [--max-entities N] [--predicate] [--truncation kbert|trunk-first]
          [--no-visible-matrix] [--no-soft-position] [--no-shuffle] [--no-length-grouping]
          [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
-         [--lexical-buckets N] [--lexical-learning-rate X] [--threads N] [--quiet]
+         [--lexical-buckets N] [--lexical-learning-rate X] [--threads N] [--quiet] [--nproc N]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
          CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
          model (dev metric) goes to DIR. --lexical-buckets N adds a lexical side channel to
@@ -76,12 +76,17 @@ commands:
          [--max-length N] [--max-entities N] [--predicate] [--mask-probability P] [--no-whole-word]
          [--no-length-grouping] [--seed N] [--accumulation N] [--weight-decay X] [--max-grad-norm X]
          [--resume] [--stop-after-steps N] [--checkpoint-every STEPS] [--threads N] [--quiet]
-         [--precision fp32|bf16]
+         [--precision fp32|bf16] [--nproc N]
          Masked-language-model pre-training on a text corpus (one text a line), on the
          fine-tuning loop: the encoder goes to DIR after every epoch, DIR.checkpoint holds
          the state (every epoch and every --checkpoint-every steps, default 200), and
          --resume continues exactly where a stopped run was. train and pretrain stop
          cleanly on SIGINT or SIGTERM: a checkpoint after the current step, exit 128+signal.
+         Data-parallel: --nproc N runs N local ranks (each a share of every global batch
+         of N x --batch-size; gradients summed before each step; rank 0 evaluates and
+         writes); across machines run the same command on each with WORLD_SIZE, RANK,
+         MASTER_ADDR, MASTER_PORT set (torchrun's variables) and the data and --out on a
+         shared path. KBERT_DIST_TIMEOUT (seconds, default 1800) bounds every wait.
   vocab --corpus F --out FILE [--size N] [--kind wordpiece|sentencepiece]
          [--no-lower-case] [--min-frequency N]
          A WordPiece vocab.txt (or FILE.model with sentencepiece) from a corpus.

@@ -305,7 +305,8 @@ int train_cmd(int argc, char** argv) {
   args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
-              "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every"},
+              "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every",
+              "nproc"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
@@ -363,7 +364,7 @@ int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
               "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads", "precision",
-              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps", "checkpoint-every"},
+              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps", "checkpoint-every", "nproc"},
              {"predicate", "quiet", "no-whole-word", "no-length-grouping", "resume"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");

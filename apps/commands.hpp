@@ -23,6 +23,10 @@ extern const CommandInfo kCommands[];
 extern const std::size_t kCommandCount;
 /// The entry argv names (argv[1], and argv[2] for sub-commands), or nullptr.
 const CommandInfo* find_command(int argc, char** argv);
+/// `--nproc N` of train and pretrain (1 when absent); a usage error for a bad N.
+std::size_t nproc_option(int argc, char** argv);
+/// Runs the command as N local ranks (apps/launch.cpp); returns the run's exit status.
+int launch_ranks(int argc, char** argv, std::size_t nproc);
 /// True for the commands that kbert-model runs.
 bool is_model_command(int argc, char** argv);
 }  // namespace kbert::cli

@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_stop_signal);
   }
   try {
+    if (kbert::cli::find_command(argc, argv)->trains) {
+      const std::size_t nproc = kbert::cli::nproc_option(argc, argv);
+      if (nproc > 1) return kbert::cli::launch_ranks(argc, argv, nproc);
+    }
     const int status = kbert::cli::cmd_model(argc, argv);
     return g_signal ? 128 + g_signal : status;  // as a shell reports a signalled process
   } catch (const kbert::cli::UsageError& e) {

@@ -64,15 +64,16 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
   task.length = [&](std::size_t i) { return corpus[i].size(); };
   task.aux = head.ptr();
   task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
-    // Masks drawn from the batch's own seed: a resumed run draws the same ones.
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    std::uniform_int_distribution<std::int32_t> random_token(0, vocab_size - 1);
     std::vector<SentenceTree> trees;
     for (std::size_t k : examples) trees.push_back(im.builder->build(corpus[k]));
     std::vector<std::vector<std::int64_t>> labels(trees.size());
     std::size_t chosen_total = 0;
     for (std::size_t t = 0; t < trees.size(); ++t) {
+      // Each text's masks come from the batch seed and the text's index: a resumed run, or
+      // ranks sharing the batch, draw the same ones.
+      std::mt19937_64 rng(seed ^ (0x9E3779B97F4A7C15ull * (examples[t] + 1)));
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      std::uniform_int_distribution<std::int32_t> random_token(0, vocab_size - 1);
       SentenceTree& tr = trees[t];
       labels[t].assign(tr.size(), -100);
       // Candidate units: trunk tokens that are not special tags; WordPiece joins ## pieces.
@@ -108,15 +109,15 @@ PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus
     auto* py = y.data_ptr<std::int64_t>();
     for (std::size_t t = 0; t < trees.size(); ++t)
       std::copy(labels[t].begin(), labels[t].end(), py + static_cast<std::int64_t>(t) * batch.L);
-    torch::manual_seed(seed);
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-    if (chosen_total == 0) return hidden.sum() * 0.0;  // nothing masked (very short texts): no gradient
+    if (chosen_total == 0) return TaskLoss{hidden.sum() * 0.0, 0.0};  // nothing masked (very short texts): no gradient
     // The vocabulary projection only for the chosen positions (about 15% of them).
     torch::Tensor flat_y = y.view({-1});
     torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
     torch::Tensor picked = hidden.reshape({-1, im.config.hidden_size}).index_select(0, chosen);
     torch::Tensor logits = head->forward(picked, im.net->bert->embeddings->word_embeddings).to(torch::kFloat);
-    return torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen));
+    return TaskLoss{torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen)),
+                    static_cast<double>(chosen_total)};
   };
   Fnv corpus_hash;
   for (const auto& text : corpus) corpus_hash.add(text);

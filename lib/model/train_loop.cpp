@@ -1,3 +1,4 @@
+#include "model/distributed.hpp"
 #include "model/train_loop.hpp"
 
 #include <unistd.h>
@@ -262,25 +263,48 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
 
   CachingAllocatorScope cache;
+  // Data parallelism (WORLD_SIZE > 1): each global batch of world x batch_size examples is
+  // formed as one process with that batch size would form it and split among the ranks;
+  // their gradients are summed before every step. Rank 0 evaluates, reports and writes.
+  const DistributedEnv env = distributed_env_from_environment();
+  std::unique_ptr<Ranks> ranks;
+  if (env.world > 1) ranks = std::make_unique<Ranks>(env);
+  const bool lead = env.rank == 0;
+  const std::size_t world = static_cast<std::size_t>(env.world);
+  const std::size_t global_batch = o.batch_size * world;
   const std::size_t n = task.size;
-  const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
+  const std::size_t batches = (n + global_batch - 1) / global_batch;
   const std::size_t steps_per_epoch = (batches + o.accumulation - 1) / o.accumulation;
   const std::size_t total_steps = steps_per_epoch * o.epochs;
 
-  // The output and its checkpoint: refused unless new or kbert's, locked against a second writer.
-  const OutputDir out(out_dir);
-  const OutputDir ckpt_dir(out.path() + ".checkpoint", /*lock=*/false);
-  const Reporter report(o);
-  for (const auto* notes : {&out.notes(), &ckpt_dir.notes()})
-    for (const auto& note : *notes) report.note(note);
-  const std::string ckpt = ckpt_dir.path();
+  // The output and its checkpoint: refused unless new or kbert's, locked against a second
+  // writer. Claimed by rank 0 alone; the other ranks read the checkpoint to resume.
+  std::optional<OutputDir> out, ckpt_dir;
+  TrainOptions shown = o;
+  if (!lead) shown.progress = false;
+  const Reporter report(shown);
+  std::string ckpt;
+  if (lead) {
+    out.emplace(out_dir);
+    ckpt_dir.emplace(out->path() + ".checkpoint", /*lock=*/false);
+    for (const auto* notes : {&out->notes(), &ckpt_dir->notes()})
+      for (const auto& note : *notes) report.note(note);
+    ckpt = ckpt_dir->path();
+  } else {
+    std::string d = out_dir;
+    while (d.size() > 1 && d.back() == '/') d.pop_back();
+    ckpt = d + ".checkpoint";
+  }
+  TrainOptions global = o;  // a checkpoint is of the global batch: it resumes with any number of ranks
+  global.batch_size = global_batch;
   nlohmann::json fingerprint = task.fingerprint;
-  fingerprint.update(run_fingerprint(im, o));
+  fingerprint.update(run_fingerprint(im, global));
   if (!has_dev) fingerprint.erase("metric");  // without dev data the metric decides nothing
   std::size_t start_epoch = 0, start_batch = 0, step = 0, bad_epochs = 0, best_epoch = 0;
   double best = -1;
   TrainResult result;
   nlohmann::json log_entries = nlohmann::json::array();
+  if (ranks) ranks->all_reduce_sum({torch::zeros({1})});  // rank 0 has settled the output before anyone reads it
   if (o.resume && fs::exists(ckpt + "/state.json")) {
     const nlohmann::json st = read_state(ckpt + "/state.json", fingerprint);
     start_epoch = st.at("epoch");
@@ -298,8 +322,16 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   } else if (o.resume) {
     report.note("no checkpoint at " + ckpt + ": starting from the beginning");
   }
+  if (ranks) {  // every rank starts from rank 0's weights
+    std::vector<at::Tensor> params;
+    for (auto& p : im.net->parameters()) params.push_back(p.detach());
+    if (task.aux)
+      for (auto& p : task.aux->parameters()) params.push_back(p.detach());
+    ranks->broadcast_from_first(params);
+  }
   auto save_checkpoint = [&](std::size_t epoch, std::size_t batch) {
-    ckpt_dir.replace([&](const std::string& dir) {
+    if (!lead) return;
+    ckpt_dir->replace([&](const std::string& dir) {
       im.write_files(dir);
       if (task.aux) write_safetensors(dir + "/aux.safetensors", module_tensors(*task.aux));
       torch::save(opt, dir + "/optimizer.pt");
@@ -325,23 +357,48 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     if (o.shuffle) {
       std::mt19937_64 rng(o.seed * 1000003ull + epoch);
       std::shuffle(order.begin(), order.end(), rng);
-      if (o.group_by_length) group_by_length(order, o.batch_size, task.length, rng);
+      if (o.group_by_length) group_by_length(order, global_batch, task.length, rng);
     }
     im.net->train();
     const auto e0 = Clock::now();
     double epoch_loss = 0;
     std::size_t epoch_batches = 0;
     for (std::size_t b = (epoch == start_epoch ? start_batch : 0); b < batches; ++b) {
-      const std::size_t lo = b * o.batch_size, hi = std::min(n, lo + o.batch_size);
-      std::vector<std::size_t> examples(order.begin() + static_cast<std::ptrdiff_t>(lo),
-                                        order.begin() + static_cast<std::ptrdiff_t>(hi));
-      torch::Tensor loss;
-      {
+      const std::size_t lo = b * global_batch, hi = std::min(n, lo + global_batch);
+      // This rank's share of the global batch, and its weight in the batch's mean loss.
+      const std::size_t mine_lo = std::min(hi, lo + env.rank * o.batch_size);
+      const std::size_t mine_hi = std::min(hi, mine_lo + o.batch_size);
+      std::vector<std::size_t> examples(order.begin() + static_cast<std::ptrdiff_t>(mine_lo),
+                                        order.begin() + static_cast<std::ptrdiff_t>(mine_hi));
+      TaskLoss part;
+      if (!examples.empty()) {
         AutocastScope autocast(o.precision);  // the backward pass follows the forward's dtypes
-        loss = task.loss(examples, o.seed * 7919ull + epoch * 1000003ull + b);
+        // The batch's seed (the same on every rank) and dropout's, per rank: a resumed run
+        // replays both.
+        const std::uint64_t batch_seed = o.seed * 7919ull + epoch * 1000003ull + b;
+        torch::manual_seed(batch_seed + 104729ull * static_cast<std::uint64_t>(env.rank));
+        part = task.loss(examples, batch_seed);
       }
-      (loss / static_cast<double>(o.accumulation)).backward();
-      const double l = loss.item<double>();
+      // This rank's weight in the batch's mean: its units over the batch's (1 in one process),
+      // and whether any rank was asked to stop.
+      double share = 1;
+      if (ranks) {
+        torch::Tensor t = torch::tensor({static_cast<float>(part.units), g_stop_requested.exchange(false) ? 1.0f : 0.0f});
+        ranks->all_reduce_sum({t});
+        const double units = t[0].item<double>();
+        share = units > 0 ? part.units / units : 0.0;
+        if (t[1].item<float>() > 0) g_stop_requested.store(true);
+      }
+      double l = 0;
+      if (part.mean.defined()) {
+        (part.mean * (share / static_cast<double>(o.accumulation))).backward();
+        l = part.mean.item<double>() * share;
+      }
+      if (ranks) {  // the batch's mean loss, for the log
+        torch::Tensor t = torch::tensor({static_cast<float>(l)});
+        ranks->all_reduce_sum({t});
+        l = t.item<double>();
+      }
       if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +
                                                       std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1));
       if (result.first_loss == 0) result.first_loss = l;
@@ -351,6 +408,14 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       ++loss_count;
       seen += hi - lo;
       if ((b + 1) % o.accumulation == 0 || b + 1 == batches) {
+        if (ranks) {  // the global batch's gradient: the sum of the ranks' weighted ones
+          std::vector<at::Tensor> grads;
+          for (auto& p : all) {
+            if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+            grads.push_back(p.grad());
+          }
+          ranks->all_reduce_sum(grads);
+        }
         if (o.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(all, o.max_grad_norm);
         const double factor = bert_adam_factor(static_cast<double>(step) / static_cast<double>(total_steps), o.warmup);
         for (std::size_t g = 0; g < opt.param_groups().size(); ++g)
@@ -394,7 +459,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
                           {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}};
     bool improved = true;
     double dev_metric = 0;
-    if (has_dev) {
+    if (has_dev && lead) {
       Evaluation r = task.evaluate(model, false);
       const double m = r.metric;
       dev_metric = m;
@@ -426,17 +491,23 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       report.epoch(p);
     }
     log_entries.push_back(log);
-    if (improved || !out.exists()) {
-      out.replace([&](const std::string& dir) {
+    if (lead && (improved || !out->exists())) {
+      out->replace([&](const std::string& dir) {
         im.write_files(dir);
         write_log(dir);
       });
-    } else {
-      write_log(out.path());
+    } else if (lead) {
+      write_log(out->path());
     }
     result.epochs_run = epoch + 1;
     save_checkpoint(epoch + 1, 0);
-    if (o.patience && bad_epochs >= o.patience) {
+    bool stop_early = o.patience && bad_epochs >= o.patience;
+    if (ranks) {  // rank 0 decided (it alone evaluates); the others follow
+      torch::Tensor t = torch::tensor({lead && stop_early ? 1.0f : 0.0f});
+      ranks->all_reduce_sum({t});
+      stop_early = t.item<float>() > 0;
+    }
+    if (stop_early) {
       report.note("no dev improvement for " + std::to_string(bad_epochs) + " epochs, stopping");
       break;
     }
@@ -446,13 +517,14 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.examples_per_second = result.loop_seconds > 0 ? static_cast<double>(seen) / result.loop_seconds : 0;
   const bool have_dev_report = result.best_dev || result.best_dev_entities;
-  if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out.path() + "/kbert.json")) {
-    Model best_model = Model::load(out.path(), im.run);
+  if (!lead) return result;  // rank 0 reports and cleans up
+  if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out->path() + "/kbert.json")) {
+    Model best_model = Model::load(out->path(), im.run);
     // After a resume the best epoch may predate it: its dev report comes from the saved model.
     if (has_dev && !have_dev_report) store(result, task.evaluate(best_model, false), false);
     if (has_test) store(result, task.evaluate(best_model, true), true);
   }
-  ckpt_dir.remove();  // finished: nothing to resume
+  ckpt_dir->remove();  // finished: nothing to resume
   return result;
 }
 

@@ -31,10 +31,16 @@ struct Evaluation {
   std::optional<ClassificationReport> classification;
   std::optional<EntityReport> entities;
 };
+// A batch's loss: the mean over `units` (examples, labelled tokens, masked tokens, or the
+// sum of class weights): ranks sharing a batch weigh their means by their units.
+struct TaskLoss {
+  torch::Tensor mean;
+  double units = 0;
+};
 struct TrainTask {
   std::size_t size = 0;                                          // training examples
   std::function<std::size_t(std::size_t)> length;                // an example's length, for length grouping
-  std::function<torch::Tensor(const std::vector<std::size_t>&, std::uint64_t)> loss;  // examples, dropout seed
+  std::function<TaskLoss(const std::vector<std::size_t>&, std::uint64_t)> loss;  // examples, the batch seed (dropout is seeded by the loop)
   std::function<Evaluation(const Model&, bool test)> evaluate;  // on dev (false) or test (true)
   nlohmann::json fingerprint = nlohmann::json::object();         // what a checkpoint must match to be resumed
   std::shared_ptr<torch::nn::Module> aux;                        // trained too, kept in the checkpoint only (MLM head)

@@ -138,7 +138,7 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
   TrainTask task;
   task.size = n;
   task.length = [&](std::size_t i) { return texts[i].size(); };
-  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
     std::vector<SentenceTree> trees(examples.size());
     std::vector<std::vector<std::int64_t>> labels(examples.size());
     for (std::size_t r = 0; r < examples.size(); ++r) labels[r] = tree_and_labels(examples[r], trees[r]);
@@ -154,12 +154,12 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
       std::copy(l.begin(), l.end(), py + r * batch.L);
       any = any || std::any_of(l.begin(), l.end(), [](std::int64_t x) { return x != -100; });
     }
-    torch::manual_seed(seed);
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
     torch::Tensor logits = im.net->head->forward(hidden).to(torch::kFloat);  // [B, L, labels]; the loss in float32
-    if (!any) return logits.sum() * 0.0;  // nothing labelled (tokens without pieces): no gradient
+    if (!any) return TaskLoss{logits.sum() * 0.0, 0.0};  // nothing labelled (tokens without pieces): no gradient
     // Mean over the labelled positions (K-BERT's numerator / denominator).
-    return torch::nn::functional::cross_entropy(logits.reshape({B * batch.L, -1}), y.view({-1}));
+    return TaskLoss{torch::nn::functional::cross_entropy(logits.reshape({B * batch.L, -1}), y.view({-1})),
+                    static_cast<double>(y.ne(-100).sum().item<std::int64_t>())};
   };
   task.evaluate = [&](const Model& m, bool on_test) {
     EntityReport r = evaluate_tagger(m, on_test ? *test : *dev);
@@ -216,7 +216,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   TrainTask task;
   task.size = train.examples.size();
   task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
-  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
     std::vector<SentenceTree> trees;
     std::vector<std::int64_t> y;
     for (std::size_t k : examples) {
@@ -227,8 +227,6 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     std::vector<std::size_t> idx(trees.size());
     std::iota(idx.begin(), idx.end(), 0);
     Batch batch = im.make_batch(trees, idx, 0, idx.size());
-    // Dropout draws from a generator seeded per batch: resuming replays the same masks.
-    torch::manual_seed(seed);
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
     torch::Tensor logits;
     if (im.spec.lexical_buckets) {
@@ -238,7 +236,13 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
       logits = im.net->head->forward(hidden);
     }
     logits = logits.to(torch::kFloat);  // the loss in float32
-    return torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong), loss_options);
+    // A weighted mean (class weights): its units are the summed weights of the batch's labels.
+    double units = static_cast<double>(y.size());
+    if (class_weight.defined()) {
+      units = 0;
+      for (std::int64_t c : y) units += class_weight[c].item<double>();
+    }
+    return TaskLoss{torch::nn::functional::cross_entropy(logits, torch::tensor(y, torch::kLong), loss_options), units};
   };
   task.evaluate = [&](const Model& m, bool on_test) {
     const Dataset& data = on_test ? *test : *dev;

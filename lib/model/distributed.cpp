@@ -1,0 +1,118 @@
+#include "model/distributed.hpp"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+
+namespace kbert {
+
+namespace {
+
+long env_integer(const char* name, long fallback, long lo, long hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || errno == ERANGE || x < lo || x > hi)
+    throw std::invalid_argument(std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "], got '" + v + "'");
+  return x;
+}
+
+// Flattens the tensors into one contiguous float32 buffer, and copies it back.
+torch::Tensor flatten(const std::vector<at::Tensor>& ts) {
+  std::vector<torch::Tensor> flat;
+  flat.reserve(ts.size());
+  for (const auto& t : ts) flat.push_back(t.reshape({-1}).to(torch::kFloat));
+  return torch::cat(flat);
+}
+void unflatten(const torch::Tensor& buffer, const std::vector<at::Tensor>& ts) {
+  std::int64_t off = 0;
+  for (const auto& t : ts) {
+    const std::int64_t n = t.numel();
+    t.copy_(buffer.narrow(0, off, n).view(t.sizes()));
+    off += n;
+  }
+}
+
+}  // namespace
+
+DistributedEnv distributed_env_from_environment() {
+  DistributedEnv e;
+  e.world = static_cast<int>(env_integer("WORLD_SIZE", 1, 1, 4096));
+  e.rank = static_cast<int>(env_integer("RANK", 0, 0, 4095));
+  if (e.rank >= e.world)
+    throw std::invalid_argument("RANK must be below WORLD_SIZE (" + std::to_string(e.world) + "), got " +
+                                std::to_string(e.rank));
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
+  e.master_port = static_cast<int>(env_integer("MASTER_PORT", 29500, 1, 65535));
+  e.timeout_seconds = static_cast<double>(env_integer("KBERT_DIST_TIMEOUT", 1800, 1, 7 * 24 * 3600));
+  return e;
+}
+
+struct Ranks::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+Ranks::Ranks(const DistributedEnv& env) : env_(env), impl_(std::make_unique<Impl>()) {
+  const auto timeout = std::chrono::milliseconds(static_cast<long>(env.timeout_seconds * 1000));
+  run("joining the run", [&] {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = env.world;
+    so.timeout = timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+        env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0 ? "127.0.0.1"
+                                                                                : env.master_addr));
+    options->threads = 1;
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env.rank, env.world, options);
+  });
+}
+
+Ranks::~Ranks() = default;
+
+void Ranks::run(const char* what, const std::function<void()>& op) {
+  try {
+    op();
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    throw std::runtime_error("rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world) + ", " + what +
+                             " (" + env_.master_addr + ":" + std::to_string(env_.master_port) +
+                             "): another rank stopped or cannot be reached (" + msg.substr(0, msg.find('\n')) + ")");
+  }
+}
+
+void Ranks::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor buffer = flatten(tensors);
+  run("summing gradients", [&] {
+    std::vector<at::Tensor> bucket{buffer};
+    impl_->group->allreduce(bucket)->wait();
+  });
+  unflatten(buffer, tensors);
+}
+
+void Ranks::broadcast_from_first(const std::vector<at::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor buffer = flatten(tensors);
+  run("receiving rank 0's weights", [&] {
+    std::vector<at::Tensor> bucket{buffer};
+    impl_->group->broadcast(bucket)->wait();
+  });
+  unflatten(buffer, tensors);
+}
+
+}  // namespace kbert
