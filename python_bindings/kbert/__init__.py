@@ -15,7 +15,21 @@ from ._cpu import choose_cpu_kernels as _choose_cpu_kernels
 _choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
-    KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, score_facts, train)
+    KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, score_facts)
+from ._kbert import train as _train  # noqa: E402
+
+
+def train(train, out, *, nproc=1, **kwargs):
+    """Fine-tunes a classifier or a tagger, as `kbert train` (see help(kbert._kbert.train)
+    for every argument). nproc=N > 1 trains data-parallel on N local ranks (each a share of
+    every global batch of N x batch_size, as `kbert train --nproc N`); rank 0's progress
+    shows here and its result is returned."""
+    if not isinstance(nproc, int) or isinstance(nproc, bool) or not 1 <= nproc <= 256:
+        raise ValueError(f"nproc must be a number of ranks from 1 to 256, got {nproc!r}")
+    if nproc == 1:
+        return _train(train, out, **kwargs)
+    from ._launch import train_ranks
+    return train_ranks(nproc, train, out, kwargs)
 
 __all__ = ["KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "import_hf", "import_uer",
            "score_facts", "train"]

@@ -442,3 +442,24 @@ def test_cli_and_python_train_with_the_same_defaults(tiny_data, tmp_path):
     assert r["final_loss"] == pytest.approx(want["final_loss"], rel=1e-5)
     spec = [json.loads((tmp_path / d / "kbert.json").read_text()) for d in ("py", "cli")]
     assert spec[0] == spec[1]
+
+
+def test_train_on_two_ranks(tiny_data, tmp_path):
+    """kbert.train(nproc=2) trains like one process with the doubled batch (no dropout), and
+    rank 0's progress reaches the caller."""
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"emb_size": 16, "feedforward_size": 32, "hidden_size": 16, "heads_num": 2,
+                               "layers_num": 1, "dropout": 0.0, "max_seq_length": 64}))
+    common = dict(dev=tiny_data["dev"], config=str(cfg), vocab=os.path.join(DATA, "google_vocab.txt"), epochs=2,
+                  learning_rate=1e-3, max_length=32, threads=1)
+    one = kbert.train(tiny_data["train"], str(tmp_path / "one"), batch_size=8, progress=False, **common)
+    events = []
+    two = kbert.train(tiny_data["train"], str(tmp_path / "two"), batch_size=4, nproc=2, progress=events.append, **common)
+    assert two["steps"] == one["steps"] == 6 and two["dev"] == one["dev"]
+    assert two["final_loss"] == pytest.approx(one["final_loss"], rel=1e-5)
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [1, 2]
+    p1 = kbert.Model.load(str(tmp_path / "one")).predict_proba(["房间干净", "服务太差"])
+    p2 = kbert.Model.load(str(tmp_path / "two")).predict_proba(["房间干净", "服务太差"])
+    assert np.allclose(p1, p2, atol=1e-6)
+    with pytest.raises(ValueError, match="nproc"):
+        kbert.train(tiny_data["train"], str(tmp_path / "bad"), nproc=0, **common)
