@@ -1,5 +1,6 @@
 #include "model/distributed.hpp"
 #include "model/train_loop.hpp"
+#include "model/train_report.hpp"
 
 #include <unistd.h>
 
@@ -35,13 +36,6 @@ double bert_adam_factor(double progress, double warmup) {
   // BertAdam's warmup_linear (UER / K-BERT): x / warmup during warm-up, then 1 - x.
   if (warmup > 0 && progress < warmup) return progress / warmup;
   return std::max(0.0, 1.0 - progress);
-}
-
-std::string clock_text(double seconds) {
-  const auto s = static_cast<long>(seconds);
-  std::ostringstream os;
-  os << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
-  return os.str();
 }
 
 // Reorders a shuffled `order` so that each batch holds examples of similar length: sorted
@@ -166,59 +160,6 @@ nlohmann::json read_state(const std::string& path, const nlohmann::json& fingerp
   return st;
 }
 
-// Progress of a run: to the caller's callback when it gave one, else to stderr (a bar
-// redrawn in place on a terminal, a line per tenth of an epoch otherwise).
-class Reporter {
- public:
-  Reporter(const TrainOptions& o) : o_(o), tty_(o.progress && !o.on_progress && ::isatty(2)) {}
-
-  void note(const std::string& message) const {
-    if (!o_.progress) return;
-    if (o_.on_progress) {
-      TrainProgress p;
-      p.kind = TrainProgress::Kind::kNote;
-      p.message = message;
-      o_.on_progress(p);
-    } else {
-      std::cerr << (mid_line_ ? "\n" : "") << "kbert train: " << message << "\n";
-      mid_line_ = false;
-    }
-  }
-
-  void batch(const TrainProgress& p) const {
-    if (!o_.progress) return;
-    if (o_.on_progress) return o_.on_progress(p);
-    if (tty_) {
-      const int width = 24;
-      const int done = static_cast<int>(width * p.batch / std::max<std::size_t>(p.batches, 1));
-      std::cerr << "\repoch " << p.epoch << "/" << p.epochs << " [" << std::string(done, '#')
-                << std::string(width - done, '.') << "] " << p.batch << "/" << p.batches << " loss " << std::fixed
-                << std::setprecision(4) << p.loss << " " << std::setprecision(1) << p.examples_per_second << " ex/s ETA "
-                << clock_text(p.eta_seconds) << "   " << std::flush;
-      mid_line_ = true;
-    } else if (p.batch % std::max<std::size_t>(1, p.batches / 10) == 0 || p.batch == p.batches) {
-      std::cerr << "epoch " << p.epoch << "/" << p.epochs << " batch " << p.batch << "/" << p.batches << " loss "
-                << std::fixed << std::setprecision(4) << p.loss << " " << std::setprecision(1) << p.examples_per_second
-                << " ex/s ETA " << clock_text(p.eta_seconds) << "\n";
-    }
-  }
-
-  void epoch(const TrainProgress& p) const {
-    if (!o_.progress) return;
-    if (o_.on_progress) return o_.on_progress(p);
-    if (mid_line_) std::cerr << "\n";
-    mid_line_ = false;
-    if (p.has_dev)
-      std::cerr << "epoch " << p.epoch << ": dev " << p.metric << " " << std::fixed << std::setprecision(4)
-                << p.dev_metric << (p.best ? " (best)" : "") << "\n";
-  }
-
- private:
-  const TrainOptions& o_;
-  const bool tty_;
-  mutable bool mid_line_ = false;
-};
-
 }  // namespace
 
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
@@ -303,6 +244,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   std::size_t start_epoch = 0, start_batch = 0, step = 0, bad_epochs = 0, best_epoch = 0;
   double best = -1;
   TrainResult result;
+  result.ranks = world;
   nlohmann::json log_entries = nlohmann::json::array();
   if (ranks) ranks->all_reduce_sum({torch::zeros({1})});  // rank 0 has settled the output before anyone reads it
   if (o.resume && fs::exists(ckpt + "/state.json")) {
@@ -414,7 +356,9 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
             if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
             grads.push_back(p.grad());
           }
+          const auto r0 = Clock::now();
           ranks->all_reduce_sum(grads);
+          result.allreduce_seconds += std::chrono::duration<double>(Clock::now() - r0).count();
         }
         if (o.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(all, o.max_grad_norm);
         const double factor = bert_adam_factor(static_cast<double>(step) / static_cast<double>(total_steps), o.warmup);

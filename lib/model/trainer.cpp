@@ -263,6 +263,7 @@ std::string to_json(const TrainResult& r) {
   nlohmann::json j = {{"epochs", r.epochs_run},       {"steps", r.steps},
                       {"best_epoch", r.best_epoch},   {"seconds", r.seconds},
                       {"loop_seconds", r.loop_seconds}, {"examples_per_s", r.examples_per_second},
+                      {"ranks", r.ranks},             {"allreduce_seconds", r.allreduce_seconds},
                       {"first_loss", r.first_loss},   {"final_loss", r.final_loss},
                       {"interrupted", r.interrupted}};
   if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());

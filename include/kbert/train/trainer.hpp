@@ -72,6 +72,8 @@ struct TrainResult {
   std::size_t epochs_run = 0, steps = 0, best_epoch = 0;
   double seconds = 0, examples_per_second = 0;
   double loop_seconds = 0;           ///< the training batches alone (no evaluation, no saving)
+  double allreduce_seconds = 0;      ///< of those, summing gradients across ranks (data-parallel runs)
+  std::size_t ranks = 1;             ///< the processes that trained (WORLD_SIZE)
   double final_loss = 0, first_loss = 0;
   std::optional<ClassificationReport> best_dev, test;          ///< classifiers
   std::optional<EntityReport> best_dev_entities, test_entities;  ///< taggers
