@@ -9,6 +9,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "kbert/common/env.hpp"
 #include "kbert/train/trainer.hpp"
 
 namespace {
@@ -43,6 +44,11 @@ int main(int argc, char** argv) {
   }
   try {
     if (kbert::cli::find_command(argc, argv)->trains) {
+      try {
+        kbert::env::distributed();  // bad RANK / WORLD_SIZE / MASTER_PORT values are usage errors
+      } catch (const std::invalid_argument& e) {
+        throw kbert::cli::UsageError(e.what());
+      }
       const std::size_t nproc = kbert::cli::nproc_option(argc, argv);
       if (nproc > 1) return kbert::cli::launch_ranks(argc, argv, nproc);
     }

@@ -14,18 +14,6 @@ namespace kbert {
 
 namespace {
 
-long env_integer(const char* name, long fallback, long lo, long hi) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || errno == ERANGE || x < lo || x > hi)
-    throw std::invalid_argument(std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
-                                std::to_string(hi) + "], got '" + v + "'");
-  return x;
-}
-
 // Flattens the tensors into one contiguous float32 buffer, and copies it back.
 torch::Tensor flatten(const std::vector<at::Tensor>& ts) {
   std::vector<torch::Tensor> flat;
@@ -43,19 +31,6 @@ void unflatten(const torch::Tensor& buffer, const std::vector<at::Tensor>& ts) {
 }
 
 }  // namespace
-
-DistributedEnv distributed_env_from_environment() {
-  DistributedEnv e;
-  e.world = static_cast<int>(env_integer("WORLD_SIZE", 1, 1, 4096));
-  e.rank = static_cast<int>(env_integer("RANK", 0, 0, 4095));
-  if (e.rank >= e.world)
-    throw std::invalid_argument("RANK must be below WORLD_SIZE (" + std::to_string(e.world) + "), got " +
-                                std::to_string(e.rank));
-  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
-  e.master_port = static_cast<int>(env_integer("MASTER_PORT", 29500, 1, 65535));
-  e.timeout_seconds = static_cast<double>(env_integer("KBERT_DIST_TIMEOUT", 1800, 1, 7 * 24 * 3600));
-  return e;
-}
 
 struct Ranks::Impl {
   c10::intrusive_ptr<c10d::Store> store;

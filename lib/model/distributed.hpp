@@ -11,18 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "kbert/common/env.hpp"
+
 namespace kbert {
 
-struct DistributedEnv {
-  int rank = 0, world = 1;
-  std::string master_addr = "127.0.0.1";
-  int master_port = 29500;
-  double timeout_seconds = 1800;  ///< how long a rank waits for the others (KBERT_DIST_TIMEOUT)
-};
-
-/// WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT (torchrun's names) and KBERT_DIST_TIMEOUT
-/// (seconds). Unset: one process. A bad value throws invalid_argument naming the variable.
-DistributedEnv distributed_env_from_environment();
+using DistributedEnv = env::Distributed;  // read by env::distributed() (kbert/common/env.hpp)
 
 /// The process group of a run with world > 1.
 class Ranks {

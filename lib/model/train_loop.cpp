@@ -207,7 +207,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   // Data parallelism (WORLD_SIZE > 1): each global batch of world x batch_size examples is
   // formed as one process with that batch size would form it and split among the ranks;
   // their gradients are summed before every step. Rank 0 evaluates, reports and writes.
-  const DistributedEnv env = distributed_env_from_environment();
+  const DistributedEnv env = env::distributed();
   std::unique_ptr<Ranks> ranks;
   if (env.world > 1) ranks = std::make_unique<Ranks>(env);
   const bool lead = env.rank == 0;

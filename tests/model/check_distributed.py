@@ -160,7 +160,7 @@ def main():
         for bad_env, what in [({"WORLD_SIZE": "2", "RANK": "2"}, "RANK"), ({"WORLD_SIZE": "x"}, "WORLD_SIZE"),
                               ({"WORLD_SIZE": "2", "MASTER_PORT": "70000"}, "MASTER_PORT")]:
             r = run([k] + common + ["--out", os.path.join(d, "bad")], ok=False, env=dict(os.environ, **bad_env))
-            check(r.returncode != 0 and what.encode() in r.stderr, f"a bad {what} is refused naming it")
+            check(r.returncode == 2 and what.encode() in r.stderr, f"a bad {what} is a usage error naming it")
         for bad in ["0", "x", "1000"]:
             r = run([k] + common + ["--out", os.path.join(d, "bad"), "--nproc", bad], ok=False)
             check(r.returncode == 2 and b"--nproc" in r.stderr, f"--nproc {bad} is a usage error")
