@@ -2,7 +2,7 @@
 """Data-parallel overhead on one machine: `kbert train` as 1 process x 2 threads (batch 16)
 against 2 ranks x 1 thread (--nproc 2, batch 8 each: the same global batch), BERT-base
 sizes (random weights, 12 x 768, the Chinese vocabulary), ChnSentiCorp texts, HowNet,
-max length 128, alternating runs, medians. On a 2-core machine this shows what data
+max length 128 (--max-length), alternating runs, medians. On a 2-core machine this shows what data
 parallelism costs, not how it scales. Also the time of the gradient all-reduce per step
 (one bucket of BERT-base's gradients, ~102M floats, over loopback Gloo).
 
@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--kbert", required=True)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--max-length", type=int, default=128)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         cfg = os.path.join(d, "base.json")
@@ -36,7 +37,7 @@ def main():
         with open(train, "w", encoding="utf-8") as f:
             f.write("\n".join(rows) + "\n")
         base = [a.kbert, "train", "--train", train, "--config", cfg, "--vocab", os.path.join(DATA, "google_vocab.txt"),
-                "--kg", os.path.join(DATA, "HowNet.spo"), "--predicate", "--max-length", "128", "--epochs", "1",
+                "--kg", os.path.join(DATA, "HowNet.spo"), "--predicate", "--max-length", str(a.max_length), "--epochs", "1",
                 "--stop-after-steps", str(a.steps), "--quiet", "--seed", "7"]
         setups = {"1 process x 2 threads, batch 16": ["--batch-size", "16", "--threads", "2"],
                   "2 ranks x 1 thread, batch 8 each": ["--batch-size", "8", "--threads", "1", "--nproc", "2"]}
