@@ -52,10 +52,18 @@ extern "C" void forward_signal(int sig) {
 
 }  // namespace
 
+// Read before the command parses its options (Args needs the command's list of them).
 std::size_t nproc_option(int argc, char** argv) {
-  for (int i = 2; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) != "--nproc") continue;
-    const std::string v = argv[i + 1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::string v;
+    if (a == "--nproc") {
+      v = i + 1 < argc ? argv[i + 1] : "";
+    } else if (a.rfind("--nproc=", 0) == 0) {
+      v = a.substr(8);
+    } else {
+      continue;
+    }
     if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) == 0 ||
         std::stoul(v) > 256)
       throw UsageError("--nproc needs a number of ranks from 1 to 256, got '" + v + "'");
@@ -68,11 +76,13 @@ int launch_ranks(int argc, char** argv, std::size_t nproc) {
   if (const char* w = std::getenv("WORLD_SIZE"); w && *w)
     throw UsageError("--nproc starts its own ranks, but WORLD_SIZE is set: use one or the other");
   std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--nproc") {
+  for (int i = 0; i < argc; ++i) {  // the ranks' command: this one without --nproc
+    const std::string a = argv[i];
+    if (a == "--nproc") {
       ++i;
       continue;
     }
+    if (a.rfind("--nproc=", 0) == 0) continue;
     args.push_back(argv[i]);
   }
   args.push_back(nullptr);

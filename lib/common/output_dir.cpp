@@ -67,14 +67,6 @@ bool pid_alive(long pid) {
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-std::string normalise(const std::string& dir) {
-  std::string s = dir;
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  const std::string name = fs::path(s).filename().string();
-  if (s.empty() || name.empty() || name == "." || name == ".." || s == "/")
-    throw OutputError(dir, "cannot be an output directory: name a new directory (or a kbert model directory to replace)");
-  return s;
-}
 
 }  // namespace
 
@@ -89,6 +81,15 @@ std::string why_not_replaceable(const std::string& dir) {
   if (!fs::is_regular_file(fs::symlink_status(fs::path(dir) / "kbert.json", ec)))
     return fs::is_empty(dir, ec) && !ec ? "" : "it exists and is not a kbert model directory (no kbert.json); kbert will not replace it";
   return foreign_entry(dir);
+}
+
+std::string OutputDir::normalise(const std::string& dir) {
+  std::string s = dir;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  const std::string name = fs::path(s).filename().string();
+  if (s.empty() || name.empty() || name == "." || name == ".." || s == "/")
+    throw OutputError(dir, "cannot be an output directory: name a new directory (or a kbert model directory to replace)");
+  return s;
 }
 
 OutputDir::OutputDir(const std::string& dir, bool lock) : dir_(normalise(dir)) {

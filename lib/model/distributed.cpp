@@ -14,11 +14,11 @@ namespace kbert {
 
 namespace {
 
-// Flattens the tensors into one contiguous float32 buffer, and copies it back.
+// Flattens the tensors (of one dtype) into one contiguous buffer, and copies it back.
 torch::Tensor flatten(const std::vector<at::Tensor>& ts) {
   std::vector<torch::Tensor> flat;
   flat.reserve(ts.size());
-  for (const auto& t : ts) flat.push_back(t.reshape({-1}).to(torch::kFloat));
+  for (const auto& t : ts) flat.push_back(t.reshape({-1}));
   return torch::cat(flat);
 }
 void unflatten(const torch::Tensor& buffer, const std::vector<at::Tensor>& ts) {
@@ -68,26 +68,23 @@ void Ranks::run(const char* what, const std::function<void()>& op) {
   }
 }
 
-void Ranks::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
+// One collective over the tensors as a single flattened bucket, copied back in place.
+void Ranks::exchange(const char* what, const std::vector<at::Tensor>& tensors,
+                     const std::function<void(std::vector<at::Tensor>&)>& op) {
   if (tensors.empty()) return;
   torch::NoGradGuard no_grad;
-  torch::Tensor buffer = flatten(tensors);
-  run("summing gradients", [&] {
-    std::vector<at::Tensor> bucket{buffer};
-    impl_->group->allreduce(bucket)->wait();
-  });
-  unflatten(buffer, tensors);
+  std::vector<at::Tensor> bucket{flatten(tensors)};
+  run(what, [&] { op(bucket); });
+  unflatten(bucket.front(), tensors);
+}
+
+void Ranks::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
+  exchange("summing across ranks", tensors, [&](std::vector<at::Tensor>& b) { impl_->group->allreduce(b)->wait(); });
 }
 
 void Ranks::broadcast_from_first(const std::vector<at::Tensor>& tensors) {
-  if (tensors.empty()) return;
-  torch::NoGradGuard no_grad;
-  torch::Tensor buffer = flatten(tensors);
-  run("receiving rank 0's weights", [&] {
-    std::vector<at::Tensor> bucket{buffer};
-    impl_->group->broadcast(bucket)->wait();
-  });
-  unflatten(buffer, tensors);
+  exchange("receiving rank 0's weights", tensors,
+           [&](std::vector<at::Tensor>& b) { impl_->group->broadcast(b)->wait(); });
 }
 
 }  // namespace kbert

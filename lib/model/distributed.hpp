@@ -26,7 +26,7 @@ class Ranks {
   Ranks& operator=(const Ranks&) = delete;
   int rank() const { return env_.rank; }
   int size() const { return env_.world; }
-  /// Sums the float32 tensors over the ranks, in place, as one flattened bucket.
+  /// Sums the tensors (of one dtype) over the ranks, in place, as one flattened bucket.
   void all_reduce_sum(const std::vector<at::Tensor>& tensors);
   /// Overwrites the tensors with rank 0's.
   void broadcast_from_first(const std::vector<at::Tensor>& tensors);
@@ -36,6 +36,8 @@ class Ranks {
   DistributedEnv env_;
   std::unique_ptr<Impl> impl_;
   void run(const char* what, const std::function<void()>& op);
+  void exchange(const char* what, const std::vector<at::Tensor>& tensors,
+                const std::function<void(std::vector<at::Tensor>&)>& op);
 };
 
 }  // namespace kbert

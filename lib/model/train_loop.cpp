@@ -232,9 +232,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       for (const auto& note : *notes) report.note(note);
     ckpt = ckpt_dir->path();
   } else {
-    std::string d = out_dir;
-    while (d.size() > 1 && d.back() == '/') d.pop_back();
-    ckpt = d + ".checkpoint";
+    ckpt = OutputDir::normalise(out_dir) + ".checkpoint";  // rank 0's path, unclaimed
   }
   TrainOptions global = o;  // a checkpoint is of the global batch: it resumes with any number of ranks
   global.batch_size = global_batch;
@@ -291,8 +289,6 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
 
   const auto t0 = Clock::now();
   std::size_t seen = 0;
-  double loss_sum = 0;
-  std::size_t loss_count = 0;
   for (std::size_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
@@ -321,33 +317,25 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
         torch::manual_seed(batch_seed + 104729ull * static_cast<std::uint64_t>(env.rank));
         part = task.loss(examples, batch_seed);
       }
-      // This rank's weight in the batch's mean: its units over the batch's (1 in one process),
-      // and whether any rank was asked to stop.
+      // The batch's mean loss and this rank's weight in it (its units over the batch's; 1 in one
+      // process), and whether any rank was asked to stop: one exchange between the ranks.
+      double l = part.mean.defined() ? part.mean.item<double>() : 0.0;
       double share = 1;
       if (ranks) {
-        torch::Tensor t = torch::tensor({static_cast<float>(part.units), g_stop_requested.exchange(false) ? 1.0f : 0.0f});
+        torch::Tensor t = torch::tensor({part.units, l * part.units, g_stop_requested.exchange(false) ? 1.0 : 0.0},
+                                        torch::kDouble);
         ranks->all_reduce_sum({t});
         const double units = t[0].item<double>();
         share = units > 0 ? part.units / units : 0.0;
-        if (t[1].item<float>() > 0) g_stop_requested.store(true);
+        l = units > 0 ? t[1].item<double>() / units : 0.0;
+        if (t[2].item<double>() > 0) g_stop_requested.store(true);
       }
-      double l = 0;
-      if (part.mean.defined()) {
-        (part.mean * (share / static_cast<double>(o.accumulation))).backward();
-        l = part.mean.item<double>() * share;
-      }
-      if (ranks) {  // the batch's mean loss, for the log
-        torch::Tensor t = torch::tensor({static_cast<float>(l)});
-        ranks->all_reduce_sum({t});
-        l = t.item<double>();
-      }
+      if (part.mean.defined()) (part.mean * (share / static_cast<double>(o.accumulation))).backward();
       if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss is " + std::to_string(l) + " at epoch " +
                                                       std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1));
       if (result.first_loss == 0) result.first_loss = l;
       epoch_loss += l;
       ++epoch_batches;
-      loss_sum += l;
-      ++loss_count;
       seen += hi - lo;
       if ((b + 1) % o.accumulation == 0 || b + 1 == batches) {
         if (ranks) {  // the global batch's gradient: the sum of the ranks' weighted ones
@@ -383,7 +371,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       }
       if (o.progress) {
         const double el = std::chrono::duration<double>(Clock::now() - e0).count();
-        const double rate = static_cast<double>((b + 1 - (epoch == start_epoch ? start_batch : 0)) * o.batch_size) / std::max(el, 1e-9);
+        const double rate = static_cast<double>((b + 1 - (epoch == start_epoch ? start_batch : 0)) * global_batch) / std::max(el, 1e-9);
         TrainProgress p;
         p.epoch = epoch + 1;
         p.epochs = o.epochs;
@@ -392,7 +380,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
         p.step = step;
         p.loss = epoch_loss / static_cast<double>(epoch_batches);
         p.examples_per_second = rate;
-        p.eta_seconds = static_cast<double>((batches - b - 1) * o.batch_size) / std::max(rate, 1e-9);
+        p.eta_seconds = static_cast<double>((batches - b - 1) * global_batch) / std::max(rate, 1e-9);
         report.batch(p);
       }
     }

@@ -38,6 +38,9 @@ class OutputDir {
 
   const std::string& path() const { return dir_; }
   bool exists() const;
+  /// The path an OutputDir for `dir` claims (trailing slashes dropped), without claiming it;
+  /// throws OutputError for paths that cannot be an output ("/", ".", "..").
+  static std::string normalise(const std::string& dir);
 
   /// Calls `write(tmp)` on a fresh directory beside the target, then swaps it in atomically
   /// and removes the previous version. On an exception from `write` the target is untouched.
