@@ -76,9 +76,13 @@ commands:
          [--max-length N] [--max-entities N] [--predicate] [--mask-probability P] [--no-whole-word]
          [--no-length-grouping] [--seed N] [--accumulation N] [--weight-decay X] [--max-grad-norm X]
          [--resume] [--stop-after-steps N] [--checkpoint-every STEPS] [--threads N] [--quiet]
-         [--precision fp32|bf16] [--nproc N]
-         Masked-language-model pre-training on a text corpus (one text a line), on the
-         fine-tuning loop: the encoder goes to DIR after every epoch, DIR.checkpoint holds
+         [--precision fp32|bf16] [--nproc N] [--objective mlm|electra] [--generator-layers N]
+         [--discriminator-weight X]
+         Pre-training on a text corpus (one text a line), on the fine-tuning loop: masked
+         language model (mlm, the default) or replaced-token detection (electra: a generator
+         of --generator-layers layers, default 1, sharing the embeddings fills the masks with
+         sampled tokens and the encoder learns to tell every token original or replaced;
+         loss = generator MLM + --discriminator-weight (default 50) x detection). The encoder goes to DIR after every epoch, DIR.checkpoint holds
          the state (every epoch and every --checkpoint-every steps, default 200), and
          --resume continues exactly where a stopped run was. train and pretrain stop
          cleanly on SIGINT or SIGTERM: a checkpoint after the current step, exit 128+signal.

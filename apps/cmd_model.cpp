@@ -364,7 +364,8 @@ int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
               "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads", "precision",
-              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps", "checkpoint-every", "nproc"},
+              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps", "checkpoint-every", "nproc",
+              "objective", "generator-layers", "discriminator-weight"},
              {"predicate", "quiet", "no-whole-word", "no-length-grouping", "resume"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
@@ -402,7 +403,13 @@ int pretrain_cmd(int argc, char** argv) {
   read_loop_options(args, o);
   o.mask_probability = args.double_value("mask-probability", o.mask_probability);
   o.whole_word = !args.flag("no-whole-word");
-  PretrainResult r = pretrain_mlm(model, corpus, o, args.value("out"));
+  o.objective = args.value("objective", o.objective);
+  if (o.objective != "mlm" && o.objective != "electra") throw UsageError("--objective must be mlm or electra, got " + o.objective);
+  o.generator_layers = args.size_value("generator-layers", o.generator_layers);
+  o.discriminator_weight = args.double_value("discriminator-weight", o.discriminator_weight);
+  if (o.objective != "electra" && (args.has("generator-layers") || args.has("discriminator-weight")))
+    throw UsageError("--generator-layers and --discriminator-weight are for --objective electra");
+  PretrainResult r = pretrain_encoder(model, corpus, o, args.value("out"));
   nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
                       {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}, {"interrupted", r.interrupted}};
   std::cout << j.dump() << std::endl;

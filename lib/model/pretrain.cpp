@@ -43,86 +43,207 @@ struct MlmHeadImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlmHead);
 
+// ELECTRA's extra modules: the generator's layers (over the encoder's embeddings) with its
+// MLM head, and the discriminator's head (dense + GELU + one logit per token).
+struct ElectraModulesImpl : torch::nn::Module {
+  ElectraModulesImpl(const BertConfig& c, std::size_t generator_layers) {
+    for (std::size_t i = 0; i < generator_layers; ++i)
+      generator.push_back(register_module("generator" + std::to_string(i), nn::Layer(c)));
+    generator_head = register_module("generator_head", MlmHead(c));
+    detect_dense = register_module("detect_dense", nn::Linear(c.hidden_size, c.hidden_size));
+    detect_out = register_module("detect_out", nn::Linear(c.hidden_size, 1));
+  }
+  std::vector<nn::Layer> generator;
+  MlmHead generator_head{nullptr};
+  nn::Linear detect_dense{nullptr}, detect_out{nullptr};
+};
+TORCH_MODULE(ElectraModules);
+
+// Chooses the tokens of a tree to mask (trunk tokens that are not special tags; WordPiece
+// joins a word's ## pieces) and replaces them in `tree.ids`: with [MASK] only (`bert_mix`
+// false), or BERT's 80% [MASK], 10% a random token, 10% unchanged. Returns each position's
+// original id where chosen, -100 elsewhere.
+std::vector<std::int64_t> mask_tree(SentenceTree& tree, std::mt19937_64& rng, const PretrainOptions& o, bool wordpiece,
+                                    std::int32_t mask_id, std::int32_t vocab_size, bool bert_mix) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::uniform_int_distribution<std::int32_t> random_token(0, vocab_size - 1);
+  std::vector<std::int64_t> labels(tree.size(), -100);
+  std::vector<std::vector<std::size_t>> units;
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    if (tree.segments[i] != 0) continue;
+    const std::string& tok = tree.tokens[i];
+    if (tok.size() > 2 && tok.front() == '[' && tok.back() == ']') continue;
+    if (wordpiece && o.whole_word && tok.rfind("##", 0) == 0 && !units.empty() && units.back().back() + 1 == i) {
+      units.back().push_back(i);
+    } else {
+      units.push_back({i});
+    }
+  }
+  for (const auto& unit : units) {
+    if (u(rng) >= o.mask_probability) continue;
+    const double r = bert_mix ? u(rng) : 0.0;
+    for (std::size_t i : unit) {
+      labels[i] = tree.ids[i];
+      if (r < 0.8) {
+        tree.ids[i] = mask_id;
+      } else if (r < 0.9) {
+        tree.ids[i] = random_token(rng);
+      }
+    }
+  }
+  return labels;
+}
+
 }  // namespace
 
-PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& o,
-                            const std::string& out_dir) {
+PretrainResult pretrain_encoder(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& o,
+                                const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(!corpus.empty(), "the pre-training corpus is empty");
+  KBERT_CHECK(o.objective == "mlm" || o.objective == "electra", "the pre-training objective must be mlm or electra, got '",
+              o.objective, "'");
+  const bool electra = o.objective == "electra";
   KBERT_CHECK(std::isfinite(o.mask_probability) && o.mask_probability > 0 && o.mask_probability < 1,
               "mask probability must be in (0, 1), got ", o.mask_probability);
+  KBERT_CHECK(!electra || (o.generator_layers >= 1 && o.generator_layers <= 64),
+              "generator layers must be in [1, 64], got ", o.generator_layers);
+  KBERT_CHECK(!electra || (std::isfinite(o.discriminator_weight) && o.discriminator_weight > 0),
+              "the discriminator weight must be positive, got ", o.discriminator_weight);
   KBERT_CHECK(im.spec.head == HeadKind::kNone, "pre-training trains an encoder: the model must have no head");
   const Vocab* vocab = im.tokenizer->vocab();
   const std::int32_t mask_id = vocab->find("[MASK]");
   KBERT_CHECK(mask_id >= 0, "the vocabulary has no [MASK] token");
   const bool wordpiece = im.tokenizer->kind() == "wordpiece";
   const auto vocab_size = static_cast<std::int32_t>(vocab->size());
-  MlmHead head(im.config);  // trained beside the encoder, kept in the checkpoint, not in the model
+  const std::int64_t H = im.config.hidden_size;
+  // Trained beside the encoder, kept in the checkpoint, not in the model.
+  MlmHead head{nullptr};
+  ElectraModules modules{nullptr};
+  if (electra) {
+    modules = ElectraModules(im.config, o.generator_layers);
+  } else {
+    head = MlmHead(im.config);
+  }
+
+  // The batch's trees, masked; each text's masks come from the batch seed and the text's
+  // index (so a resumed run, or ranks sharing the batch, draw the same ones), and so do
+  // ELECTRA's samples (the generator continues the text's random stream).
+  struct Masked {
+    std::vector<SentenceTree> trees;
+    std::vector<std::mt19937_64> rngs;
+    Batch batch;
+    torch::Tensor labels;  // [B, L]: original ids where chosen, -100 elsewhere
+    std::size_t chosen = 0;
+  };
+  auto masked_batch = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+    Masked m;
+    std::vector<std::vector<std::int64_t>> labels;
+    for (std::size_t k : examples) {
+      m.trees.push_back(im.builder->build(corpus[k]));
+      m.rngs.emplace_back(seed ^ (0x9E3779B97F4A7C15ull * (k + 1)));
+      labels.push_back(mask_tree(m.trees.back(), m.rngs.back(), o, wordpiece, mask_id, vocab_size, !electra));
+      for (auto y : labels.back()) m.chosen += y != -100;
+    }
+    std::vector<std::size_t> idx(m.trees.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    m.batch = im.make_batch(m.trees, idx, 0, idx.size());
+    m.labels = torch::full({static_cast<std::int64_t>(m.trees.size()), m.batch.L}, -100, torch::kLong);
+    auto* py = m.labels.data_ptr<std::int64_t>();
+    for (std::size_t t = 0; t < labels.size(); ++t)
+      std::copy(labels[t].begin(), labels[t].end(), py + static_cast<std::int64_t>(t) * m.batch.L);
+    return m;
+  };
 
   TrainTask task;
   task.size = corpus.size();
   task.length = [&](std::size_t i) { return corpus[i].size(); };
-  task.aux = head.ptr();
-  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
-    std::vector<SentenceTree> trees;
-    for (std::size_t k : examples) trees.push_back(im.builder->build(corpus[k]));
-    std::vector<std::vector<std::int64_t>> labels(trees.size());
-    std::size_t chosen_total = 0;
-    for (std::size_t t = 0; t < trees.size(); ++t) {
-      // Each text's masks come from the batch seed and the text's index: a resumed run, or
-      // ranks sharing the batch, draw the same ones.
-      std::mt19937_64 rng(seed ^ (0x9E3779B97F4A7C15ull * (examples[t] + 1)));
-      std::uniform_real_distribution<double> u(0.0, 1.0);
-      std::uniform_int_distribution<std::int32_t> random_token(0, vocab_size - 1);
-      SentenceTree& tr = trees[t];
-      labels[t].assign(tr.size(), -100);
-      // Candidate units: trunk tokens that are not special tags; WordPiece joins ## pieces.
-      std::vector<std::vector<std::size_t>> units;
-      for (std::size_t i = 0; i < tr.size(); ++i) {
-        if (tr.segments[i] != 0) continue;
-        const std::string& tok = tr.tokens[i];
-        if (tok.size() > 2 && tok.front() == '[' && tok.back() == ']') continue;
-        if (wordpiece && o.whole_word && tok.rfind("##", 0) == 0 && !units.empty() && units.back().back() + 1 == i) {
-          units.back().push_back(i);
-        } else {
-          units.push_back({i});
-        }
+  task.aux = electra ? std::static_pointer_cast<torch::nn::Module>(modules.ptr())
+                     : std::static_pointer_cast<torch::nn::Module>(head.ptr());
+  const torch::Tensor& word_embeddings = im.net->bert->embeddings->word_embeddings;
+  if (!electra) {
+    task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+      Masked m = masked_batch(examples, seed);
+      const Batch& batch = m.batch;
+      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+      if (m.chosen == 0) return TaskLoss{hidden.sum() * 0.0, 0.0};  // nothing masked (very short texts): no gradient
+      // The vocabulary projection only for the chosen positions (about 15% of them).
+      torch::Tensor flat_y = m.labels.view({-1});
+      torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
+      torch::Tensor picked = hidden.reshape({-1, H}).index_select(0, chosen);
+      torch::Tensor logits = head->forward(picked, word_embeddings).to(torch::kFloat);
+      return TaskLoss{torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen)),
+                      static_cast<double>(m.chosen)};
+    };
+  } else {
+    task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
+      Masked m = masked_batch(examples, seed);
+      const Batch& batch = m.batch;
+      const auto B = static_cast<std::int64_t>(m.trees.size()), L = batch.L;
+      // The tokens of the trees (not the padding): every one is a detection target.
+      torch::Tensor real = torch::zeros({B, L}, torch::kFloat);
+      double tokens = 0;
+      for (std::int64_t t = 0; t < B; ++t) {
+        const auto n = static_cast<std::int64_t>(m.trees[static_cast<std::size_t>(t)].size());
+        real[t].narrow(0, 0, n).fill_(1.0f);
+        tokens += static_cast<double>(n);
       }
-      for (const auto& unit : units) {
-        if (u(rng) >= o.mask_probability) continue;
-        const double r = u(rng);
-        for (std::size_t i : unit) {
-          labels[t][i] = tr.ids[i];
-          ++chosen_total;
-          if (r < 0.8) {
-            tr.ids[i] = mask_id;
-          } else if (r < 0.9) {
-            tr.ids[i] = random_token(rng);
+      torch::Tensor flat_y = m.labels.view({-1});
+      torch::Tensor gen_loss_sum = torch::zeros({}, torch::kFloat);
+      torch::Tensor corrupted = batch.ids.clone();
+      if (m.chosen > 0) {
+        // The generator: its layers over the shared embeddings of the masked input.
+        torch::Tensor g = im.net->bert->embeddings(batch.ids, batch.positions, batch.segments);
+        for (auto& layer : modules->generator) g = layer(g, batch.mask);
+        torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
+        torch::Tensor logits =
+            modules->generator_head->forward(g.reshape({-1, H}).index_select(0, chosen), word_embeddings).to(torch::kFloat);
+        torch::Tensor targets = flat_y.index_select(0, chosen);
+        gen_loss_sum = torch::nn::functional::cross_entropy(
+            logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+        // A token sampled from the generator's distribution replaces each chosen one; each
+        // text draws from its own stream, in position order.
+        torch::Tensor probs = torch::softmax(logits.detach(), 1).contiguous();
+        const auto* pp = probs.data_ptr<float>();
+        const auto* pc = chosen.data_ptr<std::int64_t>();
+        auto* pid = corrupted.view({-1}).data_ptr<std::int64_t>();
+        std::uniform_real_distribution<double> u(0.0, 1.0);
+        for (std::int64_t r = 0; r < chosen.size(0); ++r) {
+          std::mt19937_64& rng = m.rngs[static_cast<std::size_t>(pc[r] / L)];
+          const float* row = pp + r * vocab_size;
+          double x = u(rng), acc = 0;
+          std::int32_t pick = vocab_size - 1;
+          for (std::int32_t v = 0; v < vocab_size; ++v) {
+            acc += row[v];
+            if (x < acc) {
+              pick = v;
+              break;
+            }
           }
+          pid[pc[r]] = pick;
         }
       }
-    }
-    std::vector<std::size_t> idx(trees.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    Batch batch = im.make_batch(trees, idx, 0, idx.size());
-    torch::Tensor y = torch::full({static_cast<std::int64_t>(trees.size()), batch.L}, -100, torch::kLong);
-    auto* py = y.data_ptr<std::int64_t>();
-    for (std::size_t t = 0; t < trees.size(); ++t)
-      std::copy(labels[t].begin(), labels[t].end(), py + static_cast<std::int64_t>(t) * batch.L);
-    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
-    if (chosen_total == 0) return TaskLoss{hidden.sum() * 0.0, 0.0};  // nothing masked (very short texts): no gradient
-    // The vocabulary projection only for the chosen positions (about 15% of them).
-    torch::Tensor flat_y = y.view({-1});
-    torch::Tensor chosen = flat_y.ne(-100).nonzero().squeeze(1);
-    torch::Tensor picked = hidden.reshape({-1, im.config.hidden_size}).index_select(0, chosen);
-    torch::Tensor logits = head->forward(picked, im.net->bert->embeddings->word_embeddings).to(torch::kFloat);
-    return TaskLoss{torch::nn::functional::cross_entropy(logits, flat_y.index_select(0, chosen)),
-                    static_cast<double>(chosen_total)};
-  };
+      // The discriminator (the encoder being trained): original or replaced, every token.
+      torch::Tensor replaced = m.labels.ne(-100).logical_and(corrupted.ne(m.labels)).to(torch::kFloat);
+      torch::Tensor hidden = im.net->bert->forward(corrupted, batch.positions, batch.segments, batch.mask);
+      torch::Tensor d = modules->detect_out(at::gelu(modules->detect_dense(hidden))).squeeze(-1).to(torch::kFloat);
+      torch::Tensor detect_sum = (torch::nn::functional::binary_cross_entropy_with_logits(
+                                      d, replaced, torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone)) *
+                                  real)
+                                     .sum();
+      torch::Tensor loss = (gen_loss_sum / o.mask_probability + detect_sum * o.discriminator_weight) / tokens;
+      return TaskLoss{loss, tokens};
+    };
+  }
   Fnv corpus_hash;
   for (const auto& text : corpus) corpus_hash.add(text);
-  task.fingerprint = {{"task", "mlm"}, {"corpus", corpus_hash.hex() + "/" + std::to_string(corpus.size())},
-                      {"mask_probability", o.mask_probability}, {"whole_word", o.whole_word}};
+  task.fingerprint = {{"task", electra ? "electra" : "mlm"},
+                      {"corpus", corpus_hash.hex() + "/" + std::to_string(corpus.size())},
+                      {"mask_probability", o.mask_probability},
+                      {"whole_word", o.whole_word}};
+  if (electra) {
+    task.fingerprint["generator_layers"] = o.generator_layers;
+    task.fingerprint["discriminator_weight"] = o.discriminator_weight;
+  }
 
   const TrainResult r = run_training(model, task, false, false, o, out_dir);
   PretrainResult result;

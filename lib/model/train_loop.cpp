@@ -298,6 +298,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       if (o.group_by_length) group_by_length(order, global_batch, task.length, rng);
     }
     im.net->train();
+    if (task.aux) task.aux->train();
     const auto e0 = Clock::now();
     double epoch_loss = 0;
     std::size_t epoch_batches = 0;

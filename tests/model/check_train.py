@@ -194,6 +194,29 @@ def main():
         check(open(f"{d}/pe/model.safetensors", "rb").read() == reference, "killed after a periodic checkpoint and resumed: the same encoder")
         rb = json.loads(run(pre + ["--out", f"{d}/pc", "--precision", "bf16"]).stdout.decode().strip().split("\n")[-1])
         check(rb["final_loss"] < rb["first_loss"], f"bf16 pre-training: loss {rb['first_loss']:.2f} -> {rb['final_loss']:.2f}")
+        # ELECTRA: the combined loss falls; the output is an encoder (the generator and the
+        # heads stay in the checkpoint); stopped and resumed, it ends as the straight run.
+        el = pre + ["--objective", "electra", "--generator-layers", "1"]
+        re_ = json.loads(run(el + ["--out", f"{d}/ea"]).stdout.decode().strip().split("\n")[-1])
+        check(re_["final_loss"] < re_["first_loss"] / 1.5,
+              f"ELECTRA loss falls: {re_['first_loss']:.2f} -> {re_['final_loss']:.2f}")
+        check(json.load(open(f"{d}/ea/kbert.json"))["head"] == "none", "ELECTRA pre-training writes an encoder")
+        check(open(f"{d}/ea/model.safetensors", "rb").read() != reference, "ELECTRA trains another encoder than MLM")
+        ri = json.loads(run(el + ["--out", f"{d}/eb", "--stop-after-steps", "7"]).stdout.decode().strip().split("\n")[-1])
+        with open(f"{d}/eb.checkpoint/aux.safetensors", "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        check(any(n.startswith("generator0.") for n in header) and "detect_out.weight" in header,
+              f"the generator and the detection head are in the checkpoint: {sorted(header)[:4]}")
+        run(el + ["--out", f"{d}/eb", "--resume"])
+        check(ri["interrupted"] and open(f"{d}/ea/model.safetensors", "rb").read() == open(f"{d}/eb/model.safetensors", "rb").read(),
+              "ELECTRA stopped and resumed ends as the straight run")
+        run(pre + ["--out", f"{d}/pf", "--stop-after-steps", "3"])
+        r = run(el + ["--out", f"{d}/pf", "--resume"], ok=False)
+        check(r.returncode == 1 and b"electra" in r.stderr, f"ELECTRA does not resume an MLM run's checkpoint: {r.stderr[-300:]}")
+        r = run(pre + ["--out", f"{d}/ec", "--objective", "rtd"], ok=False)
+        check(r.returncode == 2 and b"rtd" in r.stderr, "a bad --objective is a usage error naming it")
+        r = run(pre + ["--out", f"{d}/ec", "--generator-layers", "2"], ok=False)
+        check(r.returncode == 2 and b"electra" in r.stderr, "--generator-layers without --objective electra is refused")
         rf = json.loads(run([k, "train", "--train", f"{d}/train.tsv", "--dev", f"{d}/dev.tsv", "--model", f"{d}/pre",
                              "--out", f"{d}/ft", "--epochs", "1", "--batch-size", "16", "--quiet", "--threads", "2"])
                         .stdout.decode().strip().split("\n")[-1])

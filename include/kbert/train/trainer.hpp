@@ -145,16 +145,26 @@ struct TrainJob {
 /// the model, trains (train_classifier or train_tagger) and returns the result.
 TrainResult run_train_job(const TrainJob& job);
 
-/// Masked-language-model pre-training (kbert pretrain), on the fine-tuning loop (AdamW and the
+/// Pre-training of an encoder (kbert pretrain) on the fine-tuning loop (AdamW and the
 /// BertAdam schedule, accumulation, clipping, bf16, checkpoints every epoch and `resume`
 /// that ends as an uninterrupted run; the encoder is written to `out_dir` after every
-/// epoch): 15% of the trunk tokens of each
-/// tree are chosen (whole words for WordPiece: a word and its ## pieces together), 80%
-/// of those become [MASK], 10% a random token, 10% stay; injected knowledge is never
-/// masked. The MLM head (dense, GELU, LayerNorm, decoder tied to the word embedding) is
-/// created fresh and not saved: the output is an encoder model directory.
+/// epoch). Two objectives:
+/// - "mlm" (BERT's masked language model): 15% of the trunk tokens of each tree are chosen
+///   (whole words for WordPiece: a word and its ## pieces together), 80% of those become
+///   [MASK], 10% a random token, 10% stay; the MLM head (dense, GELU, LayerNorm, decoder
+///   tied to the word embedding) predicts them.
+/// - "electra" (replaced-token detection, Clark et al. 2020): the chosen tokens all become
+///   [MASK]; a small generator (`generator_layers` transformer layers of the encoder's width
+///   over the encoder's own embeddings, with an MLM head tied to them) predicts them, and
+///   a token sampled from its prediction replaces each; the encoder (the discriminator)
+///   then tells for every token of the tree whether it is the original. The loss is the
+///   generator's MLM loss plus `discriminator_weight` times the detection loss, both over
+///   the batch's tokens (so ranks sharing a batch weigh exactly): (sum of generator
+///   cross-entropies / mask_probability + weight x sum of detection losses) / tokens.
+/// Injected knowledge is never masked or replaced. The heads and the generator are created
+/// fresh, kept in the checkpoint and not in the output: it is an encoder model directory.
 /// The options of the one training loop with pre-training's defaults (3 epochs, learning
-/// rate 1e-4, a checkpoint every 200 steps), plus the masking. The classifier-only fields
+/// rate 1e-4, a checkpoint every 200 steps), plus the objective's. The classifier-only fields
 /// (metric, class weights, patience, shuffle, lexical learning rate) are not used.
 struct PretrainOptions : TrainOptions {
   PretrainOptions() {
@@ -162,8 +172,11 @@ struct PretrainOptions : TrainOptions {
     learning_rate = 1e-4;
     checkpoint_every = 200;
   }
+  std::string objective = "mlm";    ///< "mlm" or "electra"
   double mask_probability = 0.15;   ///< share of trunk tokens (or words) chosen
   bool whole_word = true;           ///< WordPiece: mask whole words; no effect in char mode
+  std::size_t generator_layers = 1;     ///< electra: the generator's transformer layers
+  double discriminator_weight = 50.0;   ///< electra: weight of the detection loss (ELECTRA's lambda)
 };
 
 struct PretrainResult {
@@ -172,10 +185,10 @@ struct PretrainResult {
   bool interrupted = false;         ///< stopped by stop_after_steps; --resume continues
 };
 
-PretrainResult pretrain_mlm(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& options,
-                            const std::string& out_dir);
+PretrainResult pretrain_encoder(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& options,
+                                const std::string& out_dir);
 
-/// Asks the training running in this process (train_classifier, train_tagger, pretrain_mlm)
+/// Asks the training running in this process (train_classifier, train_tagger, pretrain_encoder)
 /// to stop after its current optimizer step, writing a checkpoint that `resume` continues
 /// exactly; the call returns a result with `interrupted` set. A request made before
 /// training starts stops it at its first step. Async-signal-safe: a SIGTERM or SIGINT
