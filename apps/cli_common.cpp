@@ -82,10 +82,11 @@ commands:
          language model (mlm, the default) or replaced-token detection (electra: a generator
          of --generator-layers layers, default 1, sharing the embeddings fills the masks with
          sampled tokens and the encoder learns to tell every token original or replaced;
-         loss = generator MLM + --discriminator-weight (default 50) x detection). The encoder goes to DIR after every epoch, DIR.checkpoint holds
-         the state (every epoch and every --checkpoint-every steps, default 200), and
-         --resume continues exactly where a stopped run was. train and pretrain stop
-         cleanly on SIGINT or SIGTERM: a checkpoint after the current step, exit 128+signal.
+         loss = generator MLM + --discriminator-weight (default 50) x detection). The
+         encoder goes to DIR after every epoch, DIR.checkpoint holds the state (every epoch
+         and every --checkpoint-every steps, default 200), and --resume continues exactly
+         where a stopped run was. train and pretrain stop cleanly on SIGINT or SIGTERM: a
+         checkpoint after the current step, exit 128+signal.
          Data-parallel: --nproc N runs N local ranks (each a share of every global batch
          of N x --batch-size; gradients summed before each step; rank 0 evaluates and
          writes); across machines run the same command on each with WORLD_SIZE, RANK,

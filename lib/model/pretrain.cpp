@@ -178,15 +178,11 @@ PretrainResult pretrain_encoder(Model& model, const std::vector<std::string>& co
     task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
       Masked m = masked_batch(examples, seed);
       const Batch& batch = m.batch;
-      const auto B = static_cast<std::int64_t>(m.trees.size()), L = batch.L;
+      const std::int64_t L = batch.L;
       // The tokens of the trees (not the padding): every one is a detection target.
-      torch::Tensor real = torch::zeros({B, L}, torch::kFloat);
-      double tokens = 0;
-      for (std::int64_t t = 0; t < B; ++t) {
-        const auto n = static_cast<std::int64_t>(m.trees[static_cast<std::size_t>(t)].size());
-        real[t].narrow(0, 0, n).fill_(1.0f);
-        tokens += static_cast<double>(n);
-      }
+      const torch::Tensor lengths = torch::tensor(batch.lengths, torch::kLong);
+      const torch::Tensor real = torch::arange(L).unsqueeze(0).lt(lengths.unsqueeze(1)).to(torch::kFloat);
+      const auto tokens = static_cast<double>(lengths.sum().item<std::int64_t>());
       torch::Tensor flat_y = m.labels.view({-1});
       torch::Tensor gen_loss_sum = torch::zeros({}, torch::kFloat);
       torch::Tensor corrupted = batch.ids.clone();
