@@ -34,6 +34,9 @@ commands:
   bench kg --triples N [--seed S] [--dir DIR] [--keep]
          Generates a KG of N triples, loads it, prints load time and peak memory
          (--keep: leave the generated file in DIR).
+  bench index [--vectors N] [--dim D] [--queries Q] [--k K] [--repeat R] [--seed S] [--dir DIR]
+         Exact search of Q random queries over N random vectors (default 100000 x 768,
+         100 queries), saved and memory-mapped; prints the median pass as JSON.
   import-uer --checkpoint F.bin --config F.json --vocab V --tokenizer char
          --pooling first|mean|max|last [--predicate] [--max-entities N]
          [--max-length N] [--labels-file F] [--kg FILE ...] --out DIR
@@ -53,6 +56,17 @@ commands:
          [--format jsonl|npy] [--out F] [--pairs] [--batch-size N] [--max-tokens N]
          [--max-length N] [--threads N] [--precision fp32|bf16] [--shard I/N]
          Sentence (or token) vectors of stdin texts (--pairs and --shard as for predict).
+  index --model DIR --corpus F --out INDEX [--pooling cls|mean|max] [--no-texts] [--kg F|none]
+         [--max-length N] [--label-column C] [--text-column C] [--id-column C] [--batch-size N]
+         [--max-tokens N] [--threads N] [--precision fp32|bf16]
+         Sentence vectors (with the KG, L2-normalised) of a corpus: .txt (one text a line, ids
+         the line numbers) or .tsv/.csv/.jsonl (label and id columns optional), in one file
+         with the ids, labels, texts and the model's fingerprint, memory-mapped by search.
+  search --index INDEX [--model DIR] [--k N] [--no-texts] [--batch-size N] [--max-tokens N]
+         [--threads N] [--precision fp32|bf16]
+         The --k (default 5) most similar indexed texts of each stdin text, exact cosine, one
+         JSON line a text: {"text", "hits": [{"id", "score", "label", "text"}]}. The model,
+         KG and max_length are the index's (--model: another copy of the same model).
   bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--max-length N]
          [--threads N] [--precision fp32|bf16]
          Times trees + batching + forward over stdin texts; ends with a JSON line.
@@ -115,6 +129,7 @@ const CommandInfo kCommands[] = {
     {"vocab", "", false, false},       {"kg", "", false, false},          {"import-uer", "", true, false},
     {"import-hf", "", true, false},    {"predict", "", true, false},      {"embed", "", true, false},
     {"train", "", true, true},         {"eval", "", true, false},         {"pretrain", "", true, true},
+    {"index", "", true, false},        {"search", "", true, false},
 };
 const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

@@ -1,4 +1,4 @@
-// kbert bench tree | kg: speed of the knowledge layer.
+// kbert bench tree | kg | index: speed of the knowledge layer and of retrieval.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 
 #include "cli_common.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/index/vector_index.hpp"
 #include "kbert/text/utf8.hpp"
 #include "commands.hpp"
 
@@ -169,14 +170,65 @@ int bench_kg(int argc, char** argv) {
   return 0;
 }
 
+// Exact search over a synthetic index: random unit vectors, saved, memory-mapped, searched
+// in batches of --queries; the median of --repeat passes.
+int bench_index(int argc, char** argv) {
+  Args args(argc, argv, 3);
+  args.known({"vectors", "dim", "queries", "k", "repeat", "seed", "dir"}, {});
+  const std::size_t n = args.size_value("vectors", 100000), dim = args.size_value("dim", 768);
+  const std::size_t nq = args.size_value("queries", 100), k = args.size_value("k", 5);
+  const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat", 5));
+  if (n == 0 || dim == 0 || nq == 0) throw UsageError("--vectors, --dim and --queries must be at least 1");
+  std::mt19937_64 rng(args.size_value("seed", 7));
+  std::normal_distribution<float> normal;
+  std::vector<float> x(n * dim), q(nq * dim);
+  for (float& v : x) v = normal(rng);
+  for (float& v : q) v = normal(rng);
+  const std::string path = args.value("dir", "/tmp") + "/kbert-bench-index-" + std::to_string(::getpid()) + ".kbix";
+  auto t0 = Clock::now();
+  VectorIndex::build(std::move(x), dim, {}, {}, {}, {}).save(path);
+  const double build_s = seconds_since(t0);
+  t0 = Clock::now();
+  VectorIndex ix;
+  try {
+    ix = VectorIndex::open(path);
+  } catch (...) {
+    std::remove(path.c_str());
+    throw;
+  }
+  const double open_s = seconds_since(t0);
+  std::remove(path.c_str());  // the mapping stays valid
+  std::vector<double> passes;
+  for (std::size_t r = 0; r < repeat; ++r) {
+    t0 = Clock::now();
+    auto hits = ix.search(q.data(), nq, k);
+    passes.push_back(seconds_since(t0));
+    if (hits.size() != nq) throw std::logic_error("bench index: wrong number of results");
+  }
+  std::sort(passes.begin(), passes.end());
+  const double s = passes[passes.size() / 2];
+  nlohmann::json j = {{"vectors", n},
+                      {"dim", dim},
+                      {"queries", nq},
+                      {"k", k},
+                      {"build_and_save_seconds", build_s},
+                      {"open_seconds", open_s},
+                      {"search_seconds", s},
+                      {"per_query_ms", 1e3 * s / static_cast<double>(nq)},
+                      {"gflops", 2.0 * static_cast<double>(n) * static_cast<double>(dim) * static_cast<double>(nq) / s / 1e9}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  if (argc < 3) throw UsageError("bench needs a target: tree, kg or encoder");
+  if (argc < 3) throw UsageError("bench needs a target: tree, kg, index or encoder");
   std::string what = argv[2];
   if (what == "tree") return bench_tree(argc, argv);
   if (what == "kg") return bench_kg(argc, argv);
-  throw UsageError("unknown bench target '" + what + "' (expected tree, kg or encoder)");
+  if (what == "index") return bench_index(argc, argv);
+  throw UsageError("unknown bench target '" + what + "' (expected tree, kg, index or encoder)");
 }
 
 }  // namespace kbert::cli

@@ -10,7 +10,9 @@
 #include "commands.hpp"
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/index/retrieval.hpp"
 #include "kbert/model/model.hpp"
+#include "kbert/train/data.hpp"
 #include "kbert/train/trainer.hpp"
 
 #include <fstream>
@@ -276,6 +278,97 @@ int embed_cmd(int argc, char** argv) {
   return 0;
 }
 
+// A corpus to index: .txt, one text a line (ids are line numbers), or a dataset file (.tsv,
+// .csv, .jsonl) whose label and id columns are optional.
+struct Corpus {
+  std::vector<std::string> texts, ids, labels;
+};
+
+Corpus read_corpus(const Args& args) {
+  const std::string path = args.value("corpus");
+  Corpus c;
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".txt") == 0) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw FileError(path, "cannot open corpus");
+    std::string line;
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      c.texts.push_back(line);
+      c.ids.push_back(std::to_string(n));
+    }
+    return c;
+  }
+  DatasetOptions o;
+  o.require_label = false;
+  o.label_column = args.value("label-column", o.label_column);
+  o.text_a_column = args.value("text-column", o.text_a_column);
+  o.id_column = args.value("id-column", o.id_column);
+  const Dataset d = Dataset::load(path, o);
+  if (d.has_pairs) throw ParseError(path, 1, "an index holds single texts; this corpus has a text_b column");
+  bool labels = false;
+  for (const Example& e : d.examples) {
+    c.texts.push_back(e.text_a);
+    c.ids.push_back(e.id.empty() ? std::to_string(e.line) : e.id);
+    c.labels.push_back(e.label);
+    labels = labels || !e.label.empty();
+  }
+  if (!labels) c.labels.clear();
+  return c;
+}
+
+int index_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"model", "corpus", "out", "pooling", "kg", "batch-size", "max-tokens", "threads", "max-length",
+              "precision", "label-column", "text-column", "id-column"},
+             {"no-texts"});
+  if (!args.has("model") || !args.has("corpus") || !args.has("out"))
+    throw UsageError("index needs --model DIR, --corpus FILE and --out INDEX");
+  IndexBuildOptions o;
+  try {
+    o.pooling = parse_embed_pooling(args.value("pooling", "mean"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--pooling: ") + e.what());
+  }
+  if (o.pooling == EmbedPooling::kTokens) throw UsageError("--pooling: an index holds one vector a text (cls, mean or max)");
+  o.store_texts = !args.flag("no-texts");
+  Corpus c = read_corpus(args);
+  Model m = Model::load(args.value("model"), run_options(args));
+  VectorIndex ix = build_index(m, c.texts, std::move(c.ids), std::move(c.labels), o);
+  ix.save(args.value("out"));
+  std::cerr << "kbert index: " << ix.size() << " vectors of " << ix.dim() << " written to " << args.value("out") << "\n";
+  return 0;
+}
+
+int search_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"index", "model", "k", "batch-size", "max-tokens", "threads", "precision"}, {"no-texts"});
+  if (!args.has("index")) throw UsageError("search needs --index INDEX");
+  const std::size_t k = args.size_value("k", 5);
+  if (k == 0) throw UsageError("--k must be at least 1");
+  const VectorIndex ix = VectorIndex::open(args.value("index"));
+  // The index fixes how queries are embedded: its model, KG and max_length.
+  RunOptions r = run_options(args);
+  if (!ix.source().kg.empty()) r.kg = ix.source().kg;
+  if (ix.source().max_length != 0) r.max_length = ix.source().max_length;
+  const Model m = Model::load(args.value("model", ix.source().model), r);
+  check_index_model(ix, m);
+  const Texts t = read_texts(false);
+  const auto hits = search_index(ix, m, t.a, k);
+  const bool texts = ix.has_texts() && !args.flag("no-texts");
+  for (std::size_t i = 0; i < t.a.size(); ++i) {
+    nlohmann::json row = {{"text", t.a[i]}, {"hits", nlohmann::json::array()}};
+    for (const SearchHit& h : hits[i]) {
+      nlohmann::json j = {{"id", ix.id(h.row)}, {"score", h.score}};
+      if (ix.has_labels()) j["label"] = ix.label(h.row);
+      if (texts) j["text"] = ix.text(h.row);
+      row["hits"].push_back(std::move(j));
+    }
+    std::cout << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  }
+  return 0;
+}
+
 // A fresh model from --config (UER or Hugging Face JSON) and --vocab.
 Model create_from_config(const Args& args, const ModelSpec& spec, const RunOptions& run) {
   if (!args.has("vocab")) throw UsageError("--config needs --vocab");
@@ -447,7 +540,8 @@ int cmd_model(int argc, char** argv) {
   static const std::map<std::string, int (*)(int, char**)> handlers = {
       {"bench", bench_encoder}, {"import-uer", import_uer_cmd}, {"import-hf", import_hf_cmd},
       {"predict", predict_cmd}, {"embed", embed_cmd},           {"train", train_cmd},
-      {"eval", eval_cmd},       {"pretrain", pretrain_cmd}};
+      {"eval", eval_cmd},       {"pretrain", pretrain_cmd}, {"index", index_cmd},
+      {"search", search_cmd}};
   for (std::size_t i = 0; i < kCommandCount; ++i)  // the command list (kCommands) and the handlers agree
     if (kCommands[i].model && !handlers.count(kCommands[i].name))
       throw std::logic_error(std::string("no handler for the model command ") + kCommands[i].name);

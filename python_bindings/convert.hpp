@@ -32,5 +32,6 @@ void bind_kg(py::module_& m);
 void bind_text(py::module_& m);
 void bind_model(py::module_& m);
 void bind_jobs(py::module_& m);
+void bind_index(py::module_& m);
 
 }  // namespace kbert::python

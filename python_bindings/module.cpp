@@ -28,4 +28,5 @@ PYBIND11_MODULE(_kbert, m) {
   python::bind_text(m);
   python::bind_model(m);
   python::bind_jobs(m);
+  python::bind_index(m);
 }

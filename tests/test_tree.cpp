@@ -211,7 +211,7 @@ TEST_CASE("Fact scores: the G statistic of the labels of the texts a fact touche
   Dataset train;
   train.path = "toy";
   for (auto [label, text] : {std::pair{"pos", "苹果好"}, {"pos", "苹果甜"}, {"neg", "香蕉坏"}, {"neg", "香蕉烂"}})
-    train.examples.push_back(Example{label, text, "", 0});
+    train.examples.push_back(Example{label, text, "", 0, ""});
   const auto scores = score_facts(kg, std::make_shared<CharTokenizer>(), train, 1);
   const double g = 4 * std::log(2.0);  // 2 * 2 * ln(2 / (2 * 0.5)): two texts, all of one label of two
   REQUIRE(scores.size() == 4);

@@ -1,4 +1,5 @@
 #include "kbert/model/model.hpp"
+#include "kbert/index/vector_index.hpp"
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -449,6 +450,14 @@ void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> 
 
 const BertConfig& Model::config() const { return impl_->config; }
 const ModelSpec& Model::spec() const { return impl_->spec; }
+const std::string& Model::directory() const { return impl_->dir; }
+const RunOptions& Model::run_options() const { return impl_->run; }
+const std::string& Model::fingerprint() const {
+  std::call_once(impl_->fingerprint_once, [&] {
+    if (!impl_->dir.empty()) impl_->fingerprint = model_fingerprint(impl_->dir);
+  });
+  return impl_->fingerprint;
+}
 const SentenceTreeBuilder& Model::builder() const { return *impl_->builder; }
 
 std::size_t Model::parameter_bytes() const {

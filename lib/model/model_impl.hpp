@@ -54,6 +54,8 @@ struct Model::Impl {
   // The inference path reuses one set of buffers (nn::Workspace): one forward pass at a
   // time. Each pass already uses every core; callers on other threads wait their turn.
   mutable std::mutex forward_mutex;
+  mutable std::once_flag fingerprint_once;  // model_fingerprint(dir), computed when first asked for
+  mutable std::string fingerprint;
 
   void setup_text();
   // Writes the model's files into `dir` (a fresh directory; OutputDir swaps it into place).

@@ -46,13 +46,14 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
     std::size_t bad = find_invalid_utf8(s);
     if (bad != std::string::npos) throw ParseError(path, row, "invalid UTF-8 at byte " + std::to_string(bad));
   };
-  auto add = [&](std::string label, std::string a, std::string b, std::size_t row) {
-    if (label.empty()) throw ParseError(path, row, "empty label");
+  auto add = [&](std::string label, std::string a, std::string b, std::size_t row, std::string id) {
+    if (label.empty() && o.require_label) throw ParseError(path, row, "empty label");
     check_utf8(label, row);
     check_utf8(a, row);
     check_utf8(b, row);
+    check_utf8(id, row);
     d.has_pairs = d.has_pairs || !b.empty();
-    d.examples.push_back({std::move(label), std::move(a), std::move(b), row});
+    d.examples.push_back({std::move(label), std::move(a), std::move(b), row, std::move(id)});
   };
   if (ends_with(path, ".jsonl") || ends_with(path, ".json")) {
     std::string line;
@@ -76,7 +77,8 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
         throw ParseError(path, row, "\"" + key + "\" must be a string");
       };
       const std::string a_key = j.contains(o.text_a_column) ? o.text_a_column : "text";
-      add(text(o.label_column, true), text(a_key, true), text(o.text_b_column, false), row);
+      add(text(o.label_column, o.require_label), text(a_key, true), text(o.text_b_column, false), row,
+          text(o.id_column, false));
     }
     return d;
   }
@@ -110,9 +112,10 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
   std::ptrdiff_t ca = column(o.text_a_column);
   if (ca < 0) ca = column("text");
   const std::ptrdiff_t cb = column(o.text_b_column);
-  if (cl < 0) throw ParseError(path, 1, "no \"" + o.label_column + "\" column in the header");
+  const std::ptrdiff_t ci = column(o.id_column);
+  if (cl < 0 && o.require_label) throw ParseError(path, 1, "no \"" + o.label_column + "\" column in the header");
   if (ca < 0) throw ParseError(path, 1, "no \"" + o.text_a_column + "\" (or \"text\") column in the header");
-  const std::size_t need = static_cast<std::size_t>(std::max({cl, ca, cb})) + 1;
+  const std::size_t need = static_cast<std::size_t>(std::max({cl, ca, cb, ci})) + 1;
   const std::size_t columns = fields.size();
   while (true) {
     err.clear();
@@ -125,8 +128,10 @@ Dataset Dataset::load(const std::string& path, const DatasetOptions& o) {
     if (fields.size() > columns)
       throw ParseError(path, row, "expected " + std::to_string(columns) + " fields (the header's), found " +
                                       std::to_string(fields.size()) + (csv ? "" : ": a TAB inside a text?"));
-    add(fields[static_cast<std::size_t>(cl)], fields[static_cast<std::size_t>(ca)],
-        cb >= 0 && static_cast<std::size_t>(cb) < fields.size() ? fields[static_cast<std::size_t>(cb)] : "", row);
+    auto field = [&](std::ptrdiff_t c) {
+      return c >= 0 && static_cast<std::size_t>(c) < fields.size() ? fields[static_cast<std::size_t>(c)] : std::string();
+    };
+    add(field(cl), field(ca), field(cb), row, field(ci));
   }
   return d;
 }

@@ -4,6 +4,7 @@
     kg = kbert.KnowledgeGraph(); kg.load("HowNet.spo")
     tree = kbert.SentenceTreeBuilder(kg, options=kbert.TreeOptions(predicate=True)).build("我不高兴")
     model = kbert.Model.load("models/senti"); model.predict(["这家酒店服务很好"])
+    ix = kbert.Index.build(model, texts, labels=labels); ix.search(model, ["..."], k=5)
     kbert.train("train.tsv", "models/new", dev="dev.tsv", model="pretrained", kg=["energy.spo"])
 
 Errors: missing files raise FileNotFoundError, bad files and values ValueError (the
@@ -15,7 +16,7 @@ from ._cpu import choose_cpu_kernels as _choose_cpu_kernels
 _choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
-    KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, score_facts)
+    Index, KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, score_facts)
 from ._kbert import train as _train  # noqa: E402
 
 
@@ -31,5 +32,5 @@ def train(train, out, *, nproc=1, **kwargs):
     from ._launch import train_ranks
     return train_ranks(nproc, train, out, kwargs)
 
-__all__ = ["KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "import_hf", "import_uer",
+__all__ = ["Index", "KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "import_hf", "import_uer",
            "score_facts", "train"]

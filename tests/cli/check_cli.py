@@ -88,6 +88,11 @@ def main():
         check(r.returncode == 0 and last["triples"] == 20000 and last["load_seconds"] > 0 and last["peak_rss_mib"] > 0,
               "bench kg")
         check(not [f for f in os.listdir(d) if f.startswith("kbert-bench-kg")], "bench kg removes its file")
+        r = run([k, "bench", "index", "--vectors", "3000", "--dim", "16", "--queries", "7", "--repeat", "1", "--dir", d])
+        last = json.loads(r.stdout.decode().strip().split("\n")[-1])
+        check(r.returncode == 0 and last["vectors"] == 3000 and last["queries"] == 7 and last["search_seconds"] > 0,
+              "bench index")
+        check(not [f for f in os.listdir(d) if f.startswith("kbert-bench-index")], "bench index removes its file")
 
         # Vocabulary building: WordPiece from a corpus tokenizes the corpus without [UNK].
         corpus = os.path.join(d, "corpus.txt")
@@ -119,8 +124,8 @@ def main():
     print("cli: all checks passed")
 
 
-COMMANDS = ["tree", "kg score", "bench tree", "bench kg", "import-uer", "import-hf", "predict", "embed",
-            "bench encoder", "train", "pretrain", "vocab", "eval"]
+COMMANDS = ["tree", "kg score", "bench tree", "bench kg", "bench index", "import-uer", "import-hf", "predict", "embed",
+            "bench encoder", "train", "pretrain", "vocab", "eval", "index", "search"]
 
 
 def check_usage_lists_options(k):

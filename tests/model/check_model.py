@@ -325,6 +325,65 @@ def bad_checkpoints(k, d):
     expect_fail("missing model dir", [k, "predict", "--model", os.path.join(d, "nope")], "kbert.json")
 
 
+def retrieval(k, data, d, model):
+    """kbert index / search: exact cosine top-k of the model's own normalised vectors (as
+    `kbert embed --normalize` makes them), self-retrieval, the index fixing the KG, a
+    different model refused, a damaged index file named."""
+    texts = ["我吃苹果", "北京很大", "这家酒店服务很好", "房间干净", "苹果很甜", "北京首都", "早餐丰富", "交通也方便"]
+    corpus = os.path.join(d, "corpus.tsv")
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("id\tlabel\ttext\n")
+        for i, t in enumerate(texts):
+            f.write(f"r{i}\t{'fruit' if '苹果' in t else 'other'}\t{t}\n")
+    ix = os.path.join(d, "c.kbix")
+    run([k, "index", "--model", model, "--corpus", corpus, "--out", ix, "--pooling", "mean"])
+    queries = ["苹果", "北京的酒店", "房间很干净"]
+    vec = lambda xs, *o: np.array([r["embedding"] for r in jsonl(run(
+        [k, "embed", "--model", model, "--pooling", "mean", "--normalize", *o], "".join(x + "\n" for x in xs)).stdout)])
+    x, q = vec(texts), vec(queries)
+    got = jsonl(run([k, "search", "--index", ix, "--k", "3"], "".join(t + "\n" for t in queries)).stdout)
+    for i, row in enumerate(got):
+        want = np.argsort(-(x @ q[i]), kind="stable")[:3]
+        check([h["id"] for h in row["hits"]] == [f"r{j}" for j in want], f"search = numpy top-3 for {queries[i]}")
+        close("search scores are cosines", [h["score"] for h in row["hits"]], (x @ q[i])[want], 1e-5)
+        check(all(h["label"] == ("fruit" if "苹果" in h["text"] else "other") for h in row["hits"]), "hits carry label and text")
+    alone = jsonl(run([k, "search", "--index", ix, "--k", "3"], queries[1] + "\n").stdout)[0]
+    check([h["id"] for h in alone["hits"]] == [h["id"] for h in got[1]["hits"]], "a query's hits do not depend on the others")
+    self_hit = jsonl(run([k, "search", "--index", ix, "--k", "1"], texts[5] + "\n").stdout)[0]["hits"][0]
+    check(self_hit["id"] == "r5" and abs(self_hit["score"] - 1) < 1e-5, "an indexed text finds itself, score 1")
+    # A .txt corpus (ids are line numbers) built without the KG: search embeds without it too.
+    txt = os.path.join(d, "corpus.txt")
+    with open(txt, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in texts))
+    ix2 = os.path.join(d, "nokg.kbix")
+    run([k, "index", "--model", model, "--corpus", txt, "--out", ix2, "--kg", "none", "--pooling", "cls", "--no-texts"])
+    hit = jsonl(run([k, "search", "--index", ix2, "--k", "8"], "北京首都\n").stdout)[0]["hits"]
+    xc = np.array([r["embedding"] for r in jsonl(run([k, "embed", "--model", model, "--pooling", "cls", "--normalize",
+                                                       "--kg", "none"], "".join(t + "\n" for t in texts)).stdout)])
+    close("index --kg none: search embeds without the KG", [h["score"] for h in hit], np.sort(xc @ xc[5])[::-1], 1e-5)
+    check(hit[0]["id"] == "6" and "text" not in hit[0] and "label" not in hit[0], "txt ids are line numbers; --no-texts")
+    # Another model (same weights, other settings): refused, naming both.
+    other = os.path.join(d, "m_other")
+    shutil.copytree(model, other)
+    spec = json.load(open(os.path.join(other, "kbert.json")))
+    spec["pooling"] = "mean"
+    json.dump(spec, open(os.path.join(other, "kbert.json"), "w"))
+    r = run([k, "search", "--index", ix, "--model", other], "苹果\n", ok=False)
+    check(r.returncode == 1 and b"fingerprint" in r.stderr and other.encode() in r.stderr, "another model is refused")
+    r = run([k, "search", "--index", ix, "--kg", "none"], "苹果\n", ok=False)
+    check(r.returncode == 2, "search --kg is a usage error (the index fixes the KG)")
+    with open(ix, "rb") as f:
+        blob = f.read()
+    bad = os.path.join(d, "bad.kbix")
+    with open(bad, "wb") as f:
+        f.write(blob[:-3])
+    r = run([k, "search", "--index", bad], "苹果\n", ok=False)
+    check(r.returncode == 1 and bad.encode() in r.stderr and b"truncated" in r.stderr, "a damaged index names the file")
+    r = run([k, "index", "--model", model, "--corpus", os.path.join(d, "nope.tsv"), "--out", bad], ok=False)
+    check(r.returncode == 1 and b"nope.tsv" in r.stderr and os.path.getsize(bad) == len(blob) - 3,
+          "a missing corpus is named; the output is untouched")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kbert", required=True)
@@ -339,7 +398,8 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         uer_parity(a.kbert, a.data, d, reviews)
         hf_parity(a.kbert, d)
-        visibility_and_padding(a.kbert, a.data, d)
+        model = visibility_and_padding(a.kbert, a.data, d)
+        retrieval(a.kbert, a.data, d, model)
         bad_checkpoints(a.kbert, d)
     for name, v in sorted(WORST.items()):
         print(f"  {name}: max |diff| {v:.2e}")

@@ -463,3 +463,41 @@ def test_train_on_two_ranks(tiny_data, tmp_path):
     assert np.allclose(p1, p2, atol=1e-6)
     with pytest.raises(ValueError, match="nproc"):
         kbert.train(tiny_data["train"], str(tmp_path / "bad"), nproc=0, **common)
+
+
+def test_index_search_equals_numpy_and_the_cli(model_dir, tmp_path):
+    m = kbert.Model.load(model_dir)
+    corpus = ["我不高兴", "房间干净，价格不贵", "这家酒店服务很好", "服务太差", "早餐丰富", "交通也方便", "房间太小"]
+    labels = ["neg", "pos", "pos", "neg", "pos", "pos", "neg"]
+    ix = kbert.Index.build(m, corpus, labels=labels)
+    assert len(ix) == 7 and ix.dim == 32 and ix.ids == [str(i) for i in range(1, 8)] and ix.labels == labels
+    x = m.embed(corpus, normalize=True)
+    assert np.allclose(ix.vectors, x, atol=1e-6)
+    with pytest.raises(ValueError):
+        ix.vectors[0, 0] = 1.0  # a read-only view of the index
+    queries = ["房间很干净", "我不高兴的是服务"]
+    hits = ix.search(m, queries, k=3)
+    q = m.embed(queries, normalize=True)
+    for i, row in enumerate(hits):
+        want = np.argsort(-(x @ q[i]), kind="stable")[:3]
+        assert [h.row for h in row] == list(want)
+        assert np.allclose([h.score for h in row], (x @ q[i])[want], atol=1e-5)
+        assert [h.label for h in row] == [labels[j] for j in want] and row[0].text == corpus[want[0]]
+    assert [[h.row for h in r] for r in ix.search_vectors(q, k=3)] == [[h.row for h in r] for r in hits]
+    path = str(tmp_path / "c.kbix")
+    ix.save(path)
+    back = kbert.Index.open(path)
+    assert back.model == model_dir and back.pooling == "mean"
+    cli = subprocess.run([CLI, "search", "--index", path, "--k", "3"], input="".join(t + "\n" for t in queries),
+                         capture_output=True, text=True, check=True)
+    assert [[h["id"] for h in json.loads(line)["hits"]] for line in cli.stdout.splitlines()] == \
+        [[h.id for h in r] for r in hits]
+    with pytest.raises(ValueError, match="--kg"):  # the same model loaded without its KG embeds otherwise
+        back.search(kbert.Model.load(model_dir, kg="none"), queries)
+    with pytest.raises(ValueError, match="pooling"):
+        kbert.Index.build(m, corpus, pooling="tokens")
+    with pytest.raises(ValueError, match="3 labels for 7"):
+        kbert.Index.build(m, corpus, labels=labels[:3])
+    (tmp_path / "bad.kbix").write_bytes(open(path, "rb").read()[:100])
+    with pytest.raises(ValueError, match="bad.kbix"):
+        kbert.Index.open(str(tmp_path / "bad.kbix"))

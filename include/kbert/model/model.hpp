@@ -163,6 +163,12 @@ class Model {
   const BertConfig& config() const;
   const ModelSpec& spec() const;
   const SentenceTreeBuilder& builder() const;
+  /// The directory the model was loaded from ("" for a created model).
+  const std::string& directory() const;
+  const RunOptions& run_options() const;
+  /// model_fingerprint() of directory() (kbert/index/vector_index.hpp), read once when first
+  /// asked for; "" for a created model.
+  const std::string& fingerprint() const;
   std::size_t parameter_bytes() const;
 
   struct Impl;

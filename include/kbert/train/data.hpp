@@ -4,7 +4,8 @@
 //   K-BERT TSV   a header row naming the columns, then label<TAB>text_a[<TAB>text_b]
 //   CSV          RFC 4180, a header row naming the columns
 //   JSONL        one JSON object a line
-// The columns are "label", "text_a" (or "text"), optional "text_b"; other names can be given.
+// The columns are "label", "text_a" (or "text"), optional "text_b" and "id"; other names can be
+// given, and the label made optional (corpora for retrieval).
 // A bad row is an error naming the file and the row.
 //
 //   kbert::Dataset train = kbert::Dataset::load("train.tsv");
@@ -22,12 +23,15 @@ struct Example {
   std::string text_a;
   std::string text_b;  ///< empty for single texts
   std::size_t line = 0;  ///< where the example starts in its file (1-based; 0: not from a file)
+  std::string id;        ///< the "id" column when the file has one (retrieval corpora), else ""
 };
 
 struct DatasetOptions {
   std::string label_column = "label";
   std::string text_a_column = "text_a";  ///< "text" is accepted too
   std::string text_b_column = "text_b";  ///< optional
+  std::string id_column = "id";          ///< optional
+  bool require_label = true;             ///< false: the label column may be missing (empty labels)
 };
 
 struct Dataset {
