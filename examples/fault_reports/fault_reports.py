@@ -13,8 +13,11 @@ each kbert variant fine-tuned from the same small English BERT that was
 pre-trained on NRC licensee event reports and the PHMSA training narratives
 (data/fault_reports/pretrained, made by pretrain.sh). Prints the table
 (macro-F1, accuracy, per-class F1 on the test reports, time), keeps the best
-variant on dev as BEST, then explains a few test reports: predicted cause, its
-probability, and the triples injected with the words they attached to.
+variant on dev as BEST, measures similar-report retrieval (precision@5 of "same
+cause", test reports against the training reports: TF-IDF cosine vs `kbert index`
+with the best variant with knowledge, its pooling chosen on dev; retrieval.py), then
+explains a few test reports: predicted cause, its probability, the triples injected
+with the words they attached to, and the 3 most similar training reports.
 
 Usage (from anywhere; Debian's interpreter):
   /usr/bin/python3 examples/fault_reports/fault_reports.py [--quick] [--out DIR]
@@ -35,6 +38,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import retrieval  # noqa: E402
+
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 DATA = os.path.join(REPO, "data", "fault_reports")
 VARIANTS = {  # name: (label, uses the KG, visible matrix, lexical side channel)
@@ -243,14 +249,31 @@ def main():
     shutil.copytree(os.path.join(out, best), best_dir)
     log(f"[best] on dev macro-F1: {VARIANTS[best][0]} ({stat([r['dev']['macro_f1'] for r in results[best]])[0]:.4f}) -> {best_dir}")
 
-    # 6. Explanations from the best variant with knowledge: cause, probability, injected knowledge.
+    # 6. Retrieval and explanations from the best variant with knowledge (first seed):
+    #    similar training reports, cause, probability, injected knowledge.
     with_kg = [v for v in variants if VARIANTS[v][1]]
     if with_kg:
         explained = max(with_kg, key=lambda v: stat([r["dev"]["macro_f1"] for r in results[v]])[0])
-        explain(args, out, os.path.join(out, explained), files["test"])
+        t0 = time.perf_counter()
+        ret = retrieval.evaluate(args.kbert, os.path.join(out, explained), files, out, k=5,
+                                 threads=os.cpu_count() or 1)
+        with open(os.path.join(out, "retrieval.json.tmp"), "w", encoding="utf-8") as f:
+            json.dump(ret, f, indent=1)
+        os.replace(os.path.join(out, "retrieval.json.tmp"), os.path.join(out, "retrieval.json"))
+        chosen = ret["kbert"][ret["chosen"]]
+        line = (f"Similar-report retrieval, precision@5 of the same cause (test reports against the training "
+                f"reports): TF-IDF cosine {ret['tfidf']['test']:.3f}, kbert index ({VARIANTS[explained][0]}, seed "
+                f"{seeds[0]}, {ret['chosen']} pooling chosen on dev) {chosen['test']:.3f}; dev: "
+                f"{ret['tfidf']['dev']:.3f} and {chosen['dev']:.3f}.")
+        log(f"[retrieval] {line} ({time.perf_counter() - t0:.0f} s)")
+        with open(os.path.join(out, "results.md.tmp"), "w", encoding="utf-8") as f:
+            f.write(table + "\n" + line + "\n")
+        os.replace(os.path.join(out, "results.md.tmp"), os.path.join(out, "results.md"))
+        explain(args, out, os.path.join(out, explained), files, ret["index"])
 
 
-def explain(args, out, model_dir, test_file):
+def explain(args, out, model_dir, files, index):
+    test_file = files["test"]
     rows = read_rows(test_file)
     # Reports that mention equipment: the ones the KG has something to say about, shortest first
     # (so the explanation fits on a screen), from different causes when possible.
@@ -271,6 +294,8 @@ def explain(args, out, model_dir, test_file):
         if len(chosen) == args.explain:
             break
     log(f"[explain] {len(chosen)} test reports, model {model_dir}")
+    similar = retrieval.kbert_search(args.kbert, index, [rows[i][1] for i in chosen], 3, os.cpu_count() or 1)
+    train_text = {str(n): text for n, (_, text) in enumerate(read_rows(files["train"]), start=2)}  # ids: file lines
     for i in chosen:
         gold, text = rows[i]
         p = preds[i]
@@ -290,6 +315,10 @@ def explain(args, out, model_dir, test_file):
         if labels:
             top = sorted(zip(p["probs"], labels), reverse=True)[:3]
             log("top causes: " + ", ".join(f"{l} {q:.2f}" for q, l in top))
+        log("most similar training reports (cosine, cause):")
+        for h in similar[chosen.index(i)]:
+            t = train_text.get(h["id"], "")
+            log(f"  {h['score']:.3f} {h['label']:<22} {t[:110]}{' ...' if len(t) > 110 else ''}")
 
 
 if __name__ == "__main__":

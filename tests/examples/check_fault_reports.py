@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Runs the fault-report main job in --quick mode and checks what it promises:
-the table has the two baselines and the four kbert variants with figures, the
-best model is saved, and the explanations name triples that are in the shipped KG
-and words that are in the report.
+the table has the two baselines and the four kbert variants with figures and the
+retrieval line, the best model is saved, the explanations name triples that are in
+the shipped KG and words that are in the report, and the similar reports shown are
+training reports with their causes.
 
 Usage: /usr/bin/python3 tests/examples/check_fault_reports.py --kbert KBERT --out DIR"""
 import argparse
@@ -40,11 +41,29 @@ def main():
         for line in f:
             s, p, o = line.rstrip("\n").split("\t")
             triples.add((s, f"{p} {o}"))
-    explained = 0
+    if not re.search(r"^Similar-report retrieval, precision@5 .*: TF-IDF cosine [01]\.\d{3}, kbert index \(.*\) "
+                     r"[01]\.\d{3}; dev: [01]\.\d{3} and [01]\.\d{3}\.$", table, re.M):
+        sys.exit(f"results.md: no retrieval line with figures:\n{table}")
+    with open(os.path.join(out, "train.tsv"), encoding="utf-8") as f:
+        train = [line.rstrip("\n").split("\t") for line in f][1:]
+    explained = similar = 0
     report = None
+    hits = False
     for line in proc.stdout.splitlines():
         if line.startswith("report:"):
             report = line[len("report:"):].strip()
+            hits = False
+        if line.startswith("most similar training reports"):
+            hits = True
+            continue
+        if hits and line.startswith("  "):
+            m = re.match(r"  (-?[01]\.\d{3}) (\S+)\s+(.*?)( \.\.\.)?$", line)
+            if not m or not -1 <= float(m.group(1)) <= 1:
+                sys.exit(f"a similar-report line without a cosine: {line!r}")
+            if not any(label == m.group(2) and text.startswith(m.group(3)) for label, text in train):
+                sys.exit(f"a similar report that is not a training report with that cause: {line!r}")
+            similar += 1
+            continue
         m = re.match(r"  (.+?)\s+-> (.+)$", line)
         if m and report is not None:
             word, facts = m.group(1).strip(), m.group(2).split("; ")
@@ -56,7 +75,10 @@ def main():
             explained += 1
     if explained < 2:
         sys.exit(f"expected explanations with injected triples, found {explained}")
-    print(f"check_fault_reports: table complete, best model saved, {explained} explained words checked against the KG")
+    if similar < 3:
+        sys.exit(f"expected the similar training reports of the explained reports, found {similar}")
+    print(f"check_fault_reports: table complete, best model saved, {explained} explained words checked against the KG, "
+          f"{similar} similar training reports checked")
 
 
 if __name__ == "__main__":
