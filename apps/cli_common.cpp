@@ -56,6 +56,13 @@ commands:
          [--format jsonl|npy] [--out F] [--pairs] [--batch-size N] [--max-tokens N]
          [--max-length N] [--threads N] [--precision fp32|bf16] [--shard I/N]
          Sentence (or token) vectors of stdin texts (--pairs and --shard as for predict).
+  explain --model DIR [--json] [--top N] [--kg FILE|none] [--max-length N] [--batch-size N]
+         [--max-tokens N] [--threads N] [--precision fp32|bf16]
+         Per-fact attribution for stdin texts (a classifier): the prediction, and for every
+         injected fact the predicted class's probability with that fact's branch removed
+         from the tree (nothing takes its place), all in batches. The table lists the --top
+         (default 10) facts by |change|, change = p(without) - p(with): negative when the fact
+         supported the prediction; --json gives every fact, in tree order.
   index --model DIR --corpus F --out INDEX [--pooling cls|mean|max] [--no-texts] [--kg F|none]
          [--max-length N] [--label-column C] [--text-column C] [--id-column C] [--batch-size N]
          [--max-tokens N] [--threads N] [--precision fp32|bf16]
@@ -129,7 +136,7 @@ const CommandInfo kCommands[] = {
     {"vocab", "", false, false},       {"kg", "", false, false},          {"import-uer", "", true, false},
     {"import-hf", "", true, false},    {"predict", "", true, false},      {"embed", "", true, false},
     {"train", "", true, true},         {"eval", "", true, false},         {"pretrain", "", true, true},
-    {"index", "", true, false},        {"search", "", true, false},
+    {"index", "", true, false},        {"search", "", true, false},       {"explain", "", true, false},
 };
 const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

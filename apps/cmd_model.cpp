@@ -1,5 +1,6 @@
 // kbert import-uer | import-hf | predict | embed | bench encoder: the encoder commands.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -278,6 +279,51 @@ int embed_cmd(int argc, char** argv) {
   return 0;
 }
 
+int explain_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision", "top"}, {"json"});
+  if (!args.has("model")) throw UsageError("explain needs --model DIR");
+  const std::size_t top = args.size_value("top", 10);
+  const Model m = Model::load(args.value("model"), run_options(args));
+  const Texts t = read_texts(false);
+  const std::vector<Explanation> ex = m.explain(t.a);
+  const auto& labels = m.spec().labels;
+  auto name = [&](std::int64_t l) {
+    return l >= 0 && static_cast<std::size_t>(l) < labels.size() ? labels[static_cast<std::size_t>(l)] : std::to_string(l);
+  };
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    const Explanation& e = ex[i];
+    const float prob = e.prediction.probs[static_cast<std::size_t>(e.prediction.label)];
+    if (args.flag("json")) {
+      nlohmann::json facts = nlohmann::json::array();
+      for (const FactAttribution& a : e.facts)
+        facts.push_back({{"entity", a.fact.entity}, {"relation", a.fact.relation}, {"object", a.fact.object},
+                         {"span", {a.fact.start, a.fact.end}}, {"prob_without", a.prob_without}, {"change", a.change},
+                         {"label_without", name(a.label_without)}});
+      nlohmann::json j = {{"text", t.a[i]}, {"label", e.prediction.label_name}, {"prob", prob},
+                          {"probs", e.prediction.probs}, {"facts", facts}};
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      continue;
+    }
+    // The readable form: the facts that moved the prediction most first.
+    std::vector<const FactAttribution*> order;
+    for (const FactAttribution& a : e.facts) order.push_back(&a);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const FactAttribution* x, const FactAttribution* y) { return std::fabs(x->change) > std::fabs(y->change); });
+    std::cout << "text " << (i + 1) << ": " << e.prediction.label_name << " (p = " << std::fixed << std::setprecision(3) << prob
+              << "), " << e.facts.size() << " injected fact(s)\n";
+    for (std::size_t r = 0; r < order.size() && r < top; ++r) {
+      const FactAttribution& a = *order[r];
+      std::cout << "  " << std::showpos << std::setw(7) << a.change << std::noshowpos << "  " << a.fact.entity << " -> "
+                << a.fact.relation << " " << a.fact.object;
+      if (a.label_without != e.prediction.label) std::cout << "   (without it: " << name(a.label_without) << ")";
+      std::cout << "\n";
+    }
+    std::cout.unsetf(std::ios::fixed);
+  }
+  return 0;
+}
+
 // A corpus to index: .txt, one text a line (ids are line numbers), or a dataset file (.tsv,
 // .csv, .jsonl) whose label and id columns are optional.
 struct Corpus {
@@ -540,7 +586,7 @@ int cmd_model(int argc, char** argv) {
   static const std::map<std::string, int (*)(int, char**)> handlers = {
       {"bench", bench_encoder}, {"import-uer", import_uer_cmd}, {"import-hf", import_hf_cmd},
       {"predict", predict_cmd}, {"embed", embed_cmd},           {"train", train_cmd},
-      {"eval", eval_cmd},       {"pretrain", pretrain_cmd}, {"index", index_cmd},
+      {"eval", eval_cmd},       {"pretrain", pretrain_cmd}, {"index", index_cmd}, {"explain", explain_cmd},
       {"search", search_cmd}};
   for (std::size_t i = 0; i < kCommandCount; ++i)  // the command list (kCommands) and the handlers agree
     if (kCommands[i].model && !handlers.count(kCommands[i].name))

@@ -7,6 +7,7 @@
 #include "kbert/train/fact_scores.hpp"
 #include "test_helpers.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace kbert;
@@ -254,4 +255,46 @@ TEST_CASE("Fact scores: the G statistic of the labels of the texts a fact touche
   Dataset empty;
   empty.path = "empty.tsv";
   CHECK_THROWS_WITH(score_facts(kg, std::make_shared<CharTokenizer>(), empty), Catch::Contains("empty.tsv"));
+}
+
+TEST_CASE("remove_branch equals the tree built without that fact") {
+  // 苹果 has two facts and max_entities is 2, so without one of them nothing takes its place.
+  KnowledgeGraph full = fruit_kg(), without;
+  without.add("苹果", "是", "水果");
+  without.add("北京", "首都", "中国");
+  TreeOptions opt;
+  opt.predicate = true;
+  opt.add_special = true;
+  const std::string text = "我吃苹果和北京的苹果";
+  const SentenceTree t = char_builder(full, opt).build(text);
+  REQUIRE(t.injected.size() == 5);  // 苹果 x2 (twice), 北京
+  REQUIRE(t.injected[1].relation == "产地");
+  // Removing the first mention's 产地山东 leaves the second mention's in place.
+  const SentenceTree r = remove_branch(t, 1);
+  CHECK(r.size() == t.size() - 4);
+  const SentenceTree w = char_builder(without, opt).build(text);
+  const SentenceTree w_second = remove_branch(t, 4);
+  // By hand: the KG without 产地山东 has neither mention's branch; removing both gives that tree.
+  const SentenceTree both = remove_branch(r, 3);
+  CHECK(both.tokens == w.tokens);
+  CHECK(both.positions == w.positions);
+  CHECK(both.segments == w.segments);
+  CHECK(both.uer_segments == w.uer_segments);
+  CHECK(rows(both.visible) == rows(w.visible));
+  REQUIRE(both.injected.size() == w.injected.size());
+  for (std::size_t i = 0; i < w.injected.size(); ++i) {
+    CHECK(both.injected[i].object == w.injected[i].object);
+    CHECK(both.injected[i].start == w.injected[i].start);
+    CHECK(both.injected[i].end == w.injected[i].end);
+    CHECK(both.injected[i].entity_start == w.injected[i].entity_start);
+    CHECK(both.injected[i].entity_end == w.injected[i].entity_end);
+  }
+  // Other tokens keep their soft positions: the trunk after the removed branch is unchanged.
+  const auto he = std::find(t.tokens.begin(), t.tokens.end(), "和") - t.tokens.begin();
+  const auto hr = std::find(r.tokens.begin(), r.tokens.end(), "和") - r.tokens.begin();
+  CHECK(hr == he - 4);
+  CHECK(r.positions[static_cast<std::size_t>(hr)] == t.positions[static_cast<std::size_t>(he)]);
+  CHECK(w_second.size() == t.size() - 4);
+  CHECK(w_second.injected.size() == 4);
+  CHECK_THROWS_AS(remove_branch(t, 5), std::out_of_range);
 }

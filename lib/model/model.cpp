@@ -337,6 +337,75 @@ std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, co
   return out;
 }
 
+std::vector<Explanation> Model::explain(const std::vector<std::string>& texts) const {
+  const Impl& im = *impl_;
+  KBERT_CHECK(im.net->head, "this model has no classification head (kbert.json head is none)");
+  KBERT_CHECK(im.spec.head != HeadKind::kTagger, "explain is for classifiers; this is a token-classification (NER) model");
+  std::vector<Explanation> out(texts.size());
+  // A few texts at a time: each brings one tree per injected fact.
+  const std::size_t group = 64;
+  for (std::size_t g0 = 0; g0 < texts.size(); g0 += group) {
+    const std::size_t g1 = std::min(texts.size(), g0 + group);
+    std::vector<SentenceTree> base(g1 - g0);
+    std::vector<std::pair<std::size_t, std::int64_t>> items;  // (text, injected fact or -1 for the whole tree)
+    for (std::size_t i = g0; i < g1; ++i) {
+      try {
+        base[i - g0] = im.builder->build(texts[i]);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("text " + std::to_string(i + 1) + ": " + e.what());
+      }
+      for (std::int64_t j = -1; j < static_cast<std::int64_t>(base[i - g0].injected.size()); ++j) items.push_back({i, j});
+    }
+    std::vector<std::vector<float>> probs(items.size()), logit_rows(items.size());
+    im.run_tree_batches(
+        items.size(),
+        [&](std::size_t k) {
+          const SentenceTree& t = base[items[k].first - g0];
+          return items[k].second < 0 ? t : remove_branch(t, static_cast<std::size_t>(items[k].second));
+        },
+        [&](std::size_t k) { return items[k].first; }, texts, {},
+        [&](const Batch&, const torch::Tensor&, const torch::Tensor& logits, const std::vector<std::size_t>& idx,
+            std::vector<SentenceTree>&, const std::vector<std::size_t>&, std::size_t, std::size_t) {
+          torch::Tensor p = at::softmax(logits, -1).contiguous(), l = logits.contiguous();
+          const auto C = p.size(1);
+          for (std::size_t r = 0; r < idx.size(); ++r) {
+            const float* row = p.data_ptr<float>() + r * C;
+            probs[idx[r]].assign(row, row + C);
+            logit_rows[idx[r]].assign(l.data_ptr<float>() + r * C, l.data_ptr<float>() + (r + 1) * C);
+            for (float x : probs[idx[r]])
+              if (!std::isfinite(x))
+                throw std::runtime_error("text " + std::to_string(items[idx[r]].first + 1) +
+                                         ": the model's output is not a number (NaN or infinite)");
+          }
+        });
+    std::size_t k = 0;
+    for (std::size_t i = g0; i < g1; ++i) {
+      Explanation& e = out[i];
+      const std::vector<float>& p = probs[k];
+      e.prediction.logits = logit_rows[k++];
+      e.prediction.probs = p;
+      e.prediction.label = std::max_element(e.prediction.logits.begin(), e.prediction.logits.end()) -
+                           e.prediction.logits.begin();  // as predict() decides
+      e.prediction.label_name = e.prediction.label < static_cast<std::int64_t>(im.spec.labels.size())
+                                    ? im.spec.labels[static_cast<std::size_t>(e.prediction.label)]
+                                    : std::to_string(e.prediction.label);
+      e.prediction.injected = base[i - g0].injected;
+      const float with = p[static_cast<std::size_t>(e.prediction.label)];
+      for (const InjectedTriple& fact : base[i - g0].injected) {
+        const std::vector<float>& q = probs[k++];
+        FactAttribution a;
+        a.fact = fact;
+        a.prob_without = q[static_cast<std::size_t>(e.prediction.label)];
+        a.change = a.prob_without - with;
+        const std::vector<float>& ql = logit_rows[k - 1];
+        a.label_without = std::max_element(ql.begin(), ql.end()) - ql.begin();
+        e.facts.push_back(std::move(a));
+      }
+    }
+  }
+  return out;
+}
+
 Matrix Model::embed(const std::vector<std::string>& texts, EmbedPooling pooling, bool normalize,
                     const std::vector<std::string>& texts_b) const {
   const Impl& im = *impl_;

@@ -76,6 +76,11 @@ struct Model::Impl {
                    std::size_t end) const;
   template <typename Fn>
   void run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const;
+  // The loop itself over `count` trees made by make(i); text_of(i) is the text (of a, b) whose
+  // lexical features go with tree i (explain: several trees of one text).
+  template <typename Make, typename TextOf, typename Fn>
+  void run_tree_batches(std::size_t count, Make&& make, TextOf&& text_of, const std::vector<std::string>& a,
+                        const std::vector<std::string>& b, Fn&& fn) const;
 };
 
 

@@ -21,19 +21,28 @@ namespace kbert {
 template <typename Fn>
 void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const {
   KBERT_CHECK(b.empty() || b.size() == a.size(), a.size(), " texts but ", b.size(), " second texts");
+  run_tree_batches(
+      a.size(),
+      [&](std::size_t i) {
+        try {
+          return b.empty() ? builder->build(a[i]) : builder->build(a[i], b[i]);
+        } catch (const std::invalid_argument& e) {
+          throw std::invalid_argument("text " + std::to_string(i + 1) + ": " + e.what());
+        }
+      },
+      [](std::size_t i) { return i; }, a, b, std::forward<Fn>(fn));
+}
+
+template <typename Make, typename TextOf, typename Fn>
+void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text_of, const std::vector<std::string>& a,
+                                   const std::vector<std::string>& b, Fn&& fn) const {
   c10::InferenceMode guard;
   const std::size_t chunk = std::max<std::size_t>(run.batch_size * 16, 512);
   const std::size_t bs = std::max<std::size_t>(run.batch_size, 1);
-  for (std::size_t c0 = 0; c0 < a.size(); c0 += chunk) {
-    const std::size_t c1 = std::min(a.size(), c0 + chunk);
+  for (std::size_t c0 = 0; c0 < count; c0 += chunk) {
+    const std::size_t c1 = std::min(count, c0 + chunk);
     std::vector<SentenceTree> trees(c1 - c0);
-    for (std::size_t i = c0; i < c1; ++i) {
-      try {
-        trees[i - c0] = b.empty() ? builder->build(a[i]) : builder->build(a[i], b[i]);
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("text " + std::to_string(i + 1) + ": " + e.what());
-      }
-    }
+    for (std::size_t i = c0; i < c1; ++i) trees[i - c0] = make(i);
     std::vector<std::size_t> order(trees.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return trees[x].size() > trees[y].size(); });
@@ -45,7 +54,7 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
       const bool lexical = net->head && spec.lexical_buckets;
       if (lexical) {
         std::vector<std::size_t> texts;
-        for (std::size_t q = k; q < e; ++q) texts.push_back(c0 + order[q]);
+        for (std::size_t q = k; q < e; ++q) texts.push_back(text_of(c0 + order[q]));
         lex = lexical_batch(a, b, texts);
       }
       {

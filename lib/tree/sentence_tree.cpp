@@ -319,6 +319,45 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   return tree;
 }
 
+SentenceTree remove_branch(const SentenceTree& tree, std::size_t index) {
+  if (index >= tree.injected.size())
+    throw std::out_of_range("remove_branch: injected fact " + std::to_string(index) + " of " +
+                            std::to_string(tree.injected.size()));
+  const std::uint32_t b = tree.injected[index].start, e = tree.injected[index].end, len = e - b;
+  const std::size_t n = tree.size(), m = n - len;
+  SentenceTree t;
+  t.is_pair = tree.is_pair;
+  auto cut = [&](const auto& v, auto& out) {
+    if (v.empty()) return;
+    out.assign(v.begin(), v.begin() + b);
+    out.insert(out.end(), v.begin() + e, v.end());
+  };
+  cut(tree.tokens, t.tokens);
+  cut(tree.ids, t.ids);
+  cut(tree.positions, t.positions);
+  cut(tree.hard_index, t.hard_index);
+  cut(tree.segments, t.segments);
+  cut(tree.uer_segments, t.uer_segments);
+  cut(tree.hf_segments, t.hf_segments);
+  t.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
+  auto old = [&](std::size_t k) { return k < b ? k : k + len; };
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < m; ++j)
+      t.visible(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) =
+          tree.visible(static_cast<Eigen::Index>(old(i)), static_cast<Eigen::Index>(old(j)));
+  auto shift = [&](std::uint32_t k) { return k >= e ? k - len : k; };
+  for (std::size_t i = 0; i < tree.injected.size(); ++i) {
+    if (i == index) continue;
+    InjectedTriple x = tree.injected[i];
+    x.start = shift(x.start);
+    x.end = shift(x.end);
+    x.entity_start = shift(x.entity_start);
+    x.entity_end = shift(x.entity_end);
+    t.injected.push_back(std::move(x));
+  }
+  return t;
+}
+
 std::vector<SentenceTree> SentenceTreeBuilder::build_batch(const std::vector<std::string>& texts,
                                                            const std::vector<std::string>& texts_b,
                                                            unsigned threads) const {

@@ -81,6 +81,22 @@ class SentenceTreeBuilder:
     def build(self, text: str, text_b: Optional[str] = None) -> SentenceTree: ...
     def build_batch(self, texts: List[str], threads: int = 0) -> List[SentenceTree]: ...
 
+class FactAttribution(NamedTuple):
+    entity: str
+    relation: str
+    object: str
+    start: int
+    end: int
+    prob_without: float
+    change: float
+    label_without: str
+
+class Explanation(NamedTuple):
+    label: str
+    probability: float
+    probs: npt.NDArray[np.float32]
+    facts: List[FactAttribution]
+
 class Model:
     @staticmethod
     def load(dir: str, kg: Optional[str] = None, batch_size: int = 32, threads: int = 0,
@@ -92,6 +108,7 @@ class Model:
     def predict_proba(self, texts: List[str]) -> npt.NDArray[np.float32]: ...
     def embed(self, texts: List[str], pooling: str = "mean", normalize: bool = False) -> npt.NDArray[np.float32]: ...
     def predict_details(self, texts: List[str]) -> List[Prediction]: ...
+    def explain(self, texts: List[str]) -> List[Explanation]: ...
     def tree(self, text: str) -> SentenceTree: ...
     @property
     def labels(self) -> List[str]: ...

@@ -125,7 +125,7 @@ def main():
 
 
 COMMANDS = ["tree", "kg score", "bench tree", "bench kg", "bench index", "import-uer", "import-hf", "predict", "embed",
-            "bench encoder", "train", "pretrain", "vocab", "eval", "index", "search"]
+            "bench encoder", "train", "pretrain", "vocab", "eval", "index", "search", "explain"]
 
 
 def check_usage_lists_options(k):

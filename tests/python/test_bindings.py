@@ -501,3 +501,20 @@ def test_index_search_equals_numpy_and_the_cli(model_dir, tmp_path):
     (tmp_path / "bad.kbix").write_bytes(open(path, "rb").read()[:100])
     with pytest.raises(ValueError, match="bad.kbix"):
         kbert.Index.open(str(tmp_path / "bad.kbix"))
+
+
+def test_explain_equals_the_cli(model_dir):
+    m = kbert.Model.load(model_dir)
+    texts = ["我不高兴", "这家酒店服务很好，我不高兴的是房间太小"]
+    ex = m.explain(texts)
+    cli = [json.loads(line) for line in subprocess.run([CLI, "explain", "--model", model_dir, "--json"],
+                                                       input="".join(t + "\n" for t in texts), capture_output=True,
+                                                       text=True, check=True).stdout.splitlines()]
+    for e, c in zip(ex, cli):
+        assert e.label == c["label"] and abs(e.probability - c["prob"]) < 1e-6
+        assert [(f.entity, f.relation, f.object) for f in e.facts] == \
+            [(f["entity"], f["relation"], f["object"]) for f in c["facts"]]
+        assert np.allclose([f.change for f in e.facts], [f["change"] for f in c["facts"]], atol=1e-6)
+        assert all(abs(f.change - (f.prob_without - e.probability)) < 1e-6 for f in e.facts)
+    assert len(ex[1].facts) > 0
+    assert [p.label for p in m.predict_details(texts)] == [e.label for e in ex]

@@ -81,6 +81,21 @@ struct Prediction {
   std::vector<InjectedTriple> injected;
 };
 
+/// What one injected fact did to a prediction (Model::explain).
+struct FactAttribution {
+  InjectedTriple fact;           ///< as in Prediction::injected (the tree's order)
+  float prob_without = 0;        ///< the predicted class's probability with this branch removed
+  float change = 0;              ///< prob_without - the probability with every fact: negative when
+                                 ///< the fact supported the prediction, positive when it worked against it
+  std::int64_t label_without = -1;  ///< the prediction without this branch
+};
+
+/// A prediction and, for every injected fact, what removing it would change.
+struct Explanation {
+  Prediction prediction;
+  std::vector<FactAttribution> facts;
+};
+
 /// An entity a tagger model found in a text.
 struct TaggedEntity {
   std::string type;                 ///< the X of B-X / I-X
@@ -136,6 +151,11 @@ class Model {
 
   /// Classifies texts (pairs when texts_b is given). Needs a head.
   std::vector<Prediction> predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b = {}) const;
+  /// Per-fact attribution: predicts each text, then each text again once per injected fact
+  /// with that fact's branch removed from the tree (remove_branch: nothing takes its place,
+  /// the lexical side channel stays), all in batches; reports the predicted class's
+  /// probability without each fact. Needs a classification head.
+  std::vector<Explanation> explain(const std::vector<std::string>& texts) const;
   /// Token classification (a tagger head): splits each text into characters (char models)
   /// or words and punctuation (other tokenizers), tags them, and returns the entities
   /// (conlleval chunking) with code-point offsets. Branch tokens are never tagged; a trunk

@@ -77,6 +77,12 @@ struct SentenceTree {
   std::size_t size() const { return tokens.size(); }
 };
 
+/// The tree without the branch of tree.injected[index]: its tokens leave the tree (and their
+/// rows and columns the visible matrix); every other token keeps its soft position, segment
+/// and visibility, and nothing takes the branch's place. The counterfactual "this fact not
+/// injected here" that Model::explain scores. Throws std::out_of_range for a bad index.
+SentenceTree remove_branch(const SentenceTree& tree, std::size_t index);
+
 /// Builds sentence trees for one knowledge graph and tokenizer. Construction
 /// builds the entity matcher once; build() is const and thread-safe.
 class SentenceTreeBuilder {
