@@ -17,7 +17,8 @@ variant on dev as BEST, measures similar-report retrieval (precision@5 of "same
 cause", test reports against the training reports: TF-IDF cosine vs `kbert index`
 with the best variant with knowledge, its pooling chosen on dev; retrieval.py), then
 explains a few test reports: predicted cause, its probability, the triples injected
-with the words they attached to, and the 3 most similar training reports.
+with the words they attached to, the facts whose removal changes the probability most
+(`kbert explain`), and the 3 most similar training reports.
 
 Usage (from anywhere; Debian's interpreter):
   /usr/bin/python3 examples/fault_reports/fault_reports.py [--quick] [--out DIR]
@@ -294,18 +295,24 @@ def explain(args, out, model_dir, files, index):
         if len(chosen) == args.explain:
             break
     log(f"[explain] {len(chosen)} test reports, model {model_dir}")
+    # The chosen reports again with per-fact attribution: one forward pass per injected fact.
+    proc = subprocess.run([args.kbert, "explain", "--model", model_dir, "--json"],
+                          input="".join(rows[i][1] + "\n" for i in chosen), capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"fault_reports: kbert explain failed: {proc.stderr.strip()}")
+    explained = dict(zip(chosen, (json.loads(line) for line in proc.stdout.splitlines())))
     similar = retrieval.kbert_search(args.kbert, index, [rows[i][1] for i in chosen], 3, os.cpu_count() or 1)
     train_text = {str(n): text for n, (_, text) in enumerate(read_rows(files["train"]), start=2)}  # ids: file lines
     for i in chosen:
         gold, text = rows[i]
-        p = preds[i]
-        prob = max(p["probs"])
+        p = explained[i]  # the prediction (as predict's) and what each injected fact did
+        prob = p["prob"]
         log("-" * 100)
         log(f"report:    {text[:600]}{' ...' if len(text) > 600 else ''}")
         log(f"predicted: {p['label']} (p = {prob:.2f})    reported cause: {gold}"
             f"{'' if p['label'] == gold else '    <- differs: a reviewer should look'}")
         by_word = {}
-        for x in p["injected"]:   # a word met twice gets the same triples twice: show them once
+        for x in p["facts"]:   # a word met twice gets the same triples twice: show them once
             facts = by_word.setdefault(x["entity"], [])
             if f"{x['relation']} {x['object']}" not in facts:
                 facts.append(f"{x['relation']} {x['object']}")
@@ -315,6 +322,12 @@ def explain(args, out, model_dir, files, index):
         if labels:
             top = sorted(zip(p["probs"], labels), reverse=True)[:3]
             log("top causes: " + ", ".join(f"{l} {q:.2f}" for q, l in top))
+        moved = sorted(p["facts"], key=lambda x: -abs(x["change"]))[:3]
+        if moved:
+            log(f"facts that moved p({p['label']}) most (change when the fact is removed):")
+            for x in moved:
+                flip = "" if x["label_without"] == p["label"] else f"   (without it: {x['label_without']})"
+                log(f"  {x['change']:+.4f}  {x['entity']} -> {x['relation']} {x['object']}{flip}")
         log("most similar training reports (cosine, cause):")
         for h in similar[chosen.index(i)]:
             t = train_text.get(h["id"], "")

@@ -2,8 +2,8 @@
 """Runs the fault-report main job in --quick mode and checks what it promises:
 the table has the two baselines and the four kbert variants with figures and the
 retrieval line, the best model is saved, the explanations name triples that are in
-the shipped KG and words that are in the report, and the similar reports shown are
-training reports with their causes.
+the shipped KG and words that are in the report, the attributions name facts of the KG,
+and the similar reports shown are training reports with their causes.
 
 Usage: /usr/bin/python3 tests/examples/check_fault_reports.py --kbert KBERT --out DIR"""
 import argparse
@@ -46,17 +46,25 @@ def main():
         sys.exit(f"results.md: no retrieval line with figures:\n{table}")
     with open(os.path.join(out, "train.tsv"), encoding="utf-8") as f:
         train = [line.rstrip("\n").split("\t") for line in f][1:]
-    explained = similar = 0
+    explained = similar = attributed = 0
     report = None
-    hits = False
+    section = None
     for line in proc.stdout.splitlines():
         if line.startswith("report:"):
             report = line[len("report:"):].strip()
-            hits = False
-        if line.startswith("most similar training reports"):
-            hits = True
+            section = None
+        if not line.startswith("  "):
+            section = ("hits" if line.startswith("most similar training reports") else
+                       "moved" if line.startswith("facts that moved") else
+                       "knowledge" if line.startswith("knowledge the model saw") else None)
             continue
-        if hits and line.startswith("  "):
+        if section == "moved":
+            m = re.match(r"  ([+-][01]\.\d{4})  (.+?) -> (.+?)(   \(without it: \S+\))?$", line)
+            if not m or (m.group(2), m.group(3)) not in triples:
+                sys.exit(f"an attribution line that names no triple of energy.spo: {line!r}")
+            attributed += 1
+            continue
+        if section == "hits":
             m = re.match(r"  (-?[01]\.\d{3}) (\S+)\s+(.*?)( \.\.\.)?$", line)
             if not m or not -1 <= float(m.group(1)) <= 1:
                 sys.exit(f"a similar-report line without a cosine: {line!r}")
@@ -65,7 +73,7 @@ def main():
             similar += 1
             continue
         m = re.match(r"  (.+?)\s+-> (.+)$", line)
-        if m and report is not None:
+        if m and report is not None and section == "knowledge":
             word, facts = m.group(1).strip(), m.group(2).split("; ")
             for fact in facts:
                 if (word, fact) not in triples:
@@ -75,10 +83,12 @@ def main():
             explained += 1
     if explained < 2:
         sys.exit(f"expected explanations with injected triples, found {explained}")
+    if attributed < 2:
+        sys.exit(f"expected per-fact attributions in the explanations, found {attributed}")
     if similar < 3:
         sys.exit(f"expected the similar training reports of the explained reports, found {similar}")
     print(f"check_fault_reports: table complete, best model saved, {explained} explained words checked against the KG, "
-          f"{similar} similar training reports checked")
+          f"{similar} similar training reports and {attributed} attributions checked")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!t.visible(i, i)) __builtin_trap();  // every token sees itself
     for (const auto& inj : t.injected)
       if (inj.start >= inj.end || inj.end > t.size()) __builtin_trap();
+    // Removing a branch (attribution): its tokens go, the rest stays consistent.
+    for (std::size_t j = 0; j < t.injected.size() && j < 3; ++j) {
+      const kbert::SentenceTree r = kbert::remove_branch(t, j);
+      const std::size_t len = t.injected[j].end - t.injected[j].start;
+      if (r.size() != t.size() - len || r.visible.rows() != static_cast<long>(r.size()) ||
+          r.positions.size() != r.size() || r.injected.size() != t.injected.size() - 1)
+        __builtin_trap();
+      for (const auto& inj : r.injected)
+        if (inj.start >= inj.end || inj.end > r.size() || inj.entity_end > r.size()) __builtin_trap();
+    }
   } catch (const std::invalid_argument&) {
   }
   return 0;
