@@ -314,8 +314,8 @@ int explain_cmd(int argc, char** argv) {
               << "), " << e.facts.size() << " injected fact(s)\n";
     for (std::size_t r = 0; r < order.size() && r < top; ++r) {
       const FactAttribution& a = *order[r];
-      std::cout << "  " << std::showpos << std::setw(7) << a.change << std::noshowpos << "  " << a.fact.entity << " -> "
-                << a.fact.relation << " " << a.fact.object;
+      std::cout << "  " << std::showpos << std::setprecision(4) << std::setw(7) << a.change << std::noshowpos
+                << std::setprecision(3) << "  " << a.fact.entity << " -> " << a.fact.relation << " " << a.fact.object;
       if (a.label_without != e.prediction.label) std::cout << "   (without it: " << name(a.label_without) << ")";
       std::cout << "\n";
     }
