@@ -27,7 +27,7 @@ Usage (from anywhere; Debian's interpreter):
       [--kg-scores on|off] [--min-fact-score X]
 --quick: a smoke run on a few reports with one short epoch (about 2 minutes).
 --seeds: fine-tune every variant once per seed; the table gives mean +- standard
-deviation over the seeds (one seed by default, to fit the job in about 30 minutes).
+deviation over the seeds (one seed by default; with 10 epochs about 40-55 minutes on 2 cores).
 """
 import argparse
 import concurrent.futures
