@@ -301,8 +301,8 @@ def explain(args, out, model_dir, files, index):
     if proc.returncode != 0:
         sys.exit(f"fault_reports: kbert explain failed: {proc.stderr.strip()}")
     explained = dict(zip(chosen, (json.loads(line) for line in proc.stdout.splitlines())))
-    similar = retrieval.kbert_search(args.kbert, index, [rows[i][1] for i in chosen], 3, os.cpu_count() or 1)
-    train_text = {str(n): text for n, (_, text) in enumerate(read_rows(files["train"]), start=2)}  # ids: file lines
+    similar = retrieval.kbert_search(args.kbert, index, [rows[i][1] for i in chosen], 3, os.cpu_count() or 1,
+                                     with_texts=True)
     for i in chosen:
         gold, text = rows[i]
         p = explained[i]  # the prediction (as predict's) and what each injected fact did
@@ -330,7 +330,7 @@ def explain(args, out, model_dir, files, index):
                 log(f"  {x['change']:+.4f}  {x['entity']} -> {x['relation']} {x['object']}{flip}")
         log("most similar training reports (cosine, cause):")
         for h in similar[chosen.index(i)]:
-            t = train_text.get(h["id"], "")
+            t = h["text"]
             log(f"  {h['score']:.3f} {h['label']:<22} {t[:110]}{' ...' if len(t) > 110 else ''}")
 
 

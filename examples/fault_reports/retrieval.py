@@ -40,9 +40,11 @@ def tfidf_hits(train_texts, train_labels, texts, k):
     return [[train_labels[j] for j in row] for row in order]
 
 
-def kbert_search(kbert, index, texts, k, threads):
-    proc = subprocess.run([kbert, "search", "--index", index, "--k", str(k), "--no-texts", "--threads", str(threads)],
-                          input="".join(t + "\n" for t in texts), capture_output=True, text=True)
+def kbert_search(kbert, index, texts, k, threads, with_texts=False):
+    """The k hits of each text: {"id", "score", "label"} (and "text", the indexed one, with with_texts)."""
+    cmd = [kbert, "search", "--index", index, "--k", str(k), "--threads", str(threads)]
+    proc = subprocess.run(cmd + ([] if with_texts else ["--no-texts"]), input="".join(t + "\n" for t in texts),
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"retrieval: kbert search failed: {proc.stderr.strip()}")
     return [json.loads(line)["hits"] for line in proc.stdout.splitlines()]
