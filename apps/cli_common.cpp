@@ -2,6 +2,9 @@
 
 #include "commands.hpp"
 #include "kbert/common/env.hpp"
+#include "kbert/tree/limits.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -16,10 +19,14 @@ commands:
   tree   --kg FILE [--kg FILE ...] --tokenizer char|wordpiece|sentencepiece
          [--vocab FILE] [--spm-model FILE] [--max-entities N] [--max-length N]
          [--predicate] [--truncation kbert|trunk-first] [--add-special]
+         [--hops N] [--max-facts N]
          [--kg-format auto|spo|nt|csv|tsv] [--lenient] [--case-insensitive]
          [--no-lower-case]
          Reads texts from stdin, one a line (with --add-special, a TAB separates a
-         pair), and prints one JSON sentence tree a line.
+         pair), and prints one JSON sentence tree a line. --hops 2 follows fact
+         chains: an injected object that is itself a KG entity brings its own facts
+         as a sub-branch (--max-entities per node, --max-facts per mention in all,
+         default max-entities x hops); 1 (the default) is K-BERT.
   kg score --kg FILE --train F --out F.spo --tokenizer char|wordpiece|sentencepiece
          [--vocab FILE] [--spm-model FILE] [--min-score X] [--threads N]
          [--kg-format auto|spo|nt|csv|tsv] [--lenient] [--case-insensitive] [--no-lower-case]
@@ -44,6 +51,7 @@ commands:
          --labels-file in its labels_map order) saved by the original K-BERT.
   import-hf --from HF_DIR [--labels-file F] [--kg FILE ...] --out DIR [--max-length N]
          [--max-entities N] [--predicate] [--truncation kbert|trunk-first]
+         [--hops N] [--max-facts N]
          Converts a Hugging Face BERT directory into a model directory.
   predict --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--json] [--pairs]
          [--max-length N] [--threads N] [--precision fp32|bf16] [--shard I/N]
@@ -84,7 +92,8 @@ commands:
          [--class-weights none|balanced] [--patience N] [--resume] [--stop-after-steps N]
          [--checkpoint-every STEPS] [--pooling first|mean|max|last] [--head kbert|hf]
          [--max-length N] [--max-entities N] [--predicate] [--truncation kbert|trunk-first]
-         [--no-visible-matrix] [--no-soft-position] [--no-shuffle] [--no-length-grouping]
+         [--hops N] [--max-facts N] [--no-visible-matrix] [--no-soft-position] [--no-shuffle]
+         [--no-length-grouping]
          [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
          [--lexical-buckets N] [--lexical-learning-rate X] [--threads N] [--quiet] [--nproc N]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
@@ -263,8 +272,8 @@ Truncation truncation_option(const Args& args) {
 }
 
 void declare_tree_options(Args& args, bool bench) {
-  std::vector<std::string> with_value = {"tokenizer", "vocab",      "spm-model", "max-entities",
-                                         "max-length", "truncation", "kg-format"};
+  std::vector<std::string> with_value = {"tokenizer",  "vocab",      "spm-model", "max-entities", "max-length",
+                                         "truncation", "kg-format", "hops",      "max-facts"};
   if (bench) with_value.insert(with_value.end(), {"threads", "repeat"});
   args.known(with_value, {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});
 }
@@ -308,8 +317,29 @@ std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
   opt.predicate = args.flag("predicate");
   opt.add_special = args.flag("add-special");
   if (args.has("truncation")) opt.truncation = truncation_option(args);
+  hops_options(args, opt);
   setup->builder = std::make_unique<SentenceTreeBuilder>(use_kg ? &setup->kg : nullptr, setup->tokenizer, opt);
   return setup;
+}
+
+void hops_options(const Args& args, TreeOptions& opt) {
+  opt.hops = args.size_value("hops", opt.hops);
+  if (opt.hops < 1 || opt.hops > kMaxHops)
+    throw UsageError("--hops must be from 1 to " + std::to_string(kMaxHops) + ", got " + std::to_string(opt.hops));
+  opt.max_facts = args.size_value("max-facts", opt.max_facts);
+  if (opt.max_facts > kMaxFacts)
+    throw UsageError("--max-facts must be at most " + std::to_string(kMaxFacts) + ", got " + std::to_string(opt.max_facts));
+}
+
+nlohmann::json fact_json(const InjectedTriple& x) {
+  return {{"entity", x.entity}, {"relation", x.relation}, {"object", x.object},
+          {"span", {x.start, x.end}}, {"hop", x.hop},           {"parent", x.parent}};
+}
+
+nlohmann::json injected_json(const std::vector<InjectedTriple>& xs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& x : xs) a.push_back(fact_json(x));
+  return a;
 }
 
 }  // namespace kbert::cli

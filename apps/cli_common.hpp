@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,5 +55,11 @@ struct TreeSetup {
 /// Declares the tree options; `bench` adds bench tree's --threads and --repeat.
 void declare_tree_options(Args& args, bool bench = false);
 std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
+/// --hops and --max-facts into `opt` (usage errors name a bad value).
+void hops_options(const Args& args, TreeOptions& opt);
+
+/// An injected fact as JSON: entity, relation, object, span [start, end), hop, parent.
+nlohmann::json fact_json(const InjectedTriple& x);
+nlohmann::json injected_json(const std::vector<InjectedTriple>& xs);
 
 }  // namespace kbert::cli

@@ -105,12 +105,6 @@ RunOptions run_options(const Args& args) {
   return r;
 }
 
-nlohmann::json injected_json(const std::vector<InjectedTriple>& xs) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& x : xs)
-    a.push_back({{"entity", x.entity}, {"relation", x.relation}, {"object", x.object}, {"span", {x.start, x.end}}});
-  return a;
-}
 
 int import_uer_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
@@ -137,7 +131,8 @@ int import_uer_cmd(int argc, char** argv) {
 
 int import_hf_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"from", "labels-file", "out", "max-entities", "max-length", "truncation"}, {"predicate"}, {"kg"});
+  args.known({"from", "labels-file", "out", "max-entities", "max-length", "truncation", "hops", "max-facts"}, {"predicate"},
+             {"kg"});
   ImportHfOptions o;
   o.from = args.value("from");
   o.out = args.value("out");
@@ -147,6 +142,7 @@ int import_hf_cmd(int argc, char** argv) {
   o.tree.max_length = args.size_value("max-length", o.tree.max_length);
   o.tree.predicate = args.flag("predicate");
   if (args.has("truncation")) o.tree.truncation = truncation_option(args);
+  hops_options(args, o.tree);
   o.kg_files = args.kg_files();
   import_hf(o);
   std::cerr << "kbert import-hf: wrote " << o.out << "\n";
@@ -287,19 +283,18 @@ int explain_cmd(int argc, char** argv) {
   const Model m = Model::load(args.value("model"), run_options(args));
   const Texts t = read_texts(false);
   const std::vector<Explanation> ex = m.explain(t.a);
-  const auto& labels = m.spec().labels;
-  auto name = [&](std::int64_t l) {
-    return l >= 0 && static_cast<std::size_t>(l) < labels.size() ? labels[static_cast<std::size_t>(l)] : std::to_string(l);
-  };
   for (std::size_t i = 0; i < ex.size(); ++i) {
     const Explanation& e = ex[i];
     const float prob = e.prediction.probs[static_cast<std::size_t>(e.prediction.label)];
     if (args.flag("json")) {
       nlohmann::json facts = nlohmann::json::array();
-      for (const FactAttribution& a : e.facts)
-        facts.push_back({{"entity", a.fact.entity}, {"relation", a.fact.relation}, {"object", a.fact.object},
-                         {"span", {a.fact.start, a.fact.end}}, {"prob_without", a.prob_without}, {"change", a.change},
-                         {"label_without", name(a.label_without)}});
+      for (const FactAttribution& a : e.facts) {
+        nlohmann::json f = fact_json(a.fact);
+        f["prob_without"] = a.prob_without;
+        f["change"] = a.change;
+        f["label_without"] = m.label_name(a.label_without);
+        facts.push_back(std::move(f));
+      }
       nlohmann::json j = {{"text", t.a[i]}, {"label", e.prediction.label_name}, {"prob", prob},
                           {"probs", e.prediction.probs}, {"facts", facts}};
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -316,7 +311,8 @@ int explain_cmd(int argc, char** argv) {
       const FactAttribution& a = *order[r];
       std::cout << "  " << std::showpos << std::setprecision(4) << std::setw(7) << a.change << std::noshowpos
                 << std::setprecision(3) << "  " << a.fact.entity << " -> " << a.fact.relation << " " << a.fact.object;
-      if (a.label_without != e.prediction.label) std::cout << "   (without it: " << name(a.label_without) << ")";
+      if (a.fact.hop > 1) std::cout << "   (hop " << a.fact.hop << ")";
+      if (a.label_without != e.prediction.label) std::cout << "   (without it: " << m.label_name(a.label_without) << ")";
       std::cout << "\n";
     }
     std::cout.unsetf(std::ios::fixed);
@@ -445,7 +441,7 @@ int train_cmd(int argc, char** argv) {
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
               "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every",
-              "nproc"},
+              "nproc", "hops", "max-facts"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
@@ -476,6 +472,12 @@ int train_cmd(int argc, char** argv) {
   if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", tree_defaults.max_entities);
   if (args.flag("predicate")) setup.predicate = true;
   if (args.has("truncation")) setup.truncation = truncation_option(args);
+  if (args.has("hops") || args.has("max-facts")) {
+    TreeOptions hops;
+    hops_options(args, hops);
+    if (args.has("hops")) setup.hops = hops.hops;
+    if (args.has("max-facts")) setup.max_facts = hops.max_facts;
+  }
   setup.pooling = pooling_option(args);
   const std::string head_name = args.value("head", "kbert");
   if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");

@@ -24,10 +24,7 @@ nlohmann::json tree_to_json(const std::string& line, const SentenceTree& t) {
     vis.push_back(std::move(row));
   }
   j["visible"] = std::move(vis);
-  nlohmann::json inj = nlohmann::json::array();
-  for (const auto& x : t.injected)
-    inj.push_back({{"entity", x.entity}, {"relation", x.relation}, {"object", x.object}, {"span", {x.start, x.end}}});
-  j["injected"] = std::move(inj);
+  j["injected"] = injected_json(t.injected);
   return j;
 }
 

@@ -61,7 +61,8 @@ void bind_jobs(py::module_& m) {
          std::optional<bool> predicate, const std::optional<std::string>& truncation, bool visible_matrix,
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, const py::object& progress,
          const std::string& task, const std::string& format, const std::string& precision,
-         std::size_t lexical_buckets, double lexical_learning_rate) {
+         std::size_t lexical_buckets, double lexical_learning_rate, std::optional<std::size_t> hops,
+         std::optional<std::size_t> max_facts) {
         TrainJob job;
         job.task = task;
         job.format = parse_tagged_format(format);
@@ -81,6 +82,8 @@ void bind_jobs(py::module_& m) {
         }
         setup.max_length = max_length;
         setup.max_entities = max_entities;
+        setup.hops = hops;
+        setup.max_facts = max_facts;
         setup.predicate = predicate;
         if (truncation) setup.truncation = parse_truncation(*truncation);
         setup.pooling = parse_pooling(pooling);
@@ -149,7 +152,8 @@ void bind_jobs(py::module_& m) {
       py::arg("shuffle") = kTrain.shuffle, py::arg("length_grouping") = kTrain.group_by_length,
       py::arg("threads") = kSetup.threads, py::arg("progress") = py::bool_(kTrain.progress), py::arg("task") = kJob.task,
       py::arg("format") = "auto", py::arg("precision") = "fp32", py::arg("lexical_buckets") = kSetup.lexical_buckets,
-      py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate,
+      py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate, py::arg("hops") = py::none(),
+      py::arg("max_facts") = py::none(),
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -162,7 +166,8 @@ Arguments:
     epochs, batch_size, accumulation, learning_rate, warmup, weight_decay, max_grad_norm, seed,
     metric ("accuracy" | "macro_f1"; taggers "f1" | "accuracy"; default accuracy, taggers f1), class_weights ("none" | "balanced": each class weighs
     N / (classes * its count) in the loss), patience, resume, pooling ("first" | "mean" | "max" | "last"),
-    head ("kbert" | "hf"), max_length, max_entities, predicate, truncation: as the CLI's options.
+    head ("kbert" | "hf"), max_length, max_entities, predicate, truncation, hops, max_facts:
+    as the CLI's options (hops 2: multi-hop knowledge paths; see TreeOptions).
     visible_matrix, soft_positions: False for the ablations.
     progress: True shows a bar per epoch in the notebook cell (or on the terminal) and each
     epoch's dev metric; False nothing; a callable receives a dict per batch, epoch and note
@@ -265,7 +270,8 @@ Example:
   m.def(
       "import_hf",
       [](const std::string& from, const std::string& out, const std::string& labels_file,
-         const std::vector<std::string>& kg, std::size_t max_entities, std::size_t max_length, bool predicate) {
+         const std::vector<std::string>& kg, std::size_t max_entities, std::size_t max_length, bool predicate,
+         std::size_t hops, std::size_t max_facts) {
         ImportHfOptions o;
         o.from = from;
         o.out = out;
@@ -274,12 +280,15 @@ Example:
         o.tree.max_entities = max_entities;
         o.tree.max_length = max_length;
         o.tree.predicate = predicate;
+        o.tree.hops = hops;
+        o.tree.max_facts = max_facts;
         py::gil_scoped_release release;
         import_hf(o);
       },
       py::arg("from_dir"), py::arg("out"), py::kw_only(), py::arg("labels_file") = "",
       py::arg("kg") = std::vector<std::string>{}, py::arg("max_entities") = kTree.max_entities,
-      py::arg("max_length") = kTree.max_length, py::arg("predicate") = kTree.predicate,
+      py::arg("max_length") = kTree.max_length, py::arg("predicate") = kTree.predicate, py::arg("hops") = kTree.hops,
+      py::arg("max_facts") = kTree.max_facts,
       R"(Converts a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors or
 pytorch_model.bin) into a model directory, as `kbert import-hf`.
 

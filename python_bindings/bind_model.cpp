@@ -187,18 +187,13 @@ Example:
                 "Explanation", py::make_tuple("label", "probability", "probs", "facts"));
             static py::object Fact = py::module_::import("collections").attr("namedtuple")(
                 "FactAttribution", py::make_tuple("entity", "relation", "object", "start", "end", "prob_without",
-                                                  "change", "label_without"));
-            const auto& labels = m.spec().labels;
-            auto name = [&](std::int64_t l) {
-              return l >= 0 && static_cast<std::size_t>(l) < labels.size() ? labels[static_cast<std::size_t>(l)]
-                                                                          : std::to_string(l);
-            };
+                                                  "change", "label_without", "hop", "parent"));
             py::list out;
             for (auto& e : ex) {
               py::list facts;
               for (const FactAttribution& a : e.facts)
                 facts.append(Fact(a.fact.entity, a.fact.relation, a.fact.object, a.fact.start, a.fact.end, a.prob_without,
-                                  a.change, name(a.label_without)));
+                                  a.change, m.label_name(a.label_without), a.fact.hop, a.fact.parent));
               const float probability = e.prediction.probs[static_cast<std::size_t>(e.prediction.label)];
               out.append(Expl(e.prediction.label_name, probability, to_numpy(std::move(e.prediction.probs)), facts));
             }
@@ -206,13 +201,15 @@ Example:
           },
           py::arg("texts"), R"(Per-fact attribution: what removing each injected fact does to the prediction.
 
-Each text is predicted, then again once per injected fact with that fact's branch removed
-from its tree (nothing takes its place; the lexical side channel stays), in batches.
+Each text is predicted, then again once per injected fact with that fact's branch (and,
+with hops > 1, its sub-branches) removed from its tree (nothing takes its place; the
+lexical side channel stays), in batches.
 Returns:
     a list of Explanation(label, probability, probs, facts); facts, in tree order, are
-    FactAttribution(entity, relation, object, start, end, prob_without, change, label_without):
-    the predicted class's probability without the fact, change = prob_without - probability
-    (negative: the fact supported the prediction) and the label the model gives without it.
+    FactAttribution(entity, relation, object, start, end, prob_without, change, label_without,
+    hop, parent): the predicted class's probability without the fact, change = prob_without -
+    probability (negative: the fact supported the prediction), the label the model gives
+    without it, the fact's hop (1: a fact of the mention) and its parent's index (-1 at hop 1).
 Example:
     e = model.explain(["the backhoe struck the gas main"])[0]
     sorted(e.facts, key=lambda f: f.change)[:3]   # the facts that supported the label most)")

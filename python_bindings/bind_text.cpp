@@ -71,23 +71,31 @@ Arguments:
     predicate: inject relation + object (True) or the object only (False).
     truncation: "kbert" (the original's) or "trunk_first" (knowledge yields before the sentence).
     add_special: start with [CLS] (and [SEP] between pairs).
+    hops: fact chains followed per mention (1: K-BERT; 2: the facts of each injected
+        object that is itself a KG entity, as sub-branches; up to 8).
+    max_facts: facts per mention over all hops (0: max_entities * hops).
 )")
       .def(py::init([](std::size_t max_entities, std::size_t max_length, bool predicate, const std::string& truncation,
-                       bool add_special) {
+                       bool add_special, std::size_t hops, std::size_t max_facts) {
              TreeOptions o;
              o.max_entities = max_entities;
              o.max_length = max_length;
              o.predicate = predicate;
              o.truncation = parse_truncation(truncation);
              o.add_special = add_special;
+             o.hops = hops;
+             o.max_facts = max_facts;
              return o;
            }),
            py::arg("max_entities") = 2, py::arg("max_length") = 256, py::arg("predicate") = false,
-           py::arg("truncation") = "kbert", py::arg("add_special") = false)
+           py::arg("truncation") = "kbert", py::arg("add_special") = false, py::arg("hops") = 1,
+           py::arg("max_facts") = 0)
       .def_readwrite("max_entities", &TreeOptions::max_entities)
       .def_readwrite("max_length", &TreeOptions::max_length)
       .def_readwrite("predicate", &TreeOptions::predicate)
-      .def_readwrite("add_special", &TreeOptions::add_special);
+      .def_readwrite("add_special", &TreeOptions::add_special)
+      .def_readwrite("hops", &TreeOptions::hops)
+      .def_readwrite("max_facts", &TreeOptions::max_facts);
 
   py::class_<SentenceTreeBuilder>(m, "SentenceTreeBuilder", R"(Builds K-BERT sentence trees.
 

@@ -4,10 +4,11 @@ namespace kbert::python {
 
 py::list injected_to_python(const std::vector<InjectedTriple>& xs) {
   static py::object Injected = py::module_::import("collections").attr("namedtuple")(
-      "InjectedTriple", py::make_tuple("entity", "relation", "object", "start", "end", "entity_start", "entity_end"));
+      "InjectedTriple",
+      py::make_tuple("entity", "relation", "object", "start", "end", "entity_start", "entity_end", "hop", "parent"));
   py::list injected;
   for (const auto& x : xs)
-    injected.append(Injected(x.entity, x.relation, x.object, x.start, x.end, x.entity_start, x.entity_end));
+    injected.append(Injected(x.entity, x.relation, x.object, x.start, x.end, x.entity_start, x.entity_end, x.hop, x.parent));
   return injected;
 }
 

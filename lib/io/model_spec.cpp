@@ -154,7 +154,9 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
             {"max_length", s.tree.max_length},
             {"predicate", s.tree.predicate},
             {"truncation", s.tree.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
-            {"add_special", s.tree.add_special}}},
+            {"add_special", s.tree.add_special},
+            {"hops", s.tree.hops},
+            {"max_facts", s.tree.max_facts}}},
           {"kg", s.kg_files},
           {"segments", s.segments == SegmentConvention::kUer ? "uer" : "hf"},
           {"head", head_name(s.head)},
@@ -200,6 +202,8 @@ ModelSpec spec_from_json(const std::string& path) {
     s.tree.predicate = tr.boolean("predicate", false, true);
     s.tree.truncation = parse_truncation(tr.one_of("truncation", {"kbert", "trunk_first", "trunk-first"}, "kbert", true));
     s.tree.add_special = tr.boolean("add_special", true, true);
+    s.tree.hops = tr.count("hops", 1, kMaxHops, false);  // absent (older files): 1, K-BERT
+    s.tree.max_facts = tr.count("max_facts", 0, kMaxFacts, false);
     s.kg_files = top.strings("kg");
     s.segments = top.one_of("segments", {"uer", "hf"}, "", true) == "uer" ? SegmentConvention::kUer
                                                                          : SegmentConvention::kHuggingFace;

@@ -308,6 +308,29 @@ void Model::Impl::write_files(const std::string& dir) const {
 }
 
 
+namespace {
+
+// One row of logits: refuses NaN or infinity, naming the text (1-based).
+void check_finite(const float* logits, std::int64_t classes, std::size_t text) {
+  for (std::int64_t c = 0; c < classes; ++c)
+    if (!std::isfinite(logits[c]))
+      throw std::runtime_error("text " + std::to_string(text + 1) + ": the model's output is not a number (NaN or " +
+                               "infinite logits): its weights or the input are broken");
+}
+
+// The predicted label of a row of logits: the first largest.
+std::int64_t argmax(const std::vector<float>& logits) {
+  return std::max_element(logits.begin(), logits.end()) - logits.begin();
+}
+
+}  // namespace
+
+std::string Model::label_name(std::int64_t id) const {
+  const auto& labels = impl_->spec.labels;
+  return id >= 0 && static_cast<std::size_t>(id) < labels.size() ? labels[static_cast<std::size_t>(id)]
+                                                                   : std::to_string(id);
+}
+
 std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b) const {
   const Impl& im = *impl_;
   KBERT_CHECK(im.net->head, "this model has no classification head (kbert.json head is none)");
@@ -323,14 +346,11 @@ std::vector<Prediction> Model::predict(const std::vector<std::string>& texts, co
       Prediction& p = out[idx[r]];
       const float* l = lg.data_ptr<float>() + r * C;
       const float* pr = probs.data_ptr<float>() + r * C;
+      check_finite(l, C, idx[r]);
       p.logits.assign(l, l + C);
       p.probs.assign(pr, pr + C);
-      for (float x : p.logits)
-        if (!std::isfinite(x))
-          throw std::runtime_error("text " + std::to_string(idx[r] + 1) + ": the model's output is not a number (NaN or " +
-                                   "infinite logits): its weights or the input are broken");
-      p.label = std::max_element(p.logits.begin(), p.logits.end()) - p.logits.begin();
-      p.label_name = p.label < static_cast<std::int64_t>(im.spec.labels.size()) ? im.spec.labels[p.label] : std::to_string(p.label);
+      p.label = argmax(p.logits);
+      p.label_name = label_name(p.label);
       p.injected = std::move(trees[order[k + r]].injected);
     }
   });
@@ -370,12 +390,10 @@ std::vector<Explanation> Model::explain(const std::vector<std::string>& texts) c
           const auto C = p.size(1);
           for (std::size_t r = 0; r < idx.size(); ++r) {
             const float* row = p.data_ptr<float>() + r * C;
+            const float* lrow = l.data_ptr<float>() + r * C;
+            check_finite(lrow, C, items[idx[r]].first);
             probs[idx[r]].assign(row, row + C);
-            logit_rows[idx[r]].assign(l.data_ptr<float>() + r * C, l.data_ptr<float>() + (r + 1) * C);
-            for (float x : probs[idx[r]])
-              if (!std::isfinite(x))
-                throw std::runtime_error("text " + std::to_string(items[idx[r]].first + 1) +
-                                         ": the model's output is not a number (NaN or infinite)");
+            logit_rows[idx[r]].assign(lrow, lrow + C);
           }
         });
     std::size_t k = 0;
@@ -384,11 +402,8 @@ std::vector<Explanation> Model::explain(const std::vector<std::string>& texts) c
       const std::vector<float>& p = probs[k];
       e.prediction.logits = logit_rows[k++];
       e.prediction.probs = p;
-      e.prediction.label = std::max_element(e.prediction.logits.begin(), e.prediction.logits.end()) -
-                           e.prediction.logits.begin();  // as predict() decides
-      e.prediction.label_name = e.prediction.label < static_cast<std::int64_t>(im.spec.labels.size())
-                                    ? im.spec.labels[static_cast<std::size_t>(e.prediction.label)]
-                                    : std::to_string(e.prediction.label);
+      e.prediction.label = argmax(e.prediction.logits);  // as predict() decides
+      e.prediction.label_name = label_name(e.prediction.label);
       e.prediction.injected = base[i - g0].injected;
       const float with = p[static_cast<std::size_t>(e.prediction.label)];
       for (const InjectedTriple& fact : base[i - g0].injected) {
@@ -397,8 +412,7 @@ std::vector<Explanation> Model::explain(const std::vector<std::string>& texts) c
         a.fact = fact;
         a.prob_without = q[static_cast<std::size_t>(e.prediction.label)];
         a.change = a.prob_without - with;
-        const std::vector<float>& ql = logit_rows[k - 1];
-        a.label_without = std::max_element(ql.begin(), ql.end()) - ql.begin();
+        a.label_without = argmax(logit_rows[k - 1]);
         e.facts.push_back(std::move(a));
       }
     }

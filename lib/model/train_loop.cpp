@@ -103,33 +103,37 @@ void check_options(double learning_rate, double warmup, double weight_decay, dou
 // The settings that decide the course of a run: a checkpoint resumes only under the same ones.
 nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
   const TreeOptions& t = im.builder->options();
-  return {{"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"accumulation", o.accumulation},
-          {"learning_rate", o.learning_rate},
-          {"warmup", o.warmup},
-          {"weight_decay", o.weight_decay},
-          {"max_grad_norm", o.max_grad_norm},
-          {"seed", o.seed},
-          {"shuffle", o.shuffle},
-          {"group_by_length", o.group_by_length},
-          {"metric", o.metric},
-          {"precision", precision_name(o.precision)},
-          {"labels", im.spec.labels},
-          {"head", static_cast<int>(im.spec.head)},
-          {"pooling", static_cast<int>(im.spec.pooling)},
-          {"max_length", t.max_length},
-          {"max_entities", t.max_entities},
-          {"predicate", t.predicate},
-          {"truncation", t.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
-          {"kg", im.kg_sources},
-          {"use_visible_matrix", im.spec.use_visible_matrix},
-          {"use_soft_positions", im.spec.use_soft_positions},
-          {"lexical_buckets", im.spec.lexical_buckets},
-          {"lexical_learning_rate", o.lexical_learning_rate},
-          {"layers", im.config.num_layers},
-          {"hidden", im.config.hidden_size},
-          {"vocab", im.config.vocab_size}};
+  nlohmann::json j = {{"epochs", o.epochs},
+                      {"batch_size", o.batch_size},
+                      {"accumulation", o.accumulation},
+                      {"learning_rate", o.learning_rate},
+                      {"warmup", o.warmup},
+                      {"weight_decay", o.weight_decay},
+                      {"max_grad_norm", o.max_grad_norm},
+                      {"seed", o.seed},
+                      {"shuffle", o.shuffle},
+                      {"group_by_length", o.group_by_length},
+                      {"metric", o.metric},
+                      {"precision", precision_name(o.precision)},
+                      {"labels", im.spec.labels},
+                      {"head", static_cast<int>(im.spec.head)},
+                      {"pooling", static_cast<int>(im.spec.pooling)},
+                      {"max_length", t.max_length},
+                      {"max_entities", t.max_entities},
+                      {"predicate", t.predicate},
+                      {"truncation", t.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
+                      {"kg", im.kg_sources},
+                      {"use_visible_matrix", im.spec.use_visible_matrix},
+                      {"use_soft_positions", im.spec.use_soft_positions},
+                      {"lexical_buckets", im.spec.lexical_buckets},
+                      {"lexical_learning_rate", o.lexical_learning_rate},
+                      {"layers", im.config.num_layers},
+                      {"hidden", im.config.hidden_size},
+                      {"vocab", im.config.vocab_size}};
+  // Multi-hop settings only when set, so that checkpoints written before them still resume.
+  if (t.hops != 1) j["hops"] = t.hops;
+  if (t.max_facts != 0) j["max_facts"] = t.max_facts;
+  return j;
 }
 
 // A checkpoint's state, refused (naming each difference) when it was made under other settings.

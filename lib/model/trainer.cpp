@@ -293,6 +293,8 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
     TreeOptions tree = model.spec().tree;
     if (s.max_length) tree.max_length = *s.max_length;
     if (s.max_entities) tree.max_entities = *s.max_entities;
+    if (s.hops) tree.hops = *s.hops;
+    if (s.max_facts) tree.max_facts = *s.max_facts;
     if (s.predicate) tree.predicate = *s.predicate;
     if (s.truncation) tree.truncation = *s.truncation;
     model.set_tree_options(tree);
@@ -308,6 +310,8 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   spec.tokenizer.kind = s.tokenizer;
   spec.tree.max_length = s.max_length.value_or(256);
   spec.tree.max_entities = s.max_entities.value_or(2);
+  spec.tree.hops = s.hops.value_or(1);
+  spec.tree.max_facts = s.max_facts.value_or(0);
   spec.tree.predicate = s.predicate.value_or(false);
   if (s.truncation) spec.tree.truncation = *s.truncation;
   spec.tree.add_special = true;

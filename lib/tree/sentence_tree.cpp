@@ -31,6 +31,9 @@ SentenceTreeBuilder::SentenceTreeBuilder(const KnowledgeGraph* kg, std::shared_p
               kMaxTreeLength, ", got ", options_.max_length);
   KBERT_CHECK(options_.max_entities <= kMaxEntities, "max_entities must be at most ", kMaxEntities, ", got ",
               options_.max_entities);
+  KBERT_CHECK(options_.hops >= 1 && options_.hops <= kMaxHops, "hops must be from 1 to ", kMaxHops, ", got ",
+              options_.hops);
+  KBERT_CHECK(options_.max_facts <= kMaxFacts, "max_facts must be at most ", kMaxFacts, ", got ", options_.max_facts);
   if (kg_ && options_.max_entities > 0) {
     matcher_ = std::make_unique<EntityMatcher>();
     const std::size_t n = kg_->num_surface_forms();
@@ -62,8 +65,28 @@ struct FlatToken {
 };
 
 struct Branch {
-  std::uint32_t word, start, end;  // flat token range
+  std::uint32_t word, start, end;     // flat token range of the branch's own tokens
+  std::int32_t parent;                // branch index of the parent fact, -1 at hop 1
+  std::uint32_t hop;
+  std::uint32_t node;                 // surface id of the fact's subject
   std::string_view relation, object;  // views into the KG
+};
+
+// A fact chosen for one entity mention, before layout (breadth first).
+struct Chosen {
+  std::string value;     // the branch's text (predicate + object, or object)
+  KgFact fact;
+  std::int32_t parent;   // index into the chosen facts, -1 at hop 1
+  std::uint32_t hop;
+  std::uint32_t node;    // surface id of the fact's subject
+  std::int64_t object;   // surface id of the object, -1 when it is none (or not looked up)
+};
+
+// A node to expand: a surface form, the chosen fact it came from (-1: the mention), its hop.
+struct Node {
+  std::uint32_t surface;
+  std::int32_t from;
+  std::uint32_t hop;
 };
 
 
@@ -82,13 +105,121 @@ struct Scratch {
   std::vector<FlatToken> flat;
   std::vector<Branch> branches;
   std::vector<std::int64_t> words;  // per word: its surface id, or -1
-  std::vector<std::pair<std::string, KgFact>> values;
+  std::vector<Chosen> chosen;
+  std::vector<Node> nodes;
+  std::unordered_set<std::uint32_t> expanded;  // nodes expanded for the current mention
+  std::vector<std::int32_t> first_child, next_sibling;
   std::unordered_set<std::string> seen;  // values already taken, once there are many
   std::vector<std::uint32_t> keep;
   std::vector<std::uint8_t> kept_branch, trunk_row;
-  std::vector<Range> trunk_r, branches_r, branch_r;
+  std::vector<Range> trunk_r, branches_r, branch_r, subtree_r;
   std::string text;
 };
+
+// The facts of one entity mention, breadth first: each node's facts in KG order (by score
+// when the KG has scores), a repeated value skipped as K-BERT does, at most max_entities
+// per node and max_facts in all. With hops = 1 this is K-BERT's choice exactly.
+void choose_facts(const KnowledgeGraph& kg, const TreeOptions& o, std::string_view joiner, std::uint32_t surface,
+                  Scratch& sc) {
+  auto& chosen = sc.chosen;
+  auto& nodes = sc.nodes;
+  chosen.clear();
+  nodes.clear();
+  const bool multi = o.hops > 1;
+  const std::size_t total = o.max_facts ? o.max_facts : o.max_entities * o.hops;
+  nodes.push_back({surface, -1, 1});
+  if (multi) {
+    sc.expanded.clear();
+    sc.expanded.insert(surface);
+  }
+  // Whether surface id `v` is the mention or the object of a fact on the path ending at `from`.
+  auto on_path = [&](std::int64_t v, std::int32_t from) {
+    if (v == surface) return true;
+    for (std::int32_t a = from; a >= 0; a = chosen[static_cast<std::size_t>(a)].parent)
+      if (chosen[static_cast<std::size_t>(a)].object == v) return true;
+    return false;
+  };
+  for (std::size_t q = 0; q < nodes.size() && chosen.size() < total; ++q) {
+    const Node node = nodes[q];
+    const std::size_t first = chosen.size();
+    const std::size_t limit = std::min(o.max_entities, total - first);
+    kg.for_each_fact(node.surface, [&](const KgFact& f) {
+      std::int64_t object = -1;
+      if (multi) {
+        object = kg.surface_id(f.object);
+        // No vertex twice on a path (hop 1 is K-BERT's and keeps its facts as they are).
+        if (node.hop > 1 && object >= 0 && on_path(object, node.from)) return true;
+      }
+      std::string value;
+      if (o.predicate) {
+        value.reserve(f.relation.size() + joiner.size() + f.object.size());
+        value.append(f.relation).append(joiner).append(f.object);
+      } else {
+        value.assign(f.object);
+      }
+      // K-BERT keeps a set of values per entity: a repeated one is skipped. A hash set once
+      // there are many, so that a large max_entities stays linear in the entity's facts.
+      const std::size_t taken = chosen.size() - first;
+      if (taken < 8) {
+        for (std::size_t i = first; i < chosen.size(); ++i)
+          if (chosen[i].value == value) return true;
+        if (taken == 7) {
+          sc.seen.clear();
+          for (std::size_t i = first; i < chosen.size(); ++i) sc.seen.insert(chosen[i].value);
+          sc.seen.insert(value);
+        }
+      } else if (!sc.seen.insert(value).second) {
+        return true;
+      }
+      chosen.push_back({std::move(value), f, node.from, node.hop, node.surface, object});
+      return chosen.size() - first < limit;
+    });
+    if (node.hop >= o.hops) continue;
+    for (std::size_t i = first; i < chosen.size(); ++i) {
+      const std::int64_t v = chosen[i].object;
+      if (v < 0 || !kg.has_facts(static_cast<std::uint32_t>(v))) continue;
+      if (!sc.expanded.insert(static_cast<std::uint32_t>(v)).second) continue;  // once per mention
+      nodes.push_back({static_cast<std::uint32_t>(v), static_cast<std::int32_t>(i), node.hop + 1});
+    }
+  }
+}
+
+// Lays the chosen facts out depth first after the mention's trunk: a branch, then its
+// sub-branches (each followed by its own), then the next hop-1 branch. A branch's soft
+// positions count on from the last token of its parent (hop 1: of the word's trunk). An
+// empty branch (a value with no tokens) is left out with its sub-branches.
+void lay_out(const Tokenizer& tok, std::uint32_t word, std::int32_t trunk_end, Scratch& sc, std::size_t cap,
+             std::vector<std::string>& tokens) {
+  const auto& chosen = sc.chosen;
+  const std::size_t n = chosen.size();
+  auto& first_child = sc.first_child;
+  auto& next_sibling = sc.next_sibling;
+  first_child.assign(n, -1);
+  next_sibling.assign(n, -1);
+  for (std::size_t i = n; i-- > 0;) {
+    const std::int32_t p = chosen[i].parent;
+    if (p >= 0) {
+      next_sibling[i] = first_child[static_cast<std::size_t>(p)];
+      first_child[static_cast<std::size_t>(p)] = static_cast<std::int32_t>(i);
+    }
+  }
+  // Depth is at most kMaxHops, so recursion is shallow.
+  auto emit = [&](auto&& self, std::size_t i, std::int32_t base, std::int32_t parent_branch) -> void {
+    if (tokens.size() >= cap) return;
+    const auto start = static_cast<std::uint32_t>(tokens.size());
+    tok.tokenize_into(chosen[i].value, tokens);
+    if (tokens.size() == start) return;
+    const auto bi = static_cast<std::int32_t>(sc.branches.size());
+    std::int32_t p = base;
+    for (std::size_t t = start; t < tokens.size(); ++t) sc.flat.push_back({++p, word, bi});
+    sc.branches.push_back({word, start, static_cast<std::uint32_t>(tokens.size()), parent_branch, chosen[i].hop,
+                           chosen[i].node, chosen[i].fact.relation, chosen[i].fact.object});
+    for (std::int32_t c = first_child[i]; c >= 0; c = next_sibling[static_cast<std::size_t>(c)])
+      self(self, static_cast<std::size_t>(c), p, bi);
+  };
+  for (std::size_t i = 0; i < n; ++i)
+    if (chosen[i].parent < 0) emit(emit, i, trunk_end, -1);
+}
 
 }  // namespace
 
@@ -151,44 +282,8 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     }
     words.push_back(surface);
     if (surface < 0 || !kg_ || options_.max_entities == 0) continue;
-    auto& values = sc.values;
-    auto& seen = sc.seen;
-    values.clear();
-    kg_->for_each_fact(static_cast<std::uint32_t>(surface), [&](const KgFact& f) {
-      std::string value;
-      if (options_.predicate) {
-        value.reserve(f.relation.size() + joiner.size() + f.object.size());
-        value.append(f.relation).append(joiner).append(f.object);
-      } else {
-        value.assign(f.object);
-      }
-      // K-BERT keeps a set of values: a repeated one is skipped. A hash set once there are
-      // many, so that a large max_entities stays linear in the entity's facts.
-      if (values.size() < 8) {
-        for (const auto& v : values)
-          if (v.first == value) return true;
-        if (values.size() == 7) {
-          seen.clear();
-          for (const auto& v : values) seen.insert(v.first);
-          seen.insert(value);
-        }
-      } else if (!seen.insert(value).second) {
-        return true;
-      }
-      values.emplace_back(std::move(value), f);
-      return values.size() < options_.max_entities;
-    });
-    const std::int32_t base = pos;  // the last trunk token of w
-    for (const auto& [value, fact] : values) {
-      if (tokens.size() >= cap) break;
-      const auto start = static_cast<std::uint32_t>(tokens.size());
-      tok.tokenize_into(value, tokens);
-      if (tokens.size() == start) continue;
-      const auto bi = static_cast<std::int32_t>(branches.size());
-      std::int32_t p = base;
-      for (std::size_t t = start; t < tokens.size(); ++t) flat.push_back({++p, wi, bi});
-      branches.push_back({wi, start, static_cast<std::uint32_t>(tokens.size()), fact.relation, fact.object});
-    }
+    choose_facts(*kg_, options_, joiner, static_cast<std::uint32_t>(surface), sc);
+    lay_out(tok, wi, pos, sc, cap, tokens);
   }
 
   // 3. Which flattened tokens are kept.
@@ -206,7 +301,8 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
       std::size_t budget = L - trunk;
       for (std::size_t bi = 0; bi < branches.size(); ++bi) {
         std::size_t len = branches[bi].end - branches[bi].start;
-        if (len <= budget) {
+        const std::int32_t parent = branches[bi].parent;  // a sub-branch needs its parent
+        if (len <= budget && (parent < 0 || sc.kept_branch[static_cast<std::size_t>(parent)])) {
           sc.kept_branch[bi] = 1;
           budget -= len;
         }
@@ -245,6 +341,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   sc.trunk_r.assign(words.size(), Range{});
   sc.branches_r.assign(words.size(), Range{});
   sc.branch_r.assign(branches.size(), Range{});
+  sc.subtree_r.assign(branches.size(), Range{});
   for (std::uint32_t k = 0; k < m; ++k) {
     const FlatToken& f = flat[keep[k]];
     if (f.branch < 0) {
@@ -252,11 +349,15 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     } else {
       sc.branches_r[f.word].add(static_cast<std::int32_t>(k));
       sc.branch_r[f.branch].add(static_cast<std::int32_t>(k));
+      // A branch and its descendants are contiguous (depth-first layout).
+      for (std::int32_t a = f.branch; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
+        sc.subtree_r[a].add(static_cast<std::int32_t>(k));
     }
   }
 
   // Visible matrix: a trunk row sees the trunk and its word's branches; a branch row
-  // sees its own branch and its word's trunk. Every row is written whole.
+  // sees its own branch with its descendants, its ancestors' branches and its word's
+  // trunk (hop 1 alone: its own branch and its word's trunk). Every row is written whole.
   tree.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
   if (m > 0) {
     std::uint8_t* data = tree.visible.data();
@@ -273,7 +374,9 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
         fill(row, sc.branches_r[f.word]);
       } else {
         std::memset(row, 0, m);
-        fill(row, sc.branch_r[f.branch]);
+        fill(row, sc.subtree_r[f.branch]);
+        for (std::int32_t a = branches[f.branch].parent; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
+          fill(row, sc.branch_r[a]);
         fill(row, sc.trunk_r[f.word]);
       }
     }
@@ -301,13 +404,19 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     for (const auto& t : tokens) tree.ids.push_back(vocab->id(t));
   }
 
+  // A kept branch's parent is kept (it comes first; trunk-first keeps only whole paths).
+  std::vector<std::int32_t>& injected_index = sc.first_child;
+  injected_index.assign(branches.size(), -1);
   for (std::size_t bi = 0; bi < branches.size(); ++bi) {
     const Range& r = sc.branch_r[bi];
     if (r.b < 0) continue;
     const Branch& br = branches[bi];
     const Range& t = sc.trunk_r[br.word];
     InjectedTriple inj;
-    inj.entity = std::string(kg_->surface_form(static_cast<std::uint32_t>(words[br.word])));
+    injected_index[bi] = static_cast<std::int32_t>(tree.injected.size());
+    inj.entity = std::string(kg_->surface_form(br.node));
+    inj.hop = br.hop;
+    inj.parent = br.parent < 0 ? -1 : injected_index[static_cast<std::size_t>(br.parent)];
     inj.relation = std::string(br.relation);
     inj.object = std::string(br.object);
     inj.start = static_cast<std::uint32_t>(r.b);
@@ -323,7 +432,20 @@ SentenceTree remove_branch(const SentenceTree& tree, std::size_t index) {
   if (index >= tree.injected.size())
     throw std::out_of_range("remove_branch: injected fact " + std::to_string(index) + " of " +
                             std::to_string(tree.injected.size()));
-  const std::uint32_t b = tree.injected[index].start, e = tree.injected[index].end, len = e - b;
+  // The fact's sub-branches follow it (depth-first layout): its descendants are the facts
+  // after it whose parent chain reaches it, and their tokens end the removed range.
+  const std::size_t facts = tree.injected.size();
+  std::vector<std::uint8_t> removed(facts, 0);
+  removed[index] = 1;
+  std::uint32_t e = tree.injected[index].end;
+  for (std::size_t i = index + 1; i < facts; ++i) {
+    const std::int32_t p = tree.injected[i].parent;
+    if (p >= 0 && static_cast<std::size_t>(p) < i && removed[static_cast<std::size_t>(p)]) {
+      removed[i] = 1;
+      e = std::max(e, tree.injected[i].end);
+    }
+  }
+  const std::uint32_t b = tree.injected[index].start, len = e - b;
   const std::size_t n = tree.size(), m = n - len;
   SentenceTree t;
   t.is_pair = tree.is_pair;
@@ -346,13 +468,16 @@ SentenceTree remove_branch(const SentenceTree& tree, std::size_t index) {
       t.visible(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) =
           tree.visible(static_cast<Eigen::Index>(old(i)), static_cast<Eigen::Index>(old(j)));
   auto shift = [&](std::uint32_t k) { return k >= e ? k - len : k; };
-  for (std::size_t i = 0; i < tree.injected.size(); ++i) {
-    if (i == index) continue;
+  std::vector<std::int32_t> renumber(facts, -1);
+  for (std::size_t i = 0; i < facts; ++i) {
+    if (removed[i]) continue;
     InjectedTriple x = tree.injected[i];
     x.start = shift(x.start);
     x.end = shift(x.end);
     x.entity_start = shift(x.entity_start);
     x.entity_end = shift(x.entity_end);
+    if (x.parent >= 0) x.parent = static_cast<std::size_t>(x.parent) < i ? renumber[static_cast<std::size_t>(x.parent)] : -1;
+    renumber[i] = static_cast<std::int32_t>(t.injected.size());
     t.injected.push_back(std::move(x));
   }
   return t;

@@ -12,6 +12,8 @@ class InjectedTriple(NamedTuple):
     end: int
     entity_start: int
     entity_end: int
+    hop: int  # 1: a fact of the mention; 2: a fact of a hop-1 object ...
+    parent: int  # index of the parent fact in the same list; -1 at hop 1
 
 class Prediction(NamedTuple):
     label: str
@@ -69,8 +71,11 @@ class TreeOptions:
     max_length: int
     predicate: bool
     add_special: bool
+    hops: int
+    max_facts: int
     def __init__(self, max_entities: int = 2, max_length: int = 256, predicate: bool = False,
-                 truncation: str = "kbert", add_special: bool = False) -> None: ...
+                 truncation: str = "kbert", add_special: bool = False, hops: int = 1,
+                 max_facts: int = 0) -> None: ...
 
 class SentenceTreeBuilder:
     @overload
@@ -90,6 +95,8 @@ class FactAttribution(NamedTuple):
     prob_without: float
     change: float
     label_without: str
+    hop: int
+    parent: int
 
 class Explanation(NamedTuple):
     label: str
@@ -157,7 +164,8 @@ def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str
           length_grouping: bool = True, threads: int = 0, progress: Union[bool, Callable[[Dict[str, Any]], None]] = True,
           task: str = "classify",
           format: str = "auto", precision: str = "fp32", lexical_buckets: int = 0,
-          lexical_learning_rate: float = 1e-2) -> Dict[str, Any]: ...
+          lexical_learning_rate: float = 1e-2, hops: Optional[int] = None,
+          max_facts: Optional[int] = None) -> Dict[str, Any]: ...
 
 def score_facts(kg: KnowledgeGraph, train: str, tokenizer: Tokenizer, *, out: Optional[str] = None,
                 min_score: float = 0.0, threads: int = 0) -> List[Dict[str, Any]]: ...
@@ -167,4 +175,4 @@ def import_uer(checkpoint: str, config: str, vocab: str, out: str, *, tokenizer:
                labels_file: str = "", kg: List[str] = ...) -> None: ...
 
 def import_hf(from_dir: str, out: str, *, labels_file: str = "", kg: List[str] = ..., max_entities: int = 2,
-              max_length: int = 256, predicate: bool = False) -> None: ...
+              max_length: int = 256, predicate: bool = False, hops: int = 1, max_facts: int = 0) -> None: ...

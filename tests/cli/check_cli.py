@@ -74,7 +74,8 @@ def main():
         check(len(t["ids"]) == len(t["tokens"]) and t["ids"][0] == 101, "ids from --vocab")
         check(all(v == sorted(v) for v in t["visible"]), "visible rows sorted")
         inj = t["injected"][0]
-        check(set(inj) == {"entity", "relation", "object", "span"} and inj["entity"] == "不高兴", "injected triple")
+        check(set(inj) == {"entity", "relation", "object", "span", "hop", "parent"} and inj["entity"] == "不高兴"
+              and inj["hop"] == 1 and inj["parent"] == -1, "injected triple")
         s, e = inj["span"]
         check(t["segments"][s:e] == [1] * (e - s) and "".join(t["tokens"][s:e]) == inj["relation"] + inj["object"],
               "injected span covers the branch")

@@ -424,6 +424,31 @@ def attribution(k, data, d):
     r = subprocess.run([k, "explain", "--model", model], input=b"\xff\n", capture_output=True, timeout=600)
     check(r.returncode == 1 and b"text 1" in r.stderr, "explain names a bad text")
 
+    # Two hops: removing a hop-1 fact takes its sub-branch with it, as removing it from the KG
+    # by hand does (its object then has no parent to hang from); a hop-2 fact goes alone.
+    model2 = os.path.join(d, "m_uer2_hops2")
+    shutil.copytree(model, model2)
+    with open(os.path.join(model2, "kbert.json"), encoding="utf-8") as f:
+        spec = json.load(f)
+    spec["tree"]["hops"] = 2
+    with open(os.path.join(model2, "kbert.json"), "w", encoding="utf-8") as f:
+        json.dump(spec, f)
+    facts2 = ["苹果\t是\t水果", "水果\t是\t食物", "北京\t首都\t中国", "中国\t位于\t亚洲"]
+    with open(kg_all, "w") as f:
+        f.write("".join(x + "\n" for x in facts2))
+    text = "我吃苹果北京"
+    e = jsonl(run([k, "explain", "--model", model2, "--kg", kg_all, "--json"], text + "\n").stdout)[0]
+    check([(f["object"], f["hop"], f["parent"]) for f in e["facts"]] == [("水果", 1, -1), ("食物", 2, 0), ("中国", 1, -1),
+                                                                         ("亚洲", 2, 2)], f"hops 2 facts: {e['facts']}")
+    label = next(j for j, p in enumerate(e["probs"]) if abs(p - e["prob"]) == 0)
+    for fact in e["facts"]:
+        line = f"{fact['entity']}\t{fact['relation']}\t{fact['object']}"
+        with open(kg_cut, "w") as f:
+            f.write("".join(x + "\n" for x in facts2 if x != line))
+        by_hand = jsonl(run([k, "predict", "--model", model2, "--kg", kg_cut, "--json"], text + "\n").stdout)[0]
+        close("hops 2: attribution = prediction with the fact (and its sub-branch) removed by hand",
+              fact["prob_without"], by_hand["probs"][label], 1e-5)
+
 
 def main():
     ap = argparse.ArgumentParser()

@@ -518,3 +518,29 @@ def test_explain_equals_the_cli(model_dir):
         assert all(abs(f.change - (f.prob_without - e.probability)) < 1e-6 for f in e.facts)
     assert len(ex[1].facts) > 0
     assert [p.label for p in m.predict_details(texts)] == [e.label for e in ex]
+
+
+def test_hops_trees_equal_the_cli(tmp_path):
+    """Multi-hop trees: the same in Python and the CLI; hop and parent say where a fact hangs."""
+    spo = tmp_path / "chain.spo"
+    spo.write_text("breaker\tis a\tprotected switch\nprotected switch\tis a\tswitch\nswitch\tis a\tdevice\n"
+                   "breaker\tpart of\tbay\n", encoding="utf-8")
+    g = kbert.KnowledgeGraph()
+    g.load(str(spo))
+    texts = ["the breaker tripped", "a switch", "none here"]
+    for hops in (1, 2, 3):
+        b = kbert.SentenceTreeBuilder(g, options=kbert.TreeOptions(hops=hops, max_entities=2))
+        out = subprocess.run([CLI, "tree", "--kg", str(spo), "--hops", str(hops)], input="\n".join(texts) + "\n",
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        for text, line in zip(texts, out):
+            want, t = json.loads(line), b.build(text)
+            assert t.tokens == want["tokens"] and t.positions.tolist() == want["positions"]
+            assert [list(np.nonzero(r)[0]) for r in t.visible] == want["visible"]
+            assert [(x.entity, x.object, x.hop, x.parent, [x.start, x.end]) for x in t.injected] == \
+                   [(x["entity"], x["object"], x["hop"], x["parent"], x["span"]) for x in want["injected"]]
+    t = kbert.SentenceTreeBuilder(g, options=kbert.TreeOptions(hops=3)).build("the breaker tripped")
+    assert [(x.object, x.hop, x.parent) for x in t.injected] == \
+           [("protected switch", 1, -1), ("switch", 2, 0), ("device", 3, 1), ("bay", 1, -1)]
+    assert kbert.TreeOptions().hops == 1 and kbert.TreeOptions().max_facts == 0
+    with pytest.raises(ValueError, match="hops"):
+        kbert.SentenceTreeBuilder(g, options=kbert.TreeOptions(hops=0))

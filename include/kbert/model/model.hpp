@@ -84,7 +84,8 @@ struct Prediction {
 /// What one injected fact did to a prediction (Model::explain).
 struct FactAttribution {
   InjectedTriple fact;           ///< as in Prediction::injected (the tree's order)
-  float prob_without = 0;        ///< the predicted class's probability with this branch removed
+  float prob_without = 0;        ///< the predicted class's probability with this branch (and its
+                                 ///< sub-branches, with hops > 1) removed
   float change = 0;              ///< prob_without - the probability with every fact: negative when
                                  ///< the fact supported the prediction, positive when it worked against it
   std::int64_t label_without = -1;  ///< the prediction without this branch
@@ -182,6 +183,8 @@ class Model {
 
   const BertConfig& config() const;
   const ModelSpec& spec() const;
+  /// The name of label `id` (spec().labels), or the number as text when it has none.
+  std::string label_name(std::int64_t id) const;
   const SentenceTreeBuilder& builder() const;
   /// The directory the model was loaded from ("" for a created model).
   const std::string& directory() const;

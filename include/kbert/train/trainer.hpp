@@ -113,7 +113,7 @@ struct ClassifierSetup {
   std::string tokenizer = "char";            ///< new models: char | wordpiece | sentencepiece
   std::vector<std::string> kg_files;         ///< knowledge; with model_dir, replaces the directory's
   bool kg_none = false;                      ///< no knowledge at all
-  std::optional<std::size_t> max_length, max_entities;
+  std::optional<std::size_t> max_length, max_entities, hops, max_facts;
   std::optional<bool> predicate;
   std::optional<Truncation> truncation;
   HeadKind head = HeadKind::kKbert;

@@ -16,6 +16,18 @@
 // original's behaviour: early knowledge can push sentence tokens out);
 // "trunk_first" keeps every trunk token that fits and drops whole branches.
 //
+// Multi-hop (hops > 1; hops = 1 is K-BERT exactly): a fact whose object is itself a KG
+// surface form with facts brings that node's facts as sub-branches, placed right after
+// its own branch, up to `hops` facts deep. Facts are chosen breadth first (every hop-1
+// fact K-BERT would inject, then hop 2, ...), at most max_entities per node and
+// max_facts per entity mention over all hops; a node is expanded once per mention
+// (under its first parent); a fact whose object already lies on its path is left out
+// (no vertex twice on a path). A sub-branch's soft positions count on from the last
+// token of its parent branch. Visibility follows paths: a branch token sees its word's
+// trunk, its own branch, its ancestors' branches and its descendants' (not its
+// siblings'); the mention's trunk tokens see all its branches; other trunk tokens see
+// none. docs/DESIGN.md ("Multi-hop knowledge") has the worked example.
+//
 //   kbert::SentenceTreeBuilder builder(kg, kbert::make_tokenizer({}), {});
 //   kbert::SentenceTree t = builder.build("我吃苹果");
 #pragma once
@@ -48,6 +60,8 @@ struct TreeOptions {
   bool predicate = false;         ///< branch = predicate + object (K-BERT classification); off: object only (NER)
   Truncation truncation = Truncation::kKbert;  ///< what to drop when a tree is longer than max_length
   bool add_special = false;       ///< [CLS] text, or [CLS] a [SEP] b [SEP] for pairs; off: the text alone
+  std::size_t hops = 1;           ///< fact chains followed per mention; 1 = K-BERT (see above)
+  std::size_t max_facts = 0;      ///< facts per entity mention over all hops; 0: max_entities x hops
 };
 
 /// Row-major 0/1 matrix: visible(i, j) == 1 when token i may attend to token j.
@@ -55,11 +69,13 @@ using VisibleMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic
 
 /// One injected fact and where it sits in the tree (token ranges are half-open).
 struct InjectedTriple {
-  std::string entity;    ///< the KG surface form that was matched
+  std::string entity;    ///< the fact's subject: the matched surface form (hop 1) or the parent's object
   std::string relation;
   std::string object;
-  std::uint32_t start = 0, end = 0;                ///< the branch's tokens (clipped by truncation)
-  std::uint32_t entity_start = 0, entity_end = 0;  ///< the trunk tokens it hangs from
+  std::uint32_t start = 0, end = 0;                ///< the branch's own tokens (clipped by truncation)
+  std::uint32_t entity_start = 0, entity_end = 0;  ///< the trunk tokens of the mention it hangs from
+  std::uint32_t hop = 1;                           ///< 1: a fact of the mention; 2: a fact of a hop-1 object ...
+  std::int32_t parent = -1;                        ///< index in `injected` of the parent fact; -1 at hop 1
 };
 
 struct SentenceTree {
@@ -77,9 +93,10 @@ struct SentenceTree {
   std::size_t size() const { return tokens.size(); }
 };
 
-/// The tree without the branch of tree.injected[index]: its tokens leave the tree (and their
-/// rows and columns the visible matrix); every other token keeps its soft position, segment
-/// and visibility, and nothing takes the branch's place. The counterfactual "this fact not
+/// The tree without the branch of tree.injected[index] and its sub-branches (the facts that
+/// hang from it with hops > 1): their tokens leave the tree (and their rows and columns the
+/// visible matrix); every other token keeps its soft position, segment and visibility, and
+/// nothing takes their place; the other facts' parent indices are renumbered. The counterfactual "this fact not
 /// injected here" that Model::explain scores. Throws std::out_of_range for a bad index.
 SentenceTree remove_branch(const SentenceTree& tree, std::size_t index);
 
