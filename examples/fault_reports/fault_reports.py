@@ -24,7 +24,7 @@ Usage (from anywhere; Debian's interpreter):
   /usr/bin/python3 examples/fault_reports/fault_reports.py [--quick] [--out DIR]
       [--kbert build/apps/kbert] [--epochs N] [--learning-rate X] [--explain N]
       [--seeds 7,8,9] [--variants no_kg,kbert,no_kg_lex,kbert_lex] [--jobs N]
-      [--kg-scores on|off] [--min-fact-score X]
+      [--kg-scores on|off] [--min-fact-score X] [--hops N]
 --quick: a smoke run on a few reports with one short epoch (about 2 minutes).
 --seeds: fine-tune every variant once per seed; the table gives mean +- standard
 deviation over the seeds (one seed by default; with 10 epochs about 40-55 minutes on 2 cores).
@@ -109,6 +109,9 @@ def main():
                     help="on: rank the KG's facts on the training reports (kbert kg score) and inject the best first")
     ap.add_argument("--min-fact-score", type=float, default=MIN_FACT_SCORE,
                     help="with --kg-scores on: leave out facts scoring below this (G statistic; 0 keeps all)")
+    ap.add_argument("--hops", type=int, default=1,
+                    help="knowledge paths of the KG variants: 1 = K-BERT's one hop; 2 also injects the facts of "
+                         "each injected object that is itself a KG entity (kbert train --hops; README: measured)")
     ap.add_argument("--explain", type=int, default=4, help="test reports to explain")
     ap.add_argument("--seeds", default="7", help="comma-separated fine-tuning seeds (mean +- std over them)")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated, of " + ",".join(VARIANTS))
@@ -126,6 +129,12 @@ def main():
         sys.exit("fault_reports: --seeds needs at least one seed")
     if args.jobs < 1:
         sys.exit("fault_reports: --jobs must be at least 1")
+    if not 1 <= args.hops <= 8:
+        sys.exit("fault_reports: --hops must be from 1 to 8")
+    if args.hops != 1:  # the table names the setting
+        for v, (label, use_kg, vm, lex) in list(VARIANTS.items()):
+            if use_kg:
+                VARIANTS[v] = (f"{label} (hops {args.hops})", use_kg, vm, lex)
     for path in (args.kbert, args.model, args.kg):
         if not os.path.exists(path):
             sys.exit(f"fault_reports: {path} does not exist (run scripts/setup.sh first)")
@@ -174,6 +183,7 @@ def main():
                    "--learning-rate", str(args.learning_rate), "--metric", "macro_f1", "--seed", str(seed),
                    "--class-weights", args.class_weights, "--out", os.path.join(out, run_name)]
             cmd += [] if visible_matrix else ["--no-visible-matrix"]
+            cmd += ["--hops", str(args.hops)] if use_kg and args.hops != 1 else []
             cmd += ["--lexical-buckets", str(LEXICAL_BUCKETS),
                     "--lexical-learning-rate", str(args.lexical_learning_rate)] if lexical else []
             if args.jobs > 1:
@@ -218,7 +228,7 @@ def main():
             ("TF-IDF + logistic regression", [baselines["tfidf_lr"]], baselines["tfidf_lr"]["seconds"])]
     rows += [(VARIANTS[name][0], [r["test"] for r in results[name]], sum(r["seconds"] for r in results[name]) / len(seeds))
              for name in variants]
-    lines = [f"| method | test macro-F1 | test accuracy | dev macro-F1 | " + " | ".join(SHORT.get(c, c) for c in classes) +
+    lines = ["| method | test macro-F1 | test accuracy | dev macro-F1 | " + " | ".join(SHORT.get(c, c) for c in classes) +
              " | time |",
              "|---|---|---|---|" + "---|" * len(classes) + "---|"]
     dev_of = {"majority class": None, "TF-IDF + logistic regression": [baselines["tfidf_lr"]["dev_macro_f1"]]}
