@@ -322,11 +322,19 @@ def explain(args, out, model_dir, files, index):
         log(f"predicted: {p['label']} (p = {prob:.2f})    reported cause: {gold}"
             f"{'' if p['label'] == gold else '    <- differs: a reviewer should look'}")
         by_word = {}
-        for x in p["facts"]:   # a word met twice gets the same triples twice: show them once
-            facts = by_word.setdefault(x["entity"], [])
-            if f"{x['relation']} {x['object']}" not in facts:
-                facts.append(f"{x['relation']} {x['object']}")
-        log("knowledge the model saw (word in the report -> injected triples):")
+        fs = p["facts"]
+        parents = {x.get("parent", -1) for x in fs}
+        for j, x in enumerate(fs):  # each path once, from the report's word to its last fact
+            if j in parents:
+                continue
+            chain = [x]
+            while chain[0].get("parent", -1) >= 0:
+                chain.insert(0, fs[chain[0]["parent"]])
+            facts = by_word.setdefault(chain[0]["entity"], [])  # a word met twice: its paths once
+            path = " -> ".join(f"{c['relation']} {c['object']}" for c in chain)
+            if path not in facts:
+                facts.append(path)
+        log("knowledge the model saw (word in the report -> injected triples; with --hops, paths):")
         for word, facts in by_word.items():
             log(f"  {word:<22} -> " + "; ".join(facts))
         if labels:
