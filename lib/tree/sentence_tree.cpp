@@ -104,11 +104,11 @@ struct Scratch {
   TokenizedText seg;
   std::vector<FlatToken> flat;
   std::vector<Branch> branches;
-  std::vector<std::int64_t> words;  // per word: its surface id, or -1
   std::vector<Chosen> chosen;
   std::vector<Node> nodes;
   std::unordered_set<std::uint32_t> expanded;  // nodes expanded for the current mention
   std::vector<std::int32_t> first_child, next_sibling;
+  std::vector<std::int32_t> injected_index;  // per branch: its index in tree.injected, or -1
   std::unordered_set<std::string> seen;  // values already taken, once there are many
   std::vector<std::uint32_t> keep;
   std::vector<std::uint8_t> kept_branch, trunk_row;
@@ -265,13 +265,12 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   std::vector<std::string>& tokens = tree.tokens;
   std::vector<FlatToken>& flat = sc.flat;
   std::vector<Branch>& branches = sc.branches;
-  std::vector<std::int64_t>& words = sc.words;
   flat.clear();
   branches.clear();
-  words.clear();
   const std::size_t cap = kbert_cut ? L : std::numeric_limits<std::size_t>::max();
   tokens.reserve(std::min(cap, seg.tokens.size() * 2));
   std::int32_t pos = -1;
+  std::size_t words = 0;  // words laid out (kbert truncation may stop before the last)
   const std::string_view joiner = tok.predicate_joiner();
   for (std::uint32_t wi = 0; wi < seg.words.size() && tokens.size() < cap; ++wi) {
     const Word& w = seg.words[wi];
@@ -280,7 +279,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
       tokens.push_back(std::move(seg.tokens[t]));
       flat.push_back({++pos, wi, -1});
     }
-    words.push_back(surface);
+    ++words;
     if (surface < 0 || !kg_ || options_.max_entities == 0) continue;
     choose_facts(*kg_, options_, joiner, static_cast<std::uint32_t>(surface), sc);
     lay_out(tok, wi, pos, sc, cap, tokens);
@@ -338,8 +337,8 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     tree.hard_index[k] = static_cast<std::int32_t>(keep[k]);
     tree.segments[k] = f.branch < 0 ? 0 : 1;
   }
-  sc.trunk_r.assign(words.size(), Range{});
-  sc.branches_r.assign(words.size(), Range{});
+  sc.trunk_r.assign(words, Range{});
+  sc.branches_r.assign(words, Range{});
   sc.branch_r.assign(branches.size(), Range{});
   sc.subtree_r.assign(branches.size(), Range{});
   for (std::uint32_t k = 0; k < m; ++k) {
@@ -405,7 +404,7 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   }
 
   // A kept branch's parent is kept (it comes first; trunk-first keeps only whole paths).
-  std::vector<std::int32_t>& injected_index = sc.first_child;
+  std::vector<std::int32_t>& injected_index = sc.injected_index;
   injected_index.assign(branches.size(), -1);
   for (std::size_t bi = 0; bi < branches.size(); ++bi) {
     const Range& r = sc.branch_r[bi];
