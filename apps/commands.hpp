@@ -6,7 +6,7 @@ namespace kbert::cli {
 int cmd_tree(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_vocab(int argc, char** argv);
-int cmd_kg(int argc, char** argv);         // kg score
+int cmd_kg(int argc, char** argv);         // kg score, kg compile
 int cmd_model(int argc, char** argv);      // the model commands of kCommands (kbert-model)
 /// The usage text of the whole tool.
 extern const char* kUsage;

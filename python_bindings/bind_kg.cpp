@@ -44,11 +44,12 @@ Example:
                             py::arg("bad_samples") = r.bad_samples);
           },
           py::arg("path"), py::arg("strict") = true, py::arg("format") = "auto",
-          R"(Loads a .spo / .nt / .csv / .tsv file and merges it after earlier ones.
+          R"(Loads a .spo / .nt / .csv / .tsv file and merges it after earlier ones, or maps a
+compiled KG (.kbkg, see save_compiled), which must then be the graph's only file (read-only).
 
 Arguments:
     path: the file. strict: the first bad line raises ValueError (else skipped and counted).
-    format: auto, spo, nt, csv or tsv.
+    format: auto, spo, nt, csv, tsv or kbkg.
 Returns:
     dict with lines, triples, bad_lines, bad_samples.)")
       .def(
@@ -66,6 +67,21 @@ facts are looked up (and injected) by falling score; a repeated triple keeps its
 
 Example:
     kg.add("valve", "is a", "control"))")
+      .def(
+          "save_compiled",
+          [](const KnowledgeGraph& kg, const std::string& path) {
+            py::gil_scoped_release release;
+            kg.save_compiled(path);
+          },
+          py::arg("path"),
+          R"(Writes the graph as one compiled file (as `kbert kg compile`), atomically. Loading it
+maps it: it opens in milliseconds, processes share its pages, and it answers every lookup
+exactly as this graph does.
+
+Example:
+    kg.save_compiled("energy.kbkg"); fast = kbert.KnowledgeGraph(); fast.load("energy.kbkg"))")
+      .def_property_readonly("is_compiled", &KnowledgeGraph::is_compiled,
+                             "Whether the graph is a mapped compiled file (read-only).")
       .def_property_readonly("has_scores", &KnowledgeGraph::has_scores,
                              "Whether any triple came with a score (a 4th .spo column, a CSV/TSV score column).")
       .def(

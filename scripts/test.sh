@@ -16,13 +16,13 @@ cmake --build build-asan -j "$(nproc)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L core
 
-echo "== fuzzing: KG parsers, tree builder, checkpoint readers, model-directory files, index files (libFuzzer) =="
+echo "== fuzzing: KG parsers, tree builder, checkpoint readers, model-directory files, index files, compiled KGs (libFuzzer) =="
 if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKBERT_BUILD_FUZZERS=ON \
     -DKBERT_BUILD_TESTS=OFF -DKBERT_BUILD_APPS=OFF -DKBERT_BUILD_MODEL=OFF >/dev/null
 fi
 cmake --build build-fuzz -j "$(nproc)"
-for target in fuzz_kg fuzz_tree fuzz_pickle fuzz_safetensors fuzz_model_files fuzz_index; do
+for target in fuzz_kg fuzz_tree fuzz_pickle fuzz_safetensors fuzz_model_files fuzz_index fuzz_kbkg; do
   mkdir -p build-fuzz/corpus-$target
   inputs=(tests/fuzz/seeds/$target)
   # The minimized corpora of longer runs (tests/fuzz/corpus/, checked in) start where those stopped.

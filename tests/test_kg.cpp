@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "kbert/common/error.hpp"
@@ -244,4 +246,130 @@ TEST_CASE("Bad scores are errors naming the line; CSV/TSV take a score column", 
   opt.score_column = "confidence";
   KnowledgeGraph kg4;
   CHECK_THROWS_WITH(kg4.load(other.path(), opt), Catch::Contains("score"));
+}
+
+namespace {
+// Everything a KG answers, as text: counts, every triple in load order, every surface form's facts.
+std::string dump(const KnowledgeGraph& kg) {
+  std::string out = std::to_string(kg.num_triples()) + " " + std::to_string(kg.num_vertices()) + " " +
+                    std::to_string(kg.num_relations()) + " " + std::to_string(kg.num_surface_forms()) + " " +
+                    std::to_string(kg.duplicate_triples()) + " " + std::to_string(kg.has_scores()) + "\n";
+  kg.for_each_triple([&](const KgTriple& t) {
+    out += std::string(t.subject) + "|" + std::string(t.relation) + "|" + std::string(t.object) + "|" +
+           std::to_string(t.score) + "\n";
+  });
+  for (std::uint32_t id = 0; id < kg.num_surface_forms(); ++id) {
+    const std::string_view form = kg.surface_form(id);
+    out += std::string(form) + " #" + std::to_string(kg.surface_id(form)) + " " + std::to_string(kg.has_facts(id)) + ":";
+    for (const auto& f : kg.facts(id)) out += " " + std::string(f.relation) + "=" + std::string(f.object) + "@" + std::to_string(f.score);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_CASE("A compiled KG answers exactly as the KG it was compiled from", "[kg][compiled]") {
+  TempFile spo("stop\tis a\tending\t0.5\nstop\tpart of\tvalve\t20\nstop\tmeans\tshut\nvalve\tis a\tcontrol\t3\n"
+               "stop\tis a\tending\t7\n苹果\t是\t水果\n");
+  TempFile nt(
+      "<http://ex.org/Transformer> <http://www.w3.org/2000/01/rdf-schema#label> \"power transformer\"@en .\n"
+      "<http://ex.org/Transformer> <http://www.w3.org/2004/02/skos/core#altLabel> \"transformer\" .\n"
+      "<http://ex.org/Transformer> <http://www.w3.org/2000/01/rdf-schema#subClassOf> <http://ex.org/Equipment> .\n"
+      "<http://ex.org/Equipment> <http://www.w3.org/2004/02/skos/core#prefLabel> \"equipment\"@en .\n"
+      "<http://ex.org/Equipment2> <http://www.w3.org/2000/01/rdf-schema#label> \"transformer\" .\n"
+      "<http://ex.org/Equipment2> <http://ex.org/p> \"other\" .\n",
+      ".nt");
+  TempFile out("", ".kbkg");
+  for (const std::string* path : {&spo.path(), &nt.path()}) {
+    KnowledgeGraph kg;
+    kg.load(*path);
+    kg.save_compiled(out.path());
+    KnowledgeGraph mapped;
+    const KgLoadReport rep = mapped.load(out.path());
+    CHECK(rep.triples == kg.num_triples());
+    CHECK(mapped.is_compiled());
+    CHECK_FALSE(kg.is_compiled());
+    CHECK(dump(mapped) == dump(kg));
+    CHECK(mapped.surface_id("no such form") == -1);
+    CHECK(mapped.lookup("stop", 1).size() == (path == &spo.path() ? 1u : 0u));
+    CHECK_THROWS_AS(mapped.facts(static_cast<std::uint32_t>(mapped.num_surface_forms())), std::out_of_range);
+    // Saving a mapped KG writes the same bytes.
+    TempFile again("", ".kbkg");
+    mapped.save_compiled(again.path());
+    CHECK(read_bytes(again.path()) == read_bytes(out.path()));
+  }
+  // Any file that starts with the magic is recognised; --kg-format kbkg forces it.
+  TempFile renamed(read_bytes(out.path()), ".bin");
+  KnowledgeGraph by_magic;
+  by_magic.load(renamed.path());
+  CHECK(by_magic.is_compiled());
+  KgLoadOptions forced;
+  forced.format = parse_kg_format("kbkg");
+  CHECK_THROWS_AS(KnowledgeGraph().load(spo.path(), forced), ParseError);
+  // An empty KG compiles too.
+  KnowledgeGraph empty;
+  empty.save_compiled(out.path());
+  KnowledgeGraph empty_mapped;
+  empty_mapped.load(out.path());
+  CHECK(empty_mapped.num_triples() == 0);
+  CHECK(empty_mapped.lookup("stop").empty());
+}
+
+TEST_CASE("A compiled KG is read-only and loaded alone", "[kg][compiled]") {
+  TempFile spo("pump\thas part\tseal\n");
+  TempFile out("", ".kbkg");
+  KnowledgeGraph kg;
+  kg.load(spo.path());
+  kg.save_compiled(out.path());
+  KnowledgeGraph mapped;
+  mapped.load(out.path());
+  CHECK_THROWS_WITH(mapped.add("a", "b", "c"), Catch::Contains("read-only") && Catch::Contains(out.path()));
+  CHECK_THROWS_WITH(mapped.add_surface_form("pump", "pumps"), Catch::Contains("read-only"));
+  CHECK_THROWS_WITH(mapped.load(spo.path()), Catch::Contains("read-only"));
+  CHECK_THROWS_WITH(kg.load(out.path()), Catch::Contains("loaded alone"));
+  CHECK(kg.num_triples() == 1);  // the refused load left it as it was
+  CHECK(mapped.lookup("pump").size() == 1);
+}
+
+TEST_CASE("Corrupt or truncated compiled KGs are refused, never read out of bounds", "[kg][compiled]") {
+  TempFile spo("stop\tis a\tending\t0.5\nstop\tpart of\tvalve\t20\nvalve\tis a\tcontrol\t3\n苹果\t是\t水果\n");
+  TempFile out("", ".kbkg");
+  KnowledgeGraph kg;
+  kg.load(spo.path());
+  kg.save_compiled(out.path());
+  const std::string good = read_bytes(out.path());
+  auto try_load = [](const std::string& bytes) -> std::string {
+    TempFile f(bytes, ".kbkg");
+    try {
+      KnowledgeGraph g;
+      g.load(f.path());
+      for (std::uint32_t id = 0; id < g.num_surface_forms(); ++id) g.facts(id);
+      g.for_each_triple([](const KgTriple&) {});
+      return "ok";
+    } catch (const ParseError& e) {
+      return e.what();
+    }
+  };
+  CHECK(try_load(good) == "ok");
+  // Every truncation is refused, naming the file's problem.
+  for (std::size_t cut : {std::size_t{0}, std::size_t{7}, std::size_t{127}, std::size_t{128}, good.size() / 2, good.size() - 1})
+    CHECK_THAT(try_load(good.substr(0, cut)), Catch::Contains("not a valid compiled KG"));
+  CHECK_THAT(try_load(good + "x"), Catch::Contains("truncated or damaged"));
+  // A wrong version names both versions.
+  std::string v2 = good;
+  v2[8] = 2;
+  CHECK_THAT(try_load(v2), Catch::Contains("format version 2"));
+  // Every single-byte change is either refused or harmless (no crash; ASan checks the reads).
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0xA5);
+    refused += try_load(bad) != "ok";
+  }
+  CHECK(refused > 0);
 }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
+#include <string>
 #include <boost/graph/compressed_sparse_row_graph.hpp>
 #include <mutex>
 #include <vector>
@@ -25,6 +27,46 @@ struct KgEdge {
 
 enum class LabelKind : std::uint8_t { kPref = 0, kRdfs = 1, kAlt = 2 };
 
+// One triple of a compiled KG file, in load order.
+struct CompiledTriple {
+  std::uint32_t subject, relation, object;
+  float score;
+};
+static_assert(sizeof(CompiledTriple) == 16, "the compiled KG format stores triples as 16 bytes");
+
+// A compiled KG (.kbkg) mapped read-only: the format is described in compiled_kg.cpp.
+// Every index in it was checked against its range when the file was opened.
+struct CompiledKg {
+  void* addr = nullptr;
+  std::size_t bytes = 0;
+  std::string path;
+  std::uint32_t nv = 0, nr = 0, ns = 0, ne = 0;  // vertices, relations, surface forms, triples
+  std::uint64_t duplicates = 0;
+  bool has_scores = false;
+  const std::uint64_t* str_begin = nullptr;  // nv + nr + ns + 1 offsets into blob
+  const char* blob = nullptr;
+  const std::uint32_t* surface_slots = nullptr;  // open addressing: surface id + 1, 0 = empty
+  std::uint64_t surface_cap = 0;                 // a power of two
+  const std::uint32_t* surface_begin = nullptr;  // ns + 1
+  const std::uint32_t* surface_vertices = nullptr;
+  const std::uint32_t* out_begin = nullptr;  // nv + 1, CSR over out_edges
+  const std::uint32_t* out_edges = nullptr;  // triple indices: per subject, best score first, then load order
+  const CompiledTriple* triples = nullptr;   // ne, load order
+
+  ~CompiledKg();
+  std::string_view str(std::uint64_t i) const {
+    return {blob + str_begin[i], static_cast<std::size_t>(str_begin[i + 1] - str_begin[i])};
+  }
+  std::string_view vertex(std::uint32_t v) const { return str(v); }
+  std::string_view relation(std::uint32_t r) const { return str(std::uint64_t{nv} + r); }
+  std::string_view surface(std::uint32_t s) const { return str(std::uint64_t{nv} + nr + s); }
+  std::int64_t find_surface(std::string_view form) const;
+  static std::unique_ptr<CompiledKg> open(const std::string& path);
+};
+
+// Whether a file starts with the compiled KG magic (false when it cannot be read).
+bool is_compiled_kg_file(const std::string& path);
+
 struct KnowledgeGraph::Impl {
   StringPool vertices;                 // entity names (IRIs or plain strings) and literals
   std::vector<std::uint8_t> is_iri;    // per vertex: 1 when the name is an IRI
@@ -44,6 +86,7 @@ struct KnowledgeGraph::Impl {
     LabelKind kind;
   };
   std::vector<Label> labels;
+  std::unique_ptr<CompiledKg> compiled;  // set: the graph is a mapped .kbkg file, read-only
 
   // Built on demand from the above (see build()).
   mutable std::mutex build_mutex;
@@ -69,6 +112,9 @@ struct KnowledgeGraph::Impl {
   /// Readable name: its best label, else an IRI's local name, else the string itself.
   std::string_view display(std::uint32_t v) const;
   void build() const;
+  // Throws when the graph is a compiled file (read-only) and `what` would change it.
+  void require_mutable(const char* what) const;
+  bool empty() const { return !compiled && edges.empty() && surface_vertex.empty() && labels.empty(); }
 };
 
 // Local name of an IRI: the part after the last '#', '/' or ':'.

@@ -56,6 +56,12 @@ void KnowledgeGraph::Impl::self_surface(std::uint32_t v, std::uint32_t h) {
   surface_vertex.emplace_back(surfaces.intern(vertices.str(v), h), v);
 }
 
+void KnowledgeGraph::Impl::require_mutable(const char* what) const {
+  if (compiled)
+    throw std::invalid_argument(std::string("cannot ") + what + ": the KG is the compiled file " + compiled->path +
+                                " (read-only); compile the KG again from its source files with the additions");
+}
+
 void KnowledgeGraph::Impl::prefetch_edge(std::uint32_t s, std::uint32_t p, std::uint32_t o) const {
   if (edge_table.empty()) return;
   __builtin_prefetch(&edge_table[edge_hash(KgEdge{s, p, o}) & (edge_table.size() - 1)]);
@@ -231,6 +237,7 @@ void KnowledgeGraph::add(std::string_view subject, std::string_view relation, st
 
 void KnowledgeGraph::add_impl(std::string_view subject, std::string_view relation, std::string_view object,
                               const float* score) {
+  impl_->require_mutable("add a triple");
   require_utf8(subject, "subject");
   require_utf8(relation, "relation");
   require_utf8(object, "object");
@@ -241,9 +248,12 @@ void KnowledgeGraph::add_impl(std::string_view subject, std::string_view relatio
   impl_->add_edge(s, p, o, score);
 }
 
-bool KnowledgeGraph::has_scores() const { return impl_->has_scores; }
+bool KnowledgeGraph::has_scores() const { return impl_->compiled ? impl_->compiled->has_scores : impl_->has_scores; }
+
+bool KnowledgeGraph::is_compiled() const { return impl_->compiled != nullptr; }
 
 void KnowledgeGraph::add_surface_form(std::string_view entity, std::string_view form) {
+  impl_->require_mutable("add a surface form");
   require_utf8(entity, "entity");
   require_utf8(form, "surface form");
   std::uint32_t v = impl_->vertex(entity, false);
@@ -251,13 +261,38 @@ void KnowledgeGraph::add_surface_form(std::string_view entity, std::string_view 
   impl_->invalidate();
 }
 
+namespace {
+void check_surface_id(std::uint32_t id, std::size_t n) {
+  if (id >= n) throw std::out_of_range("surface id " + std::to_string(id) + " out of range");
+}
+}  // namespace
+
 void KnowledgeGraph::for_each_fact(std::uint32_t surface_id, const std::function<bool(const KgFact&)>& fn) const {
+  check_surface_id(surface_id, num_surface_forms());
+  std::vector<std::pair<std::string_view, std::string_view>> seen;
+  if (const CompiledKg* c = impl_->compiled.get()) {
+    const std::uint32_t b = c->surface_begin[surface_id], e = c->surface_begin[surface_id + 1];
+    const bool several = e - b > 1;
+    for (std::uint32_t i = b; i < e; ++i) {
+      const std::uint32_t v = c->surface_vertices[i];
+      for (std::uint32_t k = c->out_begin[v]; k < c->out_begin[v + 1]; ++k) {
+        const CompiledTriple& t = c->triples[c->out_edges[k]];
+        KgFact f{c->relation(t.relation), c->vertex(t.object), t.score};
+        if (several) {
+          bool dup = std::any_of(seen.begin(), seen.end(),
+                                 [&](auto& x) { return x.first == f.relation && x.second == f.object; });
+          if (dup) continue;
+          seen.emplace_back(f.relation, f.object);
+        }
+        if (!fn(f)) return;
+      }
+    }
+    return;
+  }
   impl_->ensure_built();
-  if (surface_id >= impl_->surfaces.size()) throw std::out_of_range("surface id " + std::to_string(surface_id) + " out of range");
   const Impl& m = *impl_;
   const std::uint32_t b = m.surface_begin[surface_id], e = m.surface_begin[surface_id + 1];
   const bool several = e - b > 1;
-  std::vector<std::pair<std::string_view, std::string_view>> seen;
   for (std::uint32_t i = b; i < e; ++i) {
     const std::uint32_t v = m.surface_vertices[i];
     auto range = boost::out_edges(v, m.graph);
@@ -292,33 +327,53 @@ std::vector<KgFact> KnowledgeGraph::lookup(std::string_view surface, std::size_t
   return facts(static_cast<std::uint32_t>(id), limit);
 }
 
-std::size_t KnowledgeGraph::num_triples() const { return impl_->edges.size(); }
-std::size_t KnowledgeGraph::num_vertices() const { return impl_->vertices.size(); }
-std::size_t KnowledgeGraph::num_relations() const { return impl_->relations.size(); }
-std::size_t KnowledgeGraph::duplicate_triples() const { return impl_->duplicates; }
+std::size_t KnowledgeGraph::num_triples() const { return impl_->compiled ? impl_->compiled->ne : impl_->edges.size(); }
+std::size_t KnowledgeGraph::num_vertices() const { return impl_->compiled ? impl_->compiled->nv : impl_->vertices.size(); }
+std::size_t KnowledgeGraph::num_relations() const { return impl_->compiled ? impl_->compiled->nr : impl_->relations.size(); }
+std::size_t KnowledgeGraph::duplicate_triples() const {
+  return impl_->compiled ? impl_->compiled->duplicates : impl_->duplicates;
+}
 
-std::size_t KnowledgeGraph::num_surface_forms() const { return impl_->surfaces.size(); }
+std::size_t KnowledgeGraph::num_surface_forms() const {
+  return impl_->compiled ? impl_->compiled->ns : impl_->surfaces.size();
+}
 
 bool KnowledgeGraph::has_facts(std::uint32_t surface_id) const {
+  check_surface_id(surface_id, num_surface_forms());
+  if (const CompiledKg* c = impl_->compiled.get()) {
+    for (std::uint32_t i = c->surface_begin[surface_id]; i < c->surface_begin[surface_id + 1]; ++i) {
+      const std::uint32_t v = c->surface_vertices[i];
+      if (c->out_begin[v + 1] > c->out_begin[v]) return true;
+    }
+    return false;
+  }
   impl_->ensure_built();
   const Impl& m = *impl_;
-  if (surface_id >= m.surfaces.size()) throw std::out_of_range("surface id " + std::to_string(surface_id) + " out of range");
   for (std::uint32_t i = m.surface_begin[surface_id]; i < m.surface_begin[surface_id + 1]; ++i)
     if (boost::out_degree(m.surface_vertices[i], m.graph) > 0) return true;
   return false;
 }
 
 std::string_view KnowledgeGraph::surface_form(std::uint32_t surface_id) const {
-  if (surface_id >= impl_->surfaces.size()) throw std::out_of_range("surface id " + std::to_string(surface_id) + " out of range");
+  check_surface_id(surface_id, num_surface_forms());
+  if (impl_->compiled) return impl_->compiled->surface(surface_id);
   return impl_->surfaces.str(surface_id);
 }
 
 std::int64_t KnowledgeGraph::surface_id(std::string_view surface) const {
+  if (impl_->compiled) return impl_->compiled->find_surface(surface);
   std::uint32_t id = impl_->surfaces.find(surface);
   return id == StringPool::kNone ? -1 : static_cast<std::int64_t>(id);
 }
 
 void KnowledgeGraph::for_each_triple(const std::function<void(const KgTriple&)>& fn) const {
+  if (const CompiledKg* c = impl_->compiled.get()) {
+    for (std::uint32_t i = 0; i < c->ne; ++i) {
+      const CompiledTriple& t = c->triples[i];
+      fn(KgTriple{c->vertex(t.subject), c->relation(t.relation), c->vertex(t.object), t.score});
+    }
+    return;
+  }
   impl_->ensure_built();
   const Impl& m = *impl_;
   for (std::size_t i = 0; i < m.edges.size(); ++i) {
@@ -329,6 +384,7 @@ void KnowledgeGraph::for_each_triple(const std::function<void(const KgTriple&)>&
 
 std::size_t KnowledgeGraph::memory_bytes() const {
   const Impl& m = *impl_;
+  if (m.compiled) return m.compiled->bytes;
   std::size_t b = m.vertices.memory_bytes() + m.relations.memory_bytes() + m.surfaces.memory_bytes();
   b += m.edges.capacity() * sizeof(KgEdge) + m.edge_score.capacity() * sizeof(float) + m.edge_table.capacity() * 8 + m.surface_vertex.capacity() * 8;
   b += m.is_iri.capacity() + m.vertex_self_surface.capacity() + m.labels.capacity() * sizeof(Impl::Label);

@@ -473,7 +473,9 @@ KgFormat parse_kg_format(std::string_view name) {
   if (n == "nt" || n == "ntriples" || n == "n-triples") return KgFormat::kNTriples;
   if (n == "csv") return KgFormat::kCsv;
   if (n == "tsv") return KgFormat::kTsv;
-  throw std::invalid_argument("unknown knowledge-graph format '" + std::string(name) + "' (expected auto, spo, nt, csv or tsv)");
+  if (n == "kbkg" || n == "compiled") return KgFormat::kCompiled;
+  throw std::invalid_argument("unknown knowledge-graph format '" + std::string(name) +
+                              "' (expected auto, spo, nt, csv, tsv or kbkg)");
 }
 
 KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& options) {
@@ -483,10 +485,25 @@ KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& 
     auto ends = [&](std::string_view ext) {
       return lower.size() >= ext.size() && lower.compare(lower.size() - ext.size(), ext.size(), ext) == 0;
     };
-    fmt = ends(".nt") ? KgFormat::kNTriples : ends(".csv") ? KgFormat::kCsv : ends(".tsv") ? KgFormat::kTsv : KgFormat::kSpo;
+    fmt = ends(".nt")     ? KgFormat::kNTriples
+          : ends(".csv")  ? KgFormat::kCsv
+          : ends(".tsv")  ? KgFormat::kTsv
+          : ends(".kbkg") || is_compiled_kg_file(path) ? KgFormat::kCompiled
+                          : KgFormat::kSpo;
   }
   KgLoadReport rep;
   rep.path = path;
+  if (fmt == KgFormat::kCompiled) {
+    if (!impl_->empty())
+      throw std::invalid_argument(path + ": a compiled KG is loaded alone, into an empty graph; compile all the KG's "
+                                  "files into one (kbert kg compile --kg A --kg B --out KG.kbkg)");
+    auto fresh = std::make_unique<Impl>();
+    fresh->compiled = CompiledKg::open(path);
+    impl_ = std::move(fresh);
+    rep.triples = impl_->compiled->ne;
+    return rep;
+  }
+  impl_->require_mutable("load more triples");
   BadLines bad(rep, options.strict);
   Impl& g = *impl_;
   const std::size_t edges0 = g.edges.size(), surfaces0 = g.surface_vertex.size(), labels0 = g.labels.size();
@@ -497,7 +514,8 @@ KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& 
       case KgFormat::kNTriples: KgLoader::ntriples(g, path, bad, rep); break;
       case KgFormat::kCsv: KgLoader::table(g, path, ',', options, bad, rep); break;
       case KgFormat::kTsv: KgLoader::table(g, path, '\t', options, bad, rep); break;
-      case KgFormat::kAuto: break;
+      case KgFormat::kAuto:
+      case KgFormat::kCompiled: break;
     }
   } catch (...) {
     // A failed load leaves the graph as it was (interned strings stay, unused).

@@ -88,6 +88,25 @@ def main():
         last = json.loads(r.stdout.decode().strip().split("\n")[-1])
         check(r.returncode == 0 and last["triples"] == 20000 and last["load_seconds"] > 0 and last["peak_rss_mib"] > 0,
               "bench kg")
+        check(last["compiled_load_seconds"] > 0 and last["compiled_peak_rss_mib"] > 0 and
+              last["compiled_bytes"] > 0, "bench kg measures the compiled path too")
+
+        # kg compile: a compiled KG gives the same trees; damaged, it is refused naming the file.
+        kbkg = os.path.join(d, "hownet.kbkg")
+        r = run([k, "kg", "compile", "--kg", hownet, "--out", kbkg])
+        check(r.returncode == 0 and json.loads(r.stdout)["triples"] == 52576, "kg compile")
+        texts = "我不高兴\n这家酒店服务很好\n".encode()
+        want = run([k, "tree", "--kg", hownet, "--predicate"], texts).stdout
+        check(run([k, "tree", "--kg", kbkg, "--predicate"], texts).stdout == want, "a compiled KG gives the same trees")
+        with open(kbkg, "rb") as f:
+            head = f.read(4096)
+        with open(kbkg, "wb") as f:
+            f.write(head)
+        r = run([k, "tree", "--kg", kbkg], texts)
+        check(r.returncode != 0 and kbkg.encode() in r.stderr and b"not a valid compiled KG" in r.stderr,
+              "a truncated compiled KG is refused naming the file")
+        r = run([k, "kg", "compile", "--kg", hownet, "--out", os.path.join(d, "no", "such", "dir.kbkg")])
+        check(r.returncode != 0 and b"dir.kbkg" in r.stderr, "kg compile names an unwritable output")
         check(not [f for f in os.listdir(d) if f.startswith("kbert-bench-kg")], "bench kg removes its file")
         r = run([k, "bench", "index", "--vectors", "3000", "--dim", "16", "--queries", "7", "--repeat", "1", "--dir", d])
         last = json.loads(r.stdout.decode().strip().split("\n")[-1])

@@ -61,6 +61,38 @@ def test_trees_equal_the_cli(kg):
     assert [t.tokens for t in batch] == [b.build(x).tokens for x in TEXTS * 10]
 
 
+def test_compiled_kg_equals_the_text_kg(kg, tmp_path):
+    # The CLI's `kg compile` and the binding's save_compiled give one file; mapped, it answers as the text KG
+    # and builds the same trees, in Python and in `kbert tree --kg FILE.kbkg`.
+    by_cli = tmp_path / "hownet_cli.kbkg"
+    info = json.loads(subprocess.run([CLI, "kg", "compile", "--kg", HOWNET, "--out", str(by_cli)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["triples"] == len(kg) == 52576
+    kg.save_compiled(str(tmp_path / "hownet.kbkg"))
+    assert (tmp_path / "hownet.kbkg").read_bytes() == by_cli.read_bytes()
+    fast = kbert.KnowledgeGraph()
+    fast.load(str(by_cli))
+    assert fast.is_compiled and not kg.is_compiled
+    assert fast.triples() == kg.triples()
+    assert fast.lookup("不高兴") == kg.lookup("不高兴") == [("义原", "喜悦")]
+    with pytest.raises(ValueError, match="read-only"):
+        fast.add("a", "b", "c")
+    options = kbert.TreeOptions(predicate=True, max_length=64)
+    want = [kbert.SentenceTreeBuilder(kg, options=options).build(t) for t in TEXTS]
+    got = [kbert.SentenceTreeBuilder(fast, options=options).build(t) for t in TEXTS]
+    assert [(t.tokens, t.positions.tolist(), t.visible.tolist()) for t in got] == \
+           [(t.tokens, t.positions.tolist(), t.visible.tolist()) for t in want]
+    text = subprocess.run([CLI, "tree", "--kg", HOWNET, "--predicate"], input="\n".join(TEXTS) + "\n",
+                          capture_output=True, text=True, check=True).stdout
+    compiled = subprocess.run([CLI, "tree", "--kg", str(by_cli), "--predicate"], input="\n".join(TEXTS) + "\n",
+                              capture_output=True, text=True, check=True).stdout
+    assert compiled == text
+    broken = tmp_path / "broken.kbkg"
+    broken.write_bytes(by_cli.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="not a valid compiled KG"):
+        kbert.KnowledgeGraph().load(str(broken))
+
+
 def test_dtypes_and_shapes(kg):
     t = kbert.SentenceTreeBuilder(kg, options=kbert.TreeOptions(predicate=True)).build("我不高兴")
     n = len(t.tokens)

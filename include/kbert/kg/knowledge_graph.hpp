@@ -31,9 +31,10 @@ enum class KgFormat {
   kNTriples,  ///< W3C N-Triples: <s> <p> <o|"literal"@lang|"literal"^^<dt>> .
   kCsv,       ///< comma-separated, RFC 4180 quoting, header names the columns
   kTsv,       ///< tab-separated, header names the columns
+  kCompiled,  ///< kbert's compiled binary KG (.kbkg, `kbert kg compile`): memory-mapped, read-only
 };
 
-/// Parses "auto", "spo", "nt"/"ntriples", "csv", "tsv"; throws std::invalid_argument otherwise.
+/// Parses "auto", "spo", "nt"/"ntriples", "csv", "tsv", "kbkg"/"compiled"; throws std::invalid_argument otherwise.
 KgFormat parse_kg_format(std::string_view name);
 
 /// How a file is loaded.
@@ -81,6 +82,10 @@ class KnowledgeGraph {
 
   /// Loads one file and merges its triples after those already loaded.
   /// Throws FileError (missing, unreadable) or ParseError (strict mode, bad line).
+  /// A compiled KG (.kbkg, or any file that starts with its magic when the format is
+  /// kAuto) is memory-mapped instead: it must be the only file of an empty graph, and
+  /// the graph is then read-only (add() throws std::invalid_argument). A corrupt or
+  /// truncated compiled file throws ParseError.
   KgLoadReport load(const std::string& path, const KgLoadOptions& options = {});
   /// Loads several files in the order given.
   std::vector<KgLoadReport> load(const std::vector<std::string>& paths, const KgLoadOptions& options = {});
@@ -119,8 +124,15 @@ class KnowledgeGraph {
   /// Calls `fn` for every stored triple, in load order.
   void for_each_triple(const std::function<void(const KgTriple&)>& fn) const;
 
-  /// Approximate heap bytes used by the store.
+  /// Approximate heap bytes used by the store (for a compiled KG: the mapped file's size).
   std::size_t memory_bytes() const;
+
+  /// Writes the graph as a compiled KG (atomically: a temporary file, then rename), which
+  /// load() maps in milliseconds and processes share: the facts, their order, readable
+  /// names and surface forms exactly as this graph looks them up.
+  void save_compiled(const std::string& path) const;
+  /// Whether this graph is a mapped compiled file (read-only).
+  bool is_compiled() const;
 
  private:
   void add_impl(std::string_view subject, std::string_view relation, std::string_view object, const float* score);
