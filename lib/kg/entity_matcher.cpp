@@ -13,10 +13,11 @@ inline std::size_t slot_hash(std::uint64_t k) {
 }
 }  // namespace
 
-EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), payload_(1, kNone), root_(0x10000, kNone) {}
+EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), nodes_(1), root_(0x10000, kNone) {}
 
 std::uint32_t EntityMatcher::child(std::uint32_t node, char32_t c) const {
   if (node == 0 && c < 0x10000) return root_[c];
+  if ((nodes_[node].children & filter_bit(c)) == 0) return kNone;
   const std::uint64_t k = slot_key(node, c);
   const std::size_t mask = table_.size() - 1;
   for (std::size_t i = slot_hash(k) & mask;; i = (i + 1) & mask) {
@@ -42,8 +43,8 @@ std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
   std::uint32_t found = child(node, c);
   if (found != kNone) return found;
   if (node == 0 && c < 0x10000) {
-    root_[c] = static_cast<std::uint32_t>(payload_.size());
-    payload_.push_back(kNone);
+    root_[c] = static_cast<std::uint32_t>(nodes_.size());
+    nodes_.emplace_back();
     return root_[c];
   }
   if ((edges_ + 1) * 2 > table_.size()) grow();
@@ -51,8 +52,9 @@ std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
   const std::size_t mask = table_.size() - 1;
   std::size_t i = slot_hash(k) & mask;
   while (table_[i].key) i = (i + 1) & mask;
-  const auto id = static_cast<std::uint32_t>(payload_.size());
-  payload_.push_back(kNone);
+  const auto id = static_cast<std::uint32_t>(nodes_.size());
+  nodes_[node].children |= filter_bit(c);
+  nodes_.emplace_back();
   table_[i] = Slot{k, id};
   ++edges_;
   return id;
@@ -62,8 +64,8 @@ void EntityMatcher::add(std::u32string_view key, std::uint32_t payload) {
   if (key.empty()) return;
   std::uint32_t node = 0;
   for (char32_t c : key) node = add_child(node, c);
-  if (payload_[node] == kNone) {
-    payload_[node] = payload;
+  if (nodes_[node].payload == kNone) {
+    nodes_[node].payload = payload;
     ++keys_;
     if (key.size() > max_len_) max_len_ = key.size();
   }
@@ -76,16 +78,16 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
   for (std::size_t i = pos; i < text.size(); ++i) {
     node = child(node, text[i]);
     if (node == kNone) break;
-    if (payload_[node] != kNone && (!ends || (*ends)[i + 1])) {
+    if (nodes_[node].payload != kNone && (!ends || (*ends)[i + 1])) {
       best.length = i + 1 - pos;
-      best.payload = payload_[node];
+      best.payload = nodes_[node].payload;
     }
   }
   return best;
 }
 
 std::size_t EntityMatcher::memory_bytes() const {
-  return table_.capacity() * sizeof(Slot) + payload_.capacity() * sizeof(std::uint32_t) + root_.capacity() * sizeof(std::uint32_t);
+  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) + root_.capacity() * sizeof(std::uint32_t);
 }
 
 }  // namespace kbert

@@ -1,7 +1,9 @@
 // Leftmost-longest matching of knowledge-graph surface forms in a text.
 //
 // A trie over code points, stored as one open-addressing hash table of
-// (node, code point) -> child: one probe per character. longest_at() walks at
+// (node, code point) -> child: one probe per character. Each node keeps a 64-bit
+// filter of its children's code points (a bit per code point mod 64, mixed), so
+// most misses, the common case when scanning a text, end without touching the table. longest_at() walks at
 // most as far as the longest key, so scanning a text costs O(length x longest key)
 // and in practice a few probes per character.
 //
@@ -48,8 +50,13 @@ class EntityMatcher {
     std::uint64_t key;  // (node << 21 | code point) + 1; 0 = empty
     std::uint32_t child;
   };
+  struct Node {
+    std::uint64_t children = 0;        // filter: bit filter_bit(c) set for each child's code point
+    std::uint32_t payload = kNone;
+  };
+  static std::uint64_t filter_bit(char32_t c) { return std::uint64_t{1} << ((c ^ (c >> 6)) & 63); }
   std::vector<Slot> table_;
-  std::vector<std::uint32_t> payload_;  // per node
+  std::vector<Node> nodes_;             // per node
   std::vector<std::uint32_t> root_;     // the root's children for BMP code points, direct
   std::size_t edges_ = 0;
   std::size_t keys_ = 0;
