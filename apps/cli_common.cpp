@@ -29,7 +29,7 @@ commands:
          default max-entities x hops); 1 (the default) is K-BERT.
   kg score --kg FILE --train F --out F.spo --tokenizer char|wordpiece|sentencepiece
          [--vocab FILE] [--spm-model FILE] [--min-score X] [--threads N]
-         [--kg-format auto|spo|nt|csv|tsv] [--lenient] [--case-insensitive] [--no-lower-case]
+         [--kg-format auto|spo|nt|csv|tsv|kbkg] [--lenient] [--case-insensitive] [--no-lower-case]
          Scores every fact on labelled training texts (the G statistic of their labels
          among the texts that mention its subject and among those its branch falls on,
          the smaller; 0: no evidence; with 8 labels, 14.07 is the 5% level) and writes
