@@ -46,6 +46,11 @@ TEST_CASE("Char mode: whitespace skipped, tags whole, longest subject", "[tokeni
   CHECK(words(t) == Strings{"[CLS]", "我", "在", "<北 京 大 学:1>", "[SEP]", "<北 京:0>", "[", "C", "L", "S"});
   CHECK(t.words[0].special);
   CHECK(tok.tokenize("是 水果") == Strings{"是", " ", "水", "果"});  // values keep their spaces
+  // Every code point one token, whatever its length; bad UTF-8 anywhere is an error naming the value.
+  CHECK(tok.tokenize("a\xC3\xA9\xE6\xB0\xB4\xF0\x9F\x98\x80\xEE\x80\x80") ==
+        Strings{"a", "\xC3\xA9", "\xE6\xB0\xB4", "\xF0\x9F\x98\x80", "\xEE\x80\x80"});
+  for (const char* bad : {"\xFF", "ab\xE6\xB0", "\xE6\xB0x", "\xC3", "\xED\xA0\x80", "\xE0\x80\x80", "\xF0\x9F\x98"})
+    CHECK_THROWS_WITH(tok.tokenize(bad), Catch::Contains("knowledge value"));
   CHECK_THROWS_AS(tok.segment("bad \xFF", &m, t), std::invalid_argument);
 
   CharTokenizer ci(nullptr, true);

@@ -18,13 +18,24 @@ std::vector<std::string> CharTokenizer::tokenize(std::string_view text) const {
 }
 
 void CharTokenizer::tokenize_into(std::string_view text, std::vector<std::string>& out) const {
-  // K-BERT: list(value) -- every code point, whitespace included.
-  std::size_t bad = find_invalid_utf8(text);
-  if (bad != std::string_view::npos) decode_utf8(text, "knowledge value");  // throws, naming the byte
+  // K-BERT: list(value) -- every code point, whitespace included. One pass: ASCII and
+  // well-formed 3-byte sequences (CJK) are checked inline, anything else on its own.
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
   std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+  while (i < n) {
+    const unsigned char c = p[i];
+    std::size_t len;
+    if (c < 0x80) {
+      len = 1;
+    } else if ((c & 0xF0) == 0xE0 && c != 0xE0 && c != 0xED && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 &&
+               (p[i + 2] & 0xC0) == 0x80) {
+      len = 3;
+    } else {
+      len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+      if (len > n - i || find_invalid_utf8(text.substr(i, len)) != std::string_view::npos)
+        decode_utf8(text, "knowledge value");  // throws, naming the byte
+    }
     out.emplace_back(text.substr(i, len));
     i += len;
   }
