@@ -125,7 +125,9 @@ void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& m
   qkv_out.narrow(1, 0, H).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
   // Per sequence, Q, K and V are strided [h, L, d] views of qkv_out: no copies.
   auto heads = qkv_out.view({B, L, 3, heads_, head_dim_}).permute({0, 2, 3, 1, 4});  // [B, 3, h, L, d]
-  torch::Tensor& scores = shaped(ws.scores, {B, heads_, L, L});
+  // Scores are needed one sequence at a time (below): one [h, L, L] buffer per thread.
+  const std::int64_t threads = at::get_num_threads();
+  torch::Tensor& scores = shaped(ws.scores, {threads, heads_, L, L});
   torch::Tensor& ctx = shaped(ws.ctx, {B, heads_, L, head_dim_});
   // Many small GEMMs: split the sequences between the threads, single-threaded GEMMs
   // each (OpenBLAS runs single-threaded inside a parallel region). One sequence at a
@@ -135,7 +137,9 @@ void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& m
   // mask: [B or 1, 1, L, L], additive.
   at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
-      at::Tensor s = scores[b];
+      const std::int64_t t = at::get_thread_num();
+      TORCH_CHECK(t >= 0 && t < threads, "attention: thread ", t, " of ", threads);
+      at::Tensor s = scores[t];
       at::bmm_out(s, heads[b][0], heads[b][1].transpose(1, 2));
       s.add_(mask.size(0) == 1 ? mask[0] : mask[b]);
       at::softmax_out(s, s, -1);  // row by row: in place is safe
