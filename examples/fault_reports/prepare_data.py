@@ -17,6 +17,7 @@ line) when --nrc-out is given.
 
 Usage (run from the repository, with Debian's interpreter):
   /usr/bin/python3 examples/fault_reports/prepare_data.py [--shared ../shared/data]
+  /usr/bin/python3 examples/fault_reports/prepare_data.py --validation-split /tmp/val   # 2004-2016 / 2017-2019
 """
 import argparse
 import collections
@@ -47,6 +48,9 @@ OLD_CAUSES = {
     "CORROSION": "corrosion",
 }
 SPLITS = (("train", 2004, 2019), ("dev", 2020, 2020), ("test", 2021, 2023))
+# --validation-split DIR: a second, larger held-out set inside the training years, for
+# choices that dev (106 reports) cannot resolve: train on 2004-2016, validate on 2017-2019.
+VALIDATION_SPLITS = (("train", 2004, 2016), ("val", 2017, 2019))
 
 
 def unquote(field):
@@ -134,13 +138,18 @@ def main():
     ap.add_argument("--out", default=os.path.join(repo, "data", "fault_reports"))
     ap.add_argument("--nrc-out", help="also write the NRC pre-training corpus here (not shipped)")
     ap.add_argument("--no-2004", action="store_true", help="train on 2010-2019 only (the earlier job's data)")
+    ap.add_argument("--validation-split", metavar="DIR",
+                    help="write DIR/phmsa_train.tsv (2004-2016) and DIR/phmsa_val.tsv (2017-2019) instead")
     args = ap.parse_args()
+    splits = SPLITS
+    if args.validation_split:
+        args.out, splits = args.validation_split, VALIDATION_SPLITS
     os.makedirs(args.out, exist_ok=True)
 
     rows = read_phmsa(os.path.join(args.shared, "phmsa", "incident_gas_distribution_jan2010_present.txt"))
     if not args.no_2004:
         rows = read_phmsa_2004(os.path.join(args.shared, "phmsa", "incident_gas_distribution_mar2004_dec2009.csv")) + rows
-    for name, first, last in SPLITS:
+    for name, first, last in splits:
         part = [r for r in rows if first <= r[0] <= last]
         write_atomic(os.path.join(args.out, f"phmsa_{name}.tsv"),
                      ["label\ttext_a\n"] + [f"{label}\t{text}\n" for _, label, text in part])
@@ -148,7 +157,7 @@ def main():
         print(f"phmsa_{name}.tsv: {len(part)} reports {first}-{last}: " +
               ", ".join(f"{k} {v}" for k, v in counts.most_common()))
 
-    if args.nrc_out:
+    if args.nrc_out and not args.validation_split:
         path = os.path.join(args.shared, "nrc_ler", "lers_1991_2019.tsv")
         out = [text + "\n" for text in map(clean, read_nrc(path)) if len(text) > 40]
         write_atomic(args.nrc_out, out)
