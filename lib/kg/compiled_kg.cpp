@@ -39,6 +39,8 @@
 #include "kbert/text/utf8.hpp"
 #include "kg/kg_impl.hpp"
 
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the compiled KG format is little-endian, as this code reads it");
+
 namespace kbert {
 namespace {
 
