@@ -135,7 +135,12 @@ void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& m
   // BERT-base at L = 256) stay in cache between the product, the mask, the softmax and
   // the second product instead of making four passes over all B sequences' scores.
   // mask: [B or 1, 1, L, L], additive.
+  // parallel_for does not carry thread-local state to its OpenMP workers: set the
+  // caller's inference and grad modes in each.
+  const bool inference = c10::InferenceMode::is_enabled(), grad = at::GradMode::is_enabled();
   at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
+    c10::InferenceMode inference_guard(inference);
+    at::AutoGradMode grad_guard(grad);
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t t = at::get_thread_num();
       TORCH_CHECK(t >= 0 && t < threads, "attention: thread ", t, " of ", threads);
