@@ -286,24 +286,28 @@ void declare_tree_options(Args& args, bool bench) {
   args.known(with_value, {"predicate", "add-special", "lenient", "case-insensitive", "no-lower-case"}, {"kg"});
 }
 
-std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
-  auto setup = std::make_unique<TreeSetup>();
+std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg) {
   KgLoadOptions kg_opt;
   kg_opt.strict = !args.flag("lenient");
   if (args.has("kg-format")) kg_opt.format = parse_kg_format(args.value("kg-format"));
-  auto t0 = std::chrono::steady_clock::now();
-  const std::vector<std::string> kgs = args.values("kg");
-  bool use_kg = false;
-  for (const auto& path : kgs) {
-    if (path == "none") continue;
-    use_kg = true;
-    KgLoadReport rep = setup->kg.load(path, kg_opt);
+  std::size_t bad = 0;
+  for (const auto& path : args.kg_files()) {
+    KgLoadReport rep = kg.load(path, kg_opt);
+    bad += rep.bad_lines;
     if (rep.bad_lines > 0) {
       std::cerr << "kbert: " << path << ": skipped " << rep.bad_lines << " bad line(s)";
       for (const auto& s : rep.bad_samples) std::cerr << "\n  " << s;
       std::cerr << "\n";
     }
   }
+  return bad;
+}
+
+std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
+  auto setup = std::make_unique<TreeSetup>();
+  auto t0 = std::chrono::steady_clock::now();
+  const bool use_kg = !args.kg_files().empty();
+  load_kg_files(args, setup->kg);
   setup->kg_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   TokenizerOptions tok;

@@ -55,6 +55,9 @@ struct TreeSetup {
 /// Declares the tree options; `bench` adds bench tree's --threads and --repeat.
 void declare_tree_options(Args& args, bool bench = false);
 std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
+/// Loads every --kg file but "none" into `kg` (--lenient, --kg-format), reporting skipped
+/// lines on stderr; returns how many lines were skipped.
+std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg);
 /// --hops and --max-facts into `opt` (usage errors name a bad value).
 void hops_options(const Args& args, TreeOptions& opt);
 

@@ -35,23 +35,10 @@ int kg_score(int argc, char** argv) {
 int kg_compile(int argc, char** argv) {
   Args args(argc, argv, 3);
   args.known({"kg-format", "out"}, {"lenient"}, {"kg"});
-  const std::vector<std::string> inputs = args.kg_files();
-  if (inputs.empty() || !args.has("out")) throw UsageError("kg compile needs --kg FILE (one or more) and --out FILE.kbkg");
-  KgLoadOptions options;
-  options.strict = !args.flag("lenient");
-  if (args.has("kg-format")) options.format = parse_kg_format(args.value("kg-format"));
+  if (args.kg_files().empty() || !args.has("out")) throw UsageError("kg compile needs --kg FILE (one or more) and --out FILE.kbkg");
   const auto t0 = std::chrono::steady_clock::now();
   KnowledgeGraph kg;
-  std::size_t bad = 0;
-  for (const auto& path : inputs) {
-    const KgLoadReport rep = kg.load(path, options);
-    bad += rep.bad_lines;
-    if (rep.bad_lines > 0) {
-      std::cerr << "kbert: " << path << ": skipped " << rep.bad_lines << " bad line(s)";
-      for (const auto& s : rep.bad_samples) std::cerr << "\n  " << s;
-      std::cerr << "\n";
-    }
-  }
+  const std::size_t bad = load_kg_files(args, kg);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string out = args.value("out");
   kg.save_compiled(out);

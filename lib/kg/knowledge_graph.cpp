@@ -269,22 +269,25 @@ void check_surface_id(std::uint32_t id, std::size_t n) {
 
 void KnowledgeGraph::for_each_fact(std::uint32_t surface_id, const std::function<bool(const KgFact&)>& fn) const {
   check_surface_id(surface_id, num_surface_forms());
+  // A form that names several entities: different entities may share a fact; report it once.
+  bool several = false;
   std::vector<std::pair<std::string_view, std::string_view>> seen;
+  auto emit = [&](const KgFact& f) {  // false: stop
+    if (several) {
+      if (std::any_of(seen.begin(), seen.end(), [&](auto& x) { return x.first == f.relation && x.second == f.object; }))
+        return true;
+      seen.emplace_back(f.relation, f.object);
+    }
+    return fn(f);
+  };
   if (const CompiledKg* c = impl_->compiled.get()) {
     const std::uint32_t b = c->surface_begin[surface_id], e = c->surface_begin[surface_id + 1];
-    const bool several = e - b > 1;
+    several = e - b > 1;
     for (std::uint32_t i = b; i < e; ++i) {
       const std::uint32_t v = c->surface_vertices[i];
       for (std::uint32_t k = c->out_begin[v]; k < c->out_begin[v + 1]; ++k) {
         const CompiledTriple& t = c->triples[c->out_edges[k]];
-        KgFact f{c->relation(t.relation), c->vertex(t.object), t.score};
-        if (several) {
-          bool dup = std::any_of(seen.begin(), seen.end(),
-                                 [&](auto& x) { return x.first == f.relation && x.second == f.object; });
-          if (dup) continue;
-          seen.emplace_back(f.relation, f.object);
-        }
-        if (!fn(f)) return;
+        if (!emit(KgFact{c->relation(t.relation), c->vertex(t.object), t.score})) return;
       }
     }
     return;
@@ -292,21 +295,13 @@ void KnowledgeGraph::for_each_fact(std::uint32_t surface_id, const std::function
   impl_->ensure_built();
   const Impl& m = *impl_;
   const std::uint32_t b = m.surface_begin[surface_id], e = m.surface_begin[surface_id + 1];
-  const bool several = e - b > 1;
+  several = e - b > 1;
   for (std::uint32_t i = b; i < e; ++i) {
     const std::uint32_t v = m.surface_vertices[i];
     auto range = boost::out_edges(v, m.graph);
     for (auto it = range.first; it != range.second; ++it) {
       const KgEdgeProp& prop = m.graph[*it];
-      KgFact f{m.relation_display[prop.relation], m.display(boost::target(*it, m.graph)), prop.score};
-      if (several) {
-        // Different entities may share a fact; report it once.
-        bool dup = std::any_of(seen.begin(), seen.end(),
-                               [&](auto& x) { return x.first == f.relation && x.second == f.object; });
-        if (dup) continue;
-        seen.emplace_back(f.relation, f.object);
-      }
-      if (!fn(f)) return;
+      if (!emit(KgFact{m.relation_display[prop.relation], m.display(boost::target(*it, m.graph)), prop.score})) return;
     }
   }
 }
