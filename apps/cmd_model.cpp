@@ -441,7 +441,7 @@ int train_cmd(int argc, char** argv) {
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
               "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every",
-              "nproc", "hops", "max-facts"},
+              "nproc", "hops", "max-facts", "lexical-fit", "lexical-c"},
              {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
@@ -494,6 +494,12 @@ int train_cmd(int argc, char** argv) {
   o.patience = args.size_value("patience", o.patience);
   o.shuffle = !args.flag("no-shuffle");
   o.lexical_learning_rate = args.double_value("lexical-learning-rate", o.lexical_learning_rate);
+  o.lexical_fit = args.value("lexical-fit", o.lexical_fit);
+  if (o.lexical_fit != "joint" && o.lexical_fit != "first") throw UsageError("--lexical-fit must be joint or first");
+  o.lexical_c = args.double_value("lexical-c", o.lexical_c);
+  if ((args.has("lexical-fit") || args.has("lexical-c") || args.has("lexical-learning-rate")) && !setup.lexical_buckets)
+    throw UsageError("--lexical-fit, --lexical-c and --lexical-learning-rate need --lexical-buckets N");
+  if (args.has("lexical-c") && o.lexical_fit != "first") throw UsageError("--lexical-c is for --lexical-fit first");
   const TrainResult r = run_train_job(job);
   if (r.test) std::cerr << "test:\n" << r.test->to_table();
   if (r.test_entities) std::cerr << "test:\n" << r.test_entities->to_table();

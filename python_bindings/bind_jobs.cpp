@@ -62,7 +62,7 @@ void bind_jobs(py::module_& m) {
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, const py::object& progress,
          const std::string& task, const std::string& format, const std::string& precision,
          std::size_t lexical_buckets, double lexical_learning_rate, std::optional<std::size_t> hops,
-         std::optional<std::size_t> max_facts) {
+         std::optional<std::size_t> max_facts, const std::string& lexical_fit, double lexical_c) {
         TrainJob job;
         job.task = task;
         job.format = parse_tagged_format(format);
@@ -130,6 +130,8 @@ void bind_jobs(py::module_& m) {
         }
         o.precision = parse_precision(precision);
         o.lexical_learning_rate = lexical_learning_rate;
+        o.lexical_fit = lexical_fit;
+        o.lexical_c = lexical_c;
         std::string result;
         {
           py::gil_scoped_release release;
@@ -153,7 +155,8 @@ void bind_jobs(py::module_& m) {
       py::arg("threads") = kSetup.threads, py::arg("progress") = py::bool_(kTrain.progress), py::arg("task") = kJob.task,
       py::arg("format") = "auto", py::arg("precision") = "fp32", py::arg("lexical_buckets") = kSetup.lexical_buckets,
       py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate, py::arg("hops") = py::none(),
-      py::arg("max_facts") = py::none(),
+      py::arg("max_facts") = py::none(), py::arg("lexical_fit") = kTrain.lexical_fit,
+      py::arg("lexical_c") = kTrain.lexical_c,
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -178,7 +181,10 @@ Arguments:
     [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner"). precision: "fp32" | "bf16"
     (matrix products in bfloat16, forward and backward; the rest float32).
     lexical_buckets: a lexical side channel in the classifier head (hashed word and word-pair
-    counts, a linear model added to the logits; 0: none), lexical_learning_rate its learning rate.
+    counts, a linear model added to the logits; 0: none), lexical_learning_rate its learning rate
+    (0: fixed). lexical_fit: "joint" (trained with the encoder from zero) or "first" (fitted
+    alone first as TF-IDF + logistic regression, C = lexical_c or chosen on dev when 0; the run
+    starts from that model and evaluates it on dev as epoch 0).
 Returns:
     dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, and the
     dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion;

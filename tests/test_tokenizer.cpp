@@ -9,6 +9,7 @@
 #include "test_helpers.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 using namespace kbert;
@@ -213,4 +214,30 @@ TEST_CASE("Lexical features: hashed words and word pairs, unit length", "[lexica
   CHECK(kbert::lexical_features("", 64).index.empty());
   CHECK_THROWS_AS(kbert::lexical_features("x", 0), std::invalid_argument);
   CHECK_THROWS_AS(kbert::lexical_features("\xff", 64), std::invalid_argument);
+}
+
+TEST_CASE("Lexical IDF: smooth IDF of the training texts, rare slots left out", "[lexical]") {
+  const std::size_t buckets = 1u << 20;
+  std::vector<kbert::LexicalFeatures> docs;
+  for (const char* t : {"valve leaked", "valve corroded", "valve leaked again"}) docs.push_back(kbert::lexical_features(t, buckets));
+  const std::vector<float> idf = kbert::lexical_idf(docs, buckets, /*min_df=*/2);
+  const auto slot = [&](const char* word) { return kbert::lexical_features(word, buckets).index.at(0); };
+  // "valve" is in all 3 texts: ln(4/4) + 1; "leaked" in 2: ln(4/3) + 1; "corroded" in 1 (< min_df): 0.
+  CHECK(idf[static_cast<std::size_t>(slot("valve"))] == Approx(1.0));
+  CHECK(idf[static_cast<std::size_t>(slot("leaked"))] == Approx(std::log(4.0 / 3.0) + 1));
+  CHECK(idf[static_cast<std::size_t>(slot("corroded"))] == 0.f);
+  CHECK(kbert::lexical_idf(docs, buckets, 1)[static_cast<std::size_t>(slot("corroded"))] == Approx(std::log(2.0) + 1));
+  // Weighted features: slots of weight 0 are left out, the rest weighted, then unit length.
+  const kbert::LexicalFeatures f = kbert::lexical_features("valve corroded leaked", buckets, {}, idf.data());
+  REQUIRE(f.index.size() == 2);  // valve, leaked (corroded and every pair: weight 0)
+  const auto at = [&](std::int64_t k) {
+    return f.value[static_cast<std::size_t>(std::find(f.index.begin(), f.index.end(), k) - f.index.begin())];
+  };
+  const double leaked = std::log(4.0 / 3.0) + 1, norm = std::sqrt(1 + leaked * leaked);
+  CHECK(at(slot("valve")) == Approx(1 / norm));
+  CHECK(at(slot("leaked")) == Approx(leaked / norm));
+  CHECK(kbert::lexical_features("corroded", buckets, {}, idf.data()).index.empty());  // nothing left: no slots
+  std::vector<kbert::LexicalFeatures> bad(1);
+  bad[0].index = {static_cast<std::int64_t>(buckets)};
+  CHECK_THROWS_AS(kbert::lexical_idf(bad, buckets), std::invalid_argument);
 }

@@ -205,7 +205,10 @@ HeadImpl::HeadImpl(HeadKind k, Pooling p, std::int64_t hidden, std::int64_t labe
     : kind(k), pooling(p), dropout_(dropout) {
   if (k != HeadKind::kTagger) dense = register_module("dense", Linear(hidden, hidden));
   out = register_module("out", Linear(hidden, labels));
-  if (lexical_buckets > 0) lexical = register_parameter("lexical", torch::zeros({lexical_buckets, labels}));
+  if (lexical_buckets > 0) {
+    lexical = register_parameter("lexical", torch::zeros({lexical_buckets, labels}));
+    lexical_idf = register_parameter("lexical_idf", torch::ones({lexical_buckets}), /*requires_grad=*/false);
+  }
 }
 
 torch::Tensor HeadImpl::forward(const torch::Tensor& hidden, const std::array<torch::Tensor, 3>* lex) {

@@ -118,7 +118,8 @@ class HeadImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& hidden, const std::array<torch::Tensor, 3>* lexical = nullptr);
 
   Linear dense{nullptr}, out{nullptr};
-  torch::Tensor lexical;  ///< [buckets, labels]; undefined without a side channel
+  torch::Tensor lexical;      ///< [buckets, labels]; undefined without a side channel
+  torch::Tensor lexical_idf;  ///< [buckets]: each slot's IDF weight (1 until a fit sets it; no gradient)
   HeadKind kind;
   Pooling pooling;
 

@@ -34,6 +34,7 @@ bool ignorable(const std::string& normalised, CheckpointFormat f) {
 struct Slot {
   std::string internal;
   std::vector<std::string> external;
+  bool optional = false;  // files written before it existed lack it: the parameter keeps its initial value
 };
 
 std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
@@ -91,7 +92,10 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
       wb("head.dense", "pooler.dense");
       wb("head.out", "classifier");
     }
-    if (net.head->lexical.defined()) t.push_back({"head.lexical", {"lexical.weight"}});  // kbert's own
+    if (net.head->lexical.defined()) {  // kbert's own
+      t.push_back({"head.lexical", {"lexical.weight"}});
+      t.push_back({"head.lexical_idf", {"lexical.idf"}, true});  // kbert before 2026-12 wrote none: all 1
+    }
   }
   return t;
 }
@@ -149,7 +153,7 @@ void load_weights(nn::Network& net, const TensorList& tensors, const std::string
       auto it = file.find(ex);
       if (it == file.end()) {
         const bool head = starts_with(s.internal, "head.");
-        if (!(allow_missing_head && head)) missing.push_back(ex);
+        if (!(allow_missing_head && head) && !s.optional) missing.push_back(ex);
         complete = false;
         continue;
       }

@@ -138,9 +138,11 @@ std::array<torch::Tensor, 3> Model::Impl::lexical_batch(const std::vector<std::s
                                                         const std::vector<std::size_t>& texts) const {
   std::vector<std::int64_t> index, offsets;
   std::vector<float> weights;
+  const torch::Tensor& idf_weights = net->head->lexical_idf;
+  const float* idf = idf_weights.defined() ? idf_weights.data_ptr<float>() : nullptr;
   for (std::size_t i : texts) {
     offsets.push_back(static_cast<std::int64_t>(index.size()));
-    const LexicalFeatures f = lexical_features(a[i], spec.lexical_buckets, b.empty() ? std::string_view() : b[i]);
+    const LexicalFeatures f = lexical_features(a[i], spec.lexical_buckets, b.empty() ? std::string_view() : b[i], idf);
     index.insert(index.end(), f.index.begin(), f.index.end());
     weights.insert(weights.end(), f.value.begin(), f.value.end());
   }

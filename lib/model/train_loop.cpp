@@ -183,6 +183,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   // AdamW; no weight decay on biases and LayerNorm parameters.
   std::vector<torch::Tensor> decay, no_decay, lexical, all;
   auto sort_param = [&](const std::string& n, const torch::Tensor& p) {
+    if (!p.requires_grad()) return;  // fixed weights (the side channel's IDF)
     all.push_back(p);
     if (n == "head.lexical") {  // the lexical side channel: a linear model with a learning rate of its own
       lexical.push_back(p);
@@ -291,6 +292,24 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     });
   };
 
+  for (const auto& note : task.notes) report.note(note);
+  if (task.evaluate_first && has_dev && lead && start_epoch == 0 && start_batch == 0 && step == 0) {
+    im.net->eval();
+    Evaluation r = task.evaluate(model, false);
+    best = r.metric;
+    best_epoch = 0;
+    nlohmann::json log = {{"epoch", 0}, {"steps", 0}, {"dev", nlohmann::json::parse(r.json)}};
+    log_entries.push_back(log);
+    std::ostringstream os;
+    os << "before the first epoch: dev " << (o.metric.empty() ? "metric" : o.metric) << " " << std::fixed
+       << std::setprecision(4) << r.metric;
+    report.note(os.str());
+    store(result, std::move(r), false);
+    out->replace([&](const std::string& dir) {
+      im.write_files(dir);
+      write_log(dir);
+    });
+  }
   const auto t0 = Clock::now();
   std::size_t seen = 0;
   for (std::size_t epoch = start_epoch; epoch < o.epochs; ++epoch) {

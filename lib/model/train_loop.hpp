@@ -44,6 +44,8 @@ struct TrainTask {
   std::function<Evaluation(const Model&, bool test)> evaluate;  // on dev (false) or test (true)
   nlohmann::json fingerprint = nlohmann::json::object();         // what a checkpoint must match to be resumed
   std::shared_ptr<torch::nn::Module> aux;                        // trained too, kept in the checkpoint only (MLM head)
+  bool evaluate_first = false;  // also evaluate before the first epoch (epoch 0 may be the best: a fitted head alone)
+  std::vector<std::string> notes;                                // reported when the run starts
 };
 
 // FNV-1a over strings, each followed by a separator byte: a fingerprint of a dataset.

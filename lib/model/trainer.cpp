@@ -20,6 +20,7 @@
 #include "kbert/common/output_dir.hpp"
 #include "model/allocator.hpp"
 #include "model/checkpoint.hpp"
+#include "model/lexical_fit.hpp"
 #include "model/model_impl.hpp"
 #include "model/tensor_io.hpp"
 
@@ -205,6 +206,23 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   auto loss_options = torch::nn::functional::CrossEntropyFuncOptions();
   if (class_weight.defined()) loss_options.weight(class_weight);
 
+  KBERT_CHECK(std::isfinite(o.lexical_learning_rate) && o.lexical_learning_rate >= 0 && o.lexical_learning_rate <= 1,
+              "the lexical learning rate must be in [0, 1], got ", o.lexical_learning_rate);
+  KBERT_CHECK(o.lexical_fit == "joint" || o.lexical_fit == "first", "lexical fit must be joint or first, got '",
+              o.lexical_fit, "'");
+  TrainTask task;
+  if (o.lexical_fit == "first") {
+    KBERT_CHECK(im.spec.lexical_buckets, "lexical fit 'first' needs a lexical side channel (lexical buckets > 0)");
+    std::vector<std::int64_t> dev_targets;
+    if (dev)
+      for (const Example& e : dev->examples) dev_targets.push_back(checked_label(labels, e, dev->path));
+    const LexicalFit fit = fit_lexical_first(im, train, targets, dev, dev_targets, class_weight, o);
+    task.notes = fit.notes;
+    task.evaluate_first = true;  // the fitted side channel alone may beat every epoch
+    task.fingerprint["lexical_fit"] = o.lexical_fit;
+    task.fingerprint["lexical_c"] = fit.c;
+  }
+
   std::vector<std::string> texts_a, texts_b;  // for the lexical side channel
   if (im.spec.lexical_buckets) {
     for (const Example& e : train.examples) {
@@ -213,7 +231,6 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     }
     if (!train.has_pairs) texts_b.clear();
   }
-  TrainTask task;
   task.size = train.examples.size();
   task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
   task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
@@ -253,8 +270,8 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     ev.classification = std::move(r);
     return ev;
   };
-  task.fingerprint = {{"task", "classify"}, {"train", data_hash(&train)}, {"dev", data_hash(dev)}, {"test", data_hash(test)},
-                      {"class_weights", o.class_weights}};
+  task.fingerprint.update({{"task", "classify"}, {"train", data_hash(&train)}, {"dev", data_hash(dev)},
+                          {"test", data_hash(test)}, {"class_weights", o.class_weights}});
   return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
 }
 

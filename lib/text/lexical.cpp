@@ -45,7 +45,7 @@ void word_hashes(std::string_view text, std::vector<std::uint64_t>& out) {
 
 }  // namespace
 
-LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b) {
+LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b, const float* idf) {
   if (buckets == 0) throw std::invalid_argument("lexical features need at least one bucket");
   std::unordered_map<std::int64_t, float> counts;
   auto add = [&](std::uint64_t h) { counts[static_cast<std::int64_t>(h % buckets)] += 1.f; };
@@ -60,17 +60,34 @@ LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std
   }
   LexicalFeatures f;
   f.index.reserve(counts.size());
-  for (const auto& [k, v] : counts) f.index.push_back(k);
+  for (const auto& [k, v] : counts)
+    if (!idf || idf[k] != 0.f) f.index.push_back(k);
   std::sort(f.index.begin(), f.index.end());
   double norm = 0;
   for (std::int64_t k : f.index) {
-    const float v = 1.f + std::log(counts[k]);
+    const float v = (1.f + std::log(counts[k])) * (idf ? idf[k] : 1.f);
     f.value.push_back(v);
     norm += static_cast<double>(v) * v;
   }
   const float scale = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.f;
   for (float& v : f.value) v *= scale;
   return f;
+}
+
+std::vector<float> lexical_idf(const std::vector<LexicalFeatures>& docs, std::size_t buckets, std::size_t min_df) {
+  if (buckets == 0) throw std::invalid_argument("lexical features need at least one bucket");
+  std::vector<std::uint32_t> df(buckets, 0);
+  for (const LexicalFeatures& d : docs)
+    for (std::int64_t k : d.index) {
+      if (k < 0 || static_cast<std::size_t>(k) >= buckets)
+        throw std::invalid_argument("lexical slot " + std::to_string(k) + " is outside " + std::to_string(buckets) + " buckets");
+      ++df[static_cast<std::size_t>(k)];
+    }
+  const double n = static_cast<double>(docs.size());
+  std::vector<float> idf(buckets, 0.f);
+  for (std::size_t k = 0; k < buckets; ++k)
+    if (df[k] > 0 && df[k] >= min_df) idf[k] = static_cast<float>(std::log((1 + n) / (1 + df[k])) + 1);
+  return idf;
 }
 
 }  // namespace kbert

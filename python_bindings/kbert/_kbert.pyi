@@ -168,7 +168,8 @@ def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str
           task: str = "classify",
           format: str = "auto", precision: str = "fp32", lexical_buckets: int = 0,
           lexical_learning_rate: float = 1e-2, hops: Optional[int] = None,
-          max_facts: Optional[int] = None) -> Dict[str, Any]: ...
+          max_facts: Optional[int] = None, lexical_fit: str = "joint",
+          lexical_c: float = 0.0) -> Dict[str, Any]: ...
 
 def score_facts(kg: KnowledgeGraph, train: str, tokenizer: Tokenizer, *, out: Optional[str] = None,
                 min_score: float = 0.0, threads: int = 0) -> List[Dict[str, Any]]: ...

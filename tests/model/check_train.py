@@ -116,6 +116,29 @@ def main():
         acc = sum(x["label"] == g for x, g in zip(lex, gold)) / len(gold)
         check(spec["lexical_buckets"] == 4096 and abs(acc - rl["dev"]["accuracy"]) < 1e-9 and acc >= 0.9,
               f"lexical side channel: dev accuracy {acc:.3f}, saved and used by predict")
+        # --lexical-fit first: the side channel is fitted alone (IDF, L2, C chosen on dev), evaluated
+        # as epoch 0, kept fixed here (learning rate 0), saved with its IDF and used by predict.
+        lexf = ["--lexical-buckets", "4096", "--lexical-fit", "first", "--lexical-learning-rate", "0"]
+        rf = run(base + ["--out", f"{d}/lexf", "--epochs", "2"] + lexf)
+        rfj = json.loads(rf.stdout.decode().strip().split("\n")[-1])
+        log = [json.loads(x) for x in open(f"{d}/lexf/train_log.jsonl")]
+        check([e["epoch"] for e in log] == [0, 1, 2] and "dev" in log[0] and log[0]["dev"]["accuracy"] >= 0.9,
+              f"lexical fit first: epoch 0 (the side channel alone) on dev: {log[0].get('dev', {}).get('accuracy')}")
+        check(rfj["dev"]["accuracy"] == max(e["dev"]["accuracy"] for e in log), "the best epoch, 0 included, is kept")
+        header = open(f"{d}/lexf/model.safetensors", "rb").read()
+        check(b'"lexical.idf"' in header[:int.from_bytes(header[:8], "little") + 8], "the IDF weights are saved")
+        lexp = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/lexf", "--json"],
+                                           stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        acc = sum(x["label"] == g for x, g in zip(lexp, gold)) / len(gold)
+        check(abs(acc - rfj["dev"]["accuracy"]) < 1e-9, f"predict reproduces the fitted model's dev accuracy ({acc})")
+        # Interrupted and resumed (the fit is made again, then the checkpoint's weights win): the same model.
+        train(f"{d}/lexf2", *lexf[:4], epochs=2)
+        train(f"{d}/lexf3", *lexf[:4], "--stop-after-steps", "5", epochs=2)
+        train(f"{d}/lexf3", *lexf[:4], "--resume", epochs=2)
+        same = open(f"{d}/lexf2/model.safetensors", "rb").read() == open(f"{d}/lexf3/model.safetensors", "rb").read()
+        check(same, "lexical fit first: a resumed run ends with the straight run's model")
+        bad = run(base + ["--out", f"{d}/bad", "--lexical-fit", "first"], ok=False)
+        check(bad.returncode != 0 and b"--lexical-buckets" in bad.stderr, "--lexical-fit without a side channel: an error")
         # bf16 fine-tuning learns too.
         rb = train(f"{d}/b16", "--precision", "bf16", epochs=3)
         check(rb["final_loss"] < rb["first_loss"] and rb["dev"]["accuracy"] >= 0.8,

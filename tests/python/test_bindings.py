@@ -346,6 +346,16 @@ def test_train_lexical_precision_and_outputs(tiny_data, tmp_path):
     assert r["dev"]["accuracy"] == pytest.approx(
         np.mean([p == g for p, g in zip(m.predict([t for _, t in [("pos", "房间干净，服务很好"), ("neg", "我不高兴，房间太小")] * 4]),
                                          ["pos", "neg"] * 4)]), abs=1e-9)
+    # Fitted alone first (lexical_fit="first"), with C fixed: epoch 0 is that model, on dev too.
+    f = kbert.train(tiny_data["train"], str(tmp_path / "lexf"), lexical_buckets=1024, lexical_fit="first",
+                    lexical_c=1.0, kg=["none"], **common)
+    log = [json.loads(x) for x in (tmp_path / "lexf" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [0, 1, 2] and f["dev"]["accuracy"] == max(e["dev"]["accuracy"] for e in log)
+    with pytest.raises(ValueError, match="lexical fit"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), lexical_buckets=1024, lexical_fit="later", **common)
+    with pytest.raises(ValueError, match="lexical side channel"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), lexical_fit="first", **common)
+    assert not (tmp_path / "o").exists()
     # bf16 inference: the same labels as float32.
     b = kbert.Model.load(str(tmp_path / "lex"), precision="bf16")
     assert b.predict(["房间干净", "服务太差"]) == m.predict(["房间干净", "服务太差"])

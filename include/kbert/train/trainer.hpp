@@ -62,7 +62,17 @@ struct TrainOptions {
   std::size_t checkpoint_every = 0;  ///< also write <out>.checkpoint every this many optimizer steps; 0: at epoch ends only
   bool progress = true;              ///< a progress bar on a terminal, periodic lines otherwise
   Precision precision = Precision::kFloat32;  ///< bf16: matmuls in bfloat16 (forward and backward), the rest float32
-  double lexical_learning_rate = 1e-2;  ///< peak learning rate of the lexical side channel's weights (same schedule)
+  double lexical_learning_rate = 1e-2;  ///< peak learning rate of the lexical side channel's weights (same schedule;
+                                        ///< 0 keeps them as they start)
+  /// How the lexical side channel is trained. "joint": from zero, with the encoder. "first":
+  /// fitted alone before fine-tuning, as TF-IDF + logistic regression is (IDF of the training
+  /// texts, slots in fewer than 2 of them ignored; L2 penalty 1 / (2 C N); class weights as
+  /// the run's), its bias put in the head's output bias and the head's output weights zeroed,
+  /// so that fine-tuning starts from that model, which is evaluated on dev as epoch 0.
+  std::string lexical_fit = "joint";
+  /// lexical_fit "first": C of the L2 penalty; 0 chooses it on dev (the run's metric) from
+  /// 0.03, 0.1, 0.3, 1, 3 (1 without dev data).
+  double lexical_c = 0;
   /// Receives the progress instead of stderr when set (and `progress` is on): notebooks and
   /// services show it where their user looks. Called on the training thread.
   std::function<void(const TrainProgress&)> on_progress;
