@@ -7,7 +7,9 @@ Trains and evaluates, on reports split by year (2004-2019 train, 2020 dev,
   kbert without knowledge                     (kbert train --kg none)
   K-BERT: energy KG, soft positions, visible matrix
   the same two with a lexical side channel    (--lexical-buckets: hashed word and
-                                               word-pair counts beside the encoder)
+                                               word-pair counts beside the encoder, fitted
+                                               first as TF-IDF + logistic regression:
+                                               --lexical-fit first; dev epoch 0 is that fit)
   [kg_no_vm: the energy KG without the visible matrix, with --variants]
 each kbert variant fine-tuned from the same small English BERT that was
 pre-trained on NRC licensee event reports and the PHMSA training narratives
@@ -53,7 +55,13 @@ VARIANTS = {  # name: (label, uses the KG, visible matrix, lexical side channel)
 }
 DEFAULT_VARIANTS = "no_kg,kbert,no_kg_lex,kbert_lex"
 LEXICAL_BUCKETS = 262144
-LEXICAL_LEARNING_RATE = 5e-2  # chosen on dev macro-F1 (K-BERT, seed 7): 1e-2 gave 0.438, 5e-2 gave 0.486
+# The side channel is fitted alone first (kbert train --lexical-fit first: TF-IDF + logistic
+# regression in the head, C chosen on dev) and then kept fixed while the encoder fine-tunes.
+# Chosen on the 2017-2019 validation split (README, the table of levers): fitted first 0.610
+# before any fine-tuning, against 0.494 +- 0.007 trained jointly from zero (learning rate 5e-2).
+LEXICAL_FIT = "first"
+LEXICAL_LEARNING_RATE = 0.0
+LEXICAL_PATIENCE = 2  # every epoch after the fit lowered validation macro-F1 at 3e-4: stop after two such epochs
 KG_SCORES = "off"  # chosen on dev (see the README's table of levers)
 MIN_FACT_SCORE = 0.0
 SHORT = {"excavation_damage": "excav.", "other_outside_force": "outside", "other_cause": "other",
@@ -102,7 +110,8 @@ def main():
     ap.add_argument("--learning-rate", type=float, default=3e-4)
     ap.add_argument("--max-length", type=int)
     ap.add_argument("--lexical-learning-rate", type=float, default=LEXICAL_LEARNING_RATE,
-                    help="learning rate of the lexical side channel (chosen on dev)")
+                    help="learning rate of the lexical side channel after its fit (0: fixed; chosen on the "
+                         "validation split)")
     ap.add_argument("--class-weights", default="balanced", choices=("none", "balanced"),
                     help="kbert's loss weighting (balanced: chosen on dev macro-F1, as the baseline's)")
     ap.add_argument("--kg-scores", default=KG_SCORES, choices=("on", "off"),
@@ -184,8 +193,9 @@ def main():
                    "--class-weights", args.class_weights, "--out", os.path.join(out, run_name)]
             cmd += [] if visible_matrix else ["--no-visible-matrix"]
             cmd += ["--hops", str(args.hops)] if use_kg and args.hops != 1 else []
-            cmd += ["--lexical-buckets", str(LEXICAL_BUCKETS),
-                    "--lexical-learning-rate", str(args.lexical_learning_rate)] if lexical else []
+            cmd += ["--lexical-buckets", str(LEXICAL_BUCKETS), "--lexical-fit", LEXICAL_FIT,
+                    "--lexical-learning-rate", str(args.lexical_learning_rate),
+                    "--patience", str(LEXICAL_PATIENCE)] if lexical else []
             if args.jobs > 1:
                 cmd += ["--threads", str(max(1, (os.cpu_count() or 2) // args.jobs)), "--quiet"]
             runs.append((name, seed, run_name, cmd))

@@ -11,7 +11,9 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -131,6 +133,29 @@ def main():
                                            stdin="\n".join(texts) + "\n").stdout.splitlines()]
         acc = sum(x["label"] == g for x, g in zip(lexp, gold)) / len(gold)
         check(abs(acc - rfj["dev"]["accuracy"]) < 1e-9, f"predict reproduces the fitted model's dev accuracy ({acc})")
+        # A model written before lexical.idf existed (the same file without it) still loads (its
+        # IDF weights are then all 1: the joint side channel's features, as before).
+        shutil.copytree(f"{d}/lexf", f"{d}/lexold")
+        raw = open(f"{d}/lexf/model.safetensors", "rb").read()
+        n = int.from_bytes(raw[:8], "little")
+        head = json.loads(raw[8:8 + n])
+        meta, data, out, pos = head.pop("__metadata__", None), raw[8 + n:], {}, 0
+        chunks = []
+        for name, t in sorted(head.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            if name == "lexical.idf":
+                continue
+            b = data[t["data_offsets"][0]:t["data_offsets"][1]]
+            out[name] = dict(t, data_offsets=[pos, pos + len(b)])
+            chunks.append(b)
+            pos += len(b)
+        if meta is not None:
+            out["__metadata__"] = meta
+        h = json.dumps(out).encode()
+        h += b" " * (-len(h) % 8)
+        with open(f"{d}/lexold/model.safetensors", "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + b"".join(chunks))
+        old = run([k, "predict", "--model", f"{d}/lexold", "--json"], stdin="\n".join(texts) + "\n", ok=False)
+        check(old.returncode == 0, "a lexical model without lexical.idf loads: " + old.stderr.decode()[-300:])
         # Interrupted and resumed (the fit is made again, then the checkpoint's weights win): the same model.
         train(f"{d}/lexf2", *lexf[:4], epochs=2)
         train(f"{d}/lexf3", *lexf[:4], "--stop-after-steps", "5", epochs=2)
