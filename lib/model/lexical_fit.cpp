@@ -85,6 +85,8 @@ LexicalFit fit_lexical_first(Model::Impl& im, const Dataset& train, const std::v
 
   std::vector<double> grid = {o.lexical_c};
   if (o.lexical_c == 0) grid = dev ? std::vector<double>{0.03, 0.1, 0.3, 1, 3} : std::vector<double>{1};
+  Bags dev_x;
+  if (grid.size() > 1) dev_x = bags_of(features_of(*dev, n_buckets, idf.data()));
   LexicalFit result;
   torch::Tensor best_w, best_b;
   double best = -1;
@@ -95,7 +97,7 @@ LexicalFit fit_lexical_first(Model::Impl& im, const Dataset& train, const std::v
     double metric = 0;
     if (grid.size() > 1) {
       torch::NoGradGuard no_grad;
-      const torch::Tensor predicted = scores(w, b, bags_of(features_of(*dev, n_buckets, idf.data()))).argmax(1).contiguous();
+      const torch::Tensor predicted = scores(w, b, dev_x).argmax(1).contiguous();
       const std::vector<std::int64_t> p(predicted.data_ptr<std::int64_t>(), predicted.data_ptr<std::int64_t>() + predicted.numel());
       const ClassificationReport r = ClassificationReport::compute(dev_targets, p, im.spec.labels);
       metric = o.metric == "macro_f1" ? r.macro_f1 : r.accuracy;
