@@ -186,7 +186,8 @@ Arguments:
     alone first as TF-IDF + logistic regression, C = lexical_c or chosen on dev when 0; the run
     starts from that model and evaluates it on dev as epoch 0).
 Returns:
-    dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, and the
+    dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, lexical_c
+    (the side channel's C, with lexical_fit="first"), and the
     dev and test reports (accuracy, macro_f1, classes with precision/recall/f1, confusion;
     for a tagger entity-level precision, recall, f1, token_accuracy and per-type scores).
 Example:

@@ -29,7 +29,7 @@ Usage (from anywhere; Debian's interpreter):
       [--kg-scores on|off] [--min-fact-score X] [--hops N]
 --quick: a smoke run on a few reports with one short epoch (about 2 minutes).
 --seeds: fine-tune every variant once per seed; the table gives mean +- standard
-deviation over the seeds (one seed by default; with 10 epochs about 40-55 minutes on 2 cores).
+deviation over the seeds (one seed by default: 19 minutes on 2 cores; three: 53 minutes).
 """
 import argparse
 import concurrent.futures

@@ -211,6 +211,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   KBERT_CHECK(o.lexical_fit == "joint" || o.lexical_fit == "first", "lexical fit must be joint or first, got '",
               o.lexical_fit, "'");
   TrainTask task;
+  double lexical_c = 0;
   if (o.lexical_fit == "first") {
     KBERT_CHECK(im.spec.lexical_buckets, "lexical fit 'first' needs a lexical side channel (lexical buckets > 0)");
     std::vector<std::int64_t> dev_targets;
@@ -221,6 +222,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     task.evaluate_first = true;  // the fitted side channel alone may beat every epoch
     task.fingerprint["lexical_fit"] = o.lexical_fit;
     task.fingerprint["lexical_c"] = fit.c;
+    lexical_c = fit.c;
   }
 
   std::vector<std::string> texts_a, texts_b;  // for the lexical side channel
@@ -272,7 +274,9 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   };
   task.fingerprint.update({{"task", "classify"}, {"train", data_hash(&train)}, {"dev", data_hash(dev)},
                           {"test", data_hash(test)}, {"class_weights", o.class_weights}});
-  return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
+  TrainResult result = run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
+  result.lexical_c = lexical_c;
+  return result;
 }
 
 
@@ -283,6 +287,7 @@ std::string to_json(const TrainResult& r) {
                       {"ranks", r.ranks},             {"allreduce_seconds", r.allreduce_seconds},
                       {"first_loss", r.first_loss},   {"final_loss", r.final_loss},
                       {"interrupted", r.interrupted}};
+  if (r.lexical_c > 0) j["lexical_c"] = r.lexical_c;
   if (r.best_dev) j["dev"] = nlohmann::json::parse(r.best_dev->to_json());
   if (r.test) j["test"] = nlohmann::json::parse(r.test->to_json());
   if (r.best_dev_entities) j["dev"] = nlohmann::json::parse(r.best_dev_entities->to_json());

@@ -127,6 +127,7 @@ def main():
         check([e["epoch"] for e in log] == [0, 1, 2] and "dev" in log[0] and log[0]["dev"]["accuracy"] >= 0.9,
               f"lexical fit first: epoch 0 (the side channel alone) on dev: {log[0].get('dev', {}).get('accuracy')}")
         check(rfj["dev"]["accuracy"] == max(e["dev"]["accuracy"] for e in log), "the best epoch, 0 included, is kept")
+        check(rfj.get("lexical_c") in (0.03, 0.1, 0.3, 1, 3), f"the C chosen on dev is reported: {rfj.get('lexical_c')}")
         header = open(f"{d}/lexf/model.safetensors", "rb").read()
         check(b'"lexical.idf"' in header[:int.from_bytes(header[:8], "little") + 8], "the IDF weights are saved")
         lexp = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/lexf", "--json"],

@@ -351,6 +351,7 @@ def test_train_lexical_precision_and_outputs(tiny_data, tmp_path):
                     lexical_c=1.0, kg=["none"], **common)
     log = [json.loads(x) for x in (tmp_path / "lexf" / "train_log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [0, 1, 2] and f["dev"]["accuracy"] == max(e["dev"]["accuracy"] for e in log)
+    assert f["lexical_c"] == 1.0
     with pytest.raises(ValueError, match="lexical fit"):
         kbert.train(tiny_data["train"], str(tmp_path / "o"), lexical_buckets=1024, lexical_fit="later", **common)
     with pytest.raises(ValueError, match="lexical side channel"):

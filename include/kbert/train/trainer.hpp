@@ -88,6 +88,7 @@ struct TrainResult {
   std::optional<ClassificationReport> best_dev, test;          ///< classifiers
   std::optional<EntityReport> best_dev_entities, test_entities;  ///< taggers
   bool interrupted = false;          ///< stopped by stop_after_steps
+  double lexical_c = 0;              ///< lexical_fit "first": the C the side channel was fitted with (0: no such fit)
 };
 
 /// Fine-tunes `model` (which needs a head whose labels cover the data) and writes the best
