@@ -1,7 +1,9 @@
 #include "model/lexical_fit.hpp"
 
+#include <array>
 #include <cmath>
 #include <iomanip>
+#include <numeric>
 #include <sstream>
 
 #include "kbert/common/error.hpp"
@@ -11,31 +13,17 @@
 namespace kbert {
 namespace {
 
-struct Bags {  // texts' features as embedding_bag takes them
-  torch::Tensor index, offsets, weights;
-};
+using Bags = std::array<torch::Tensor, 3>;  // texts' features as embedding_bag takes them: index, offsets, weights
 
-std::vector<LexicalFeatures> features_of(const Dataset& d, std::size_t buckets, const float* idf) {
-  std::vector<LexicalFeatures> out;
-  out.reserve(d.examples.size());
-  for (const Example& e : d.examples)
-    out.push_back(lexical_features(e.text_a, buckets, d.has_pairs ? std::string_view(e.text_b) : std::string_view(), idf));
-  return out;
-}
-
-Bags bags_of(const std::vector<LexicalFeatures>& fs) {
-  std::vector<std::int64_t> index, offsets;
-  std::vector<float> weights;
-  for (const LexicalFeatures& f : fs) {
-    offsets.push_back(static_cast<std::int64_t>(index.size()));
-    index.insert(index.end(), f.index.begin(), f.index.end());
-    weights.insert(weights.end(), f.value.begin(), f.value.end());
-  }
-  return {torch::tensor(index, torch::kLong), torch::tensor(offsets, torch::kLong), torch::tensor(weights, torch::kFloat)};
+// Every text's features, in order.
+Bags bags_of(const Model::Impl& im, const LexicalTexts& t) {
+  std::vector<std::size_t> all(t.a.size());
+  std::iota(all.begin(), all.end(), 0);
+  return im.lexical_batch(t.a, t.b, all);
 }
 
 torch::Tensor scores(const torch::Tensor& w, const torch::Tensor& b, const Bags& x) {
-  return std::get<0>(at::embedding_bag(w, x.index, x.offsets, false, /*mode=sum*/ 0, false, x.weights)) + b;
+  return std::get<0>(at::embedding_bag(w, x[0], x[1], false, /*mode=sum*/ 0, false, x[2])) + b;
 }
 
 // Minimises the (class-weighted) mean cross-entropy + |W|^2 / (2 C N): scikit-learn's
@@ -67,7 +55,16 @@ std::pair<torch::Tensor, torch::Tensor> fit(const Bags& x, const torch::Tensor& 
 
 }  // namespace
 
-LexicalFit fit_lexical_first(Model::Impl& im, const Dataset& train, const std::vector<std::int64_t>& targets,
+LexicalTexts lexical_texts(const Dataset& d) {
+  LexicalTexts t;
+  for (const Example& e : d.examples) {
+    t.a.push_back(e.text_a);
+    if (d.has_pairs) t.b.push_back(e.text_b);
+  }
+  return t;
+}
+
+LexicalFit fit_lexical_first(Model::Impl& im, const LexicalTexts& train, const std::vector<std::int64_t>& targets,
                              const Dataset* dev, const std::vector<std::int64_t>& dev_targets,
                              const torch::Tensor& class_weight, const TrainOptions& o) {
   nn::HeadImpl& head = *im.net->head;
@@ -77,16 +74,24 @@ LexicalFit fit_lexical_first(Model::Impl& im, const Dataset& train, const std::v
   const std::int64_t buckets = head.lexical.size(0), labels = head.lexical.size(1);
   const auto n_buckets = static_cast<std::size_t>(buckets);
 
-  const std::vector<float> idf = lexical_idf(features_of(train, n_buckets, nullptr), n_buckets, /*min_df=*/2);
+  // The IDF of the training texts, then their features (and dev's) weighted by it, as the model computes them.
+  std::vector<LexicalFeatures> raw;
+  for (std::size_t i = 0; i < train.a.size(); ++i)
+    raw.push_back(lexical_features(train.a[i], n_buckets, train.b.empty() ? std::string_view() : train.b[i]));
+  const std::vector<float> idf = lexical_idf(raw, n_buckets, /*min_df=*/2);
   std::size_t kept = 0;
   for (float v : idf) kept += v != 0.f;
-  const Bags x = bags_of(features_of(train, n_buckets, idf.data()));
+  {
+    torch::NoGradGuard no_grad;
+    head.lexical_idf.copy_(torch::tensor(idf));
+  }
+  const Bags x = bags_of(im, train);
   const torch::Tensor y = torch::tensor(targets, torch::kLong);
 
   std::vector<double> grid = {o.lexical_c};
   if (o.lexical_c == 0) grid = dev ? std::vector<double>{0.03, 0.1, 0.3, 1, 3} : std::vector<double>{1};
   Bags dev_x;
-  if (grid.size() > 1) dev_x = bags_of(features_of(*dev, n_buckets, idf.data()));
+  if (grid.size() > 1) dev_x = bags_of(im, lexical_texts(*dev));
   LexicalFit result;
   torch::Tensor best_w, best_b;
   double best = -1;
@@ -111,7 +116,6 @@ LexicalFit fit_lexical_first(Model::Impl& im, const Dataset& train, const std::v
   }
   {
     torch::NoGradGuard no_grad;
-    head.lexical_idf.copy_(torch::tensor(idf));
     head.lexical.copy_(best_w);
     head.out->weight.zero_();
     head.out->bias.copy_(best_b);

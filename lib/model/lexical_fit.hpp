@@ -12,6 +12,12 @@
 
 namespace kbert {
 
+// A dataset's texts as Model::Impl::lexical_batch takes them (`b` empty without pairs).
+struct LexicalTexts {
+  std::vector<std::string> a, b;
+};
+LexicalTexts lexical_texts(const Dataset& d);
+
 struct LexicalFit {
   double c = 0;                    // the L2 setting used
   std::vector<std::string> notes;  // what was fitted and chosen, for the run's report
@@ -21,7 +27,7 @@ struct LexicalFit {
 // L2-regularised logistic regression (full-batch L-BFGS; `class_weight` as the run's, may be
 // undefined), C = o.lexical_c or the grid's best on dev, and starts the head from it: its
 // lexical weights, the regression's bias in the output bias, output weights zero.
-LexicalFit fit_lexical_first(Model::Impl& im, const Dataset& train, const std::vector<std::int64_t>& targets,
+LexicalFit fit_lexical_first(Model::Impl& im, const LexicalTexts& train, const std::vector<std::int64_t>& targets,
                              const Dataset* dev, const std::vector<std::int64_t>& dev_targets,
                              const torch::Tensor& class_weight, const TrainOptions& o);
 

@@ -291,6 +291,12 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
       for (const auto& e : log_entries) os << e.dump() << "\n";
     });
   };
+  auto write_model = [&] {  // the best model so far, with the log
+    out->replace([&](const std::string& dir) {
+      im.write_files(dir);
+      write_log(dir);
+    });
+  };
 
   for (const auto& note : task.notes) report.note(note);
   if (task.evaluate_first && has_dev && lead && start_epoch == 0 && start_batch == 0 && step == 0) {
@@ -305,10 +311,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
        << std::setprecision(4) << r.metric;
     report.note(os.str());
     store(result, std::move(r), false);
-    out->replace([&](const std::string& dir) {
-      im.write_files(dir);
-      write_log(dir);
-    });
+    write_model();
   }
   const auto t0 = Clock::now();
   std::size_t seen = 0;
@@ -448,10 +451,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     }
     log_entries.push_back(log);
     if (lead && (improved || !out->exists())) {
-      out->replace([&](const std::string& dir) {
-        im.write_files(dir);
-        write_log(dir);
-      });
+      write_model();
     } else if (lead) {
       write_log(out->path());
     }

@@ -187,9 +187,11 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   std::vector<std::int64_t> targets;
   for (const Example& e : train.examples) targets.push_back(checked_label(labels, e, train.path));
   // Dev and test labels too, before the first epoch rather than after the last.
-  for (const Dataset* d : {dev, test})
-    if (d)
-      for (const Example& e : d->examples) checked_label(labels, e, d->path);
+  std::vector<std::int64_t> dev_targets;
+  if (dev)
+    for (const Example& e : dev->examples) dev_targets.push_back(checked_label(labels, e, dev->path));
+  if (test)
+    for (const Example& e : test->examples) checked_label(labels, e, test->path);
 
   KBERT_CHECK(o.class_weights == "none" || o.class_weights == "balanced",
               "class weights must be none or balanced, got ", o.class_weights);
@@ -212,12 +214,10 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
               o.lexical_fit, "'");
   TrainTask task;
   double lexical_c = 0;
+  const LexicalTexts texts = im.spec.lexical_buckets ? lexical_texts(train) : LexicalTexts{};  // for the side channel
   if (o.lexical_fit == "first") {
     KBERT_CHECK(im.spec.lexical_buckets, "lexical fit 'first' needs a lexical side channel (lexical buckets > 0)");
-    std::vector<std::int64_t> dev_targets;
-    if (dev)
-      for (const Example& e : dev->examples) dev_targets.push_back(checked_label(labels, e, dev->path));
-    const LexicalFit fit = fit_lexical_first(im, train, targets, dev, dev_targets, class_weight, o);
+    const LexicalFit fit = fit_lexical_first(im, texts, targets, dev, dev_targets, class_weight, o);
     task.notes = fit.notes;
     task.evaluate_first = true;  // the fitted side channel alone may beat every epoch
     task.fingerprint["lexical_fit"] = o.lexical_fit;
@@ -225,14 +225,6 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     lexical_c = fit.c;
   }
 
-  std::vector<std::string> texts_a, texts_b;  // for the lexical side channel
-  if (im.spec.lexical_buckets) {
-    for (const Example& e : train.examples) {
-      texts_a.push_back(e.text_a);
-      texts_b.push_back(e.text_b);
-    }
-    if (!train.has_pairs) texts_b.clear();
-  }
   task.size = train.examples.size();
   task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
   task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
@@ -249,7 +241,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
     torch::Tensor logits;
     if (im.spec.lexical_buckets) {
-      const auto lex = im.lexical_batch(texts_a, texts_b, examples);
+      const auto lex = im.lexical_batch(texts.a, texts.b, examples);
       logits = im.net->head->forward(hidden, &lex);
     } else {
       logits = im.net->head->forward(hidden);
