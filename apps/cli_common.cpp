@@ -104,7 +104,7 @@ commands:
          [--no-length-grouping]
          [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
          [--lexical-buckets N] [--lexical-learning-rate X] [--lexical-fit joint|first]
-         [--lexical-c X] [--threads N] [--quiet] [--nproc N]
+         [--lexical-c X] [--lexical-knowledge] [--threads N] [--quiet] [--nproc N]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
          CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
          model (dev metric) goes to DIR. --lexical-buckets N adds a lexical side channel to
@@ -113,6 +113,8 @@ commands:
          fixed). --lexical-fit first fits it alone before fine-tuning, as TF-IDF + logistic
          regression (IDF of the training texts, L2 penalty with C = --lexical-c, or chosen on
          dev from 0.03-3 when 0 or not given), and starts from that model (dev epoch 0).
+         --lexical-knowledge: the side channel also counts the words of the objects of the
+         facts the KG injects for the whole text (untruncated), as words of the text.
   pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X] [--warmup X]
          [--max-length N] [--max-entities N] [--predicate] [--mask-probability P] [--no-whole-word]

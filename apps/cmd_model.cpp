@@ -442,7 +442,7 @@ int train_cmd(int argc, char** argv) {
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
               "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every",
               "nproc", "hops", "max-facts", "lexical-fit", "lexical-c"},
-             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet"},
+             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet", "lexical-knowledge"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
@@ -497,8 +497,10 @@ int train_cmd(int argc, char** argv) {
   o.lexical_fit = args.value("lexical-fit", o.lexical_fit);
   if (o.lexical_fit != "joint" && o.lexical_fit != "first") throw UsageError("--lexical-fit must be joint or first");
   o.lexical_c = args.double_value("lexical-c", o.lexical_c);
-  if ((args.has("lexical-fit") || args.has("lexical-c") || args.has("lexical-learning-rate")) && !setup.lexical_buckets)
-    throw UsageError("--lexical-fit, --lexical-c and --lexical-learning-rate need --lexical-buckets N");
+  setup.lexical_knowledge = args.flag("lexical-knowledge");
+  if ((args.has("lexical-fit") || args.has("lexical-c") || args.has("lexical-learning-rate") || setup.lexical_knowledge) &&
+      !setup.lexical_buckets)
+    throw UsageError("--lexical-fit, --lexical-c, --lexical-learning-rate and --lexical-knowledge need --lexical-buckets N");
   if (args.has("lexical-c") && o.lexical_fit != "first") throw UsageError("--lexical-c is for --lexical-fit first");
   const TrainResult r = run_train_job(job);
   if (r.test) std::cerr << "test:\n" << r.test->to_table();

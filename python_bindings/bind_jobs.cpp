@@ -62,7 +62,8 @@ void bind_jobs(py::module_& m) {
          bool soft_positions, bool shuffle, bool length_grouping, unsigned threads, const py::object& progress,
          const std::string& task, const std::string& format, const std::string& precision,
          std::size_t lexical_buckets, double lexical_learning_rate, std::optional<std::size_t> hops,
-         std::optional<std::size_t> max_facts, const std::string& lexical_fit, double lexical_c) {
+         std::optional<std::size_t> max_facts, const std::string& lexical_fit, double lexical_c,
+         bool lexical_knowledge) {
         TrainJob job;
         job.task = task;
         job.format = parse_tagged_format(format);
@@ -93,6 +94,9 @@ void bind_jobs(py::module_& m) {
         setup.use_soft_positions = soft_positions;
         setup.threads = threads;
         setup.lexical_buckets = lexical_buckets;
+        setup.lexical_knowledge = lexical_knowledge;
+        if (lexical_knowledge && !lexical_buckets)
+          throw std::invalid_argument("lexical_knowledge needs a lexical side channel (lexical_buckets > 0)");
         TrainOptions& o = job.options;
         o.epochs = epochs;
         o.batch_size = batch_size;
@@ -156,7 +160,7 @@ void bind_jobs(py::module_& m) {
       py::arg("format") = "auto", py::arg("precision") = "fp32", py::arg("lexical_buckets") = kSetup.lexical_buckets,
       py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate, py::arg("hops") = py::none(),
       py::arg("max_facts") = py::none(), py::arg("lexical_fit") = kTrain.lexical_fit,
-      py::arg("lexical_c") = kTrain.lexical_c,
+      py::arg("lexical_c") = kTrain.lexical_c, py::arg("lexical_knowledge") = kSetup.lexical_knowledge,
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -184,7 +188,8 @@ Arguments:
     counts, a linear model added to the logits; 0: none), lexical_learning_rate its learning rate
     (0: fixed). lexical_fit: "joint" (trained with the encoder from zero) or "first" (fitted
     alone first as TF-IDF + logistic regression, C = lexical_c or chosen on dev when 0; the run
-    starts from that model and evaluates it on dev as epoch 0).
+    starts from that model and evaluates it on dev as epoch 0). lexical_knowledge: the side
+    channel also counts the words of the objects of the facts the KG injects for the whole text.
 Returns:
     dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, lexical_c
     (the side channel's C, with lexical_fit="first"), and the

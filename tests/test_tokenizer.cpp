@@ -216,6 +216,40 @@ TEST_CASE("Lexical features: hashed words and word pairs, unit length", "[lexica
   CHECK_THROWS_AS(kbert::lexical_features("\xff", 64), std::invalid_argument);
 }
 
+TEST_CASE("Lexical features with knowledge: a fact's object counts as words of its text, pairs within it", "[lexical]") {
+  constexpr std::size_t kBuckets = 1u << 20;
+  kbert::LexicalKnowledge k;
+  k.a = {"corrosion", "external corrosion"};
+  const auto with = kbert::lexical_features("pitting on the main", kBuckets, {}, nullptr, &k);
+  // The same slots as the words written out, but no pair across the text / knowledge boundary:
+  // the text's 4 words + 3 pairs, then "corrosion" (new), "external" (new), "external|corrosion" (new).
+  CHECK(with.index.size() == 4 + 3 + 3);
+  const auto joined = kbert::lexical_features("pitting on the main corrosion external corrosion", kBuckets);
+  CHECK(joined.index.size() == 4 + 3 + 2 + 3);  // + main|corrosion, corrosion|external
+  for (std::int64_t slot : with.index) CHECK(std::binary_search(joined.index.begin(), joined.index.end(), slot));
+  // "corrosion" twice: 1 + ln 2 before the scaling, against 1 for a word seen once.
+  const auto pos = [&](const kbert::LexicalFeatures& f, std::string_view word) {
+    const std::int64_t slot = kbert::lexical_features(word, kBuckets).index.at(0);
+    const auto it = std::lower_bound(f.index.begin(), f.index.end(), slot);
+    REQUIRE(it != f.index.end());
+    REQUIRE(*it == slot);
+    return f.value[static_cast<std::size_t>(it - f.index.begin())];
+  };
+  CHECK(pos(with, "corrosion") / pos(with, "pitting") == Approx(1 + std::log(2.0)));
+  // Empty knowledge changes nothing; a pair's second text's knowledge is hashed with it.
+  const kbert::LexicalKnowledge none;
+  CHECK(kbert::lexical_features("a b", kBuckets, {}, nullptr, &none).index == kbert::lexical_features("a b", kBuckets).index);
+  kbert::LexicalKnowledge kb;
+  kb.b = {"y"};
+  const auto pair = kbert::lexical_features("a", kBuckets, "x", nullptr, &kb);
+  const auto pair_joined = kbert::lexical_features("a", kBuckets, "x y");  // a, x, y, x|y
+  CHECK(pair.index.size() == 3);
+  for (std::int64_t slot : pair.index) CHECK(std::binary_search(pair_joined.index.begin(), pair_joined.index.end(), slot));
+  kbert::LexicalKnowledge bad;
+  bad.a = {"\xff"};
+  CHECK_THROWS_AS(kbert::lexical_features("a", kBuckets, {}, nullptr, &bad), std::invalid_argument);
+}
+
 TEST_CASE("Lexical IDF: smooth IDF of the training texts, rare slots left out", "[lexical]") {
   const std::size_t buckets = 1u << 20;
   std::vector<kbert::LexicalFeatures> docs;

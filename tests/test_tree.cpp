@@ -460,6 +460,35 @@ TEST_CASE("Multi-hop: max_entities per node, max_facts per mention, breadth firs
   }
 }
 
+TEST_CASE("facts(): what a tree of the whole text injects, never cut by max_length", "[tree]") {
+  KnowledgeGraph kg = fruit_kg();
+  TreeOptions opt;
+  opt.max_length = 4;  // a tree keeps 我吃苹果 and nothing of the knowledge
+  const SentenceTreeBuilder b = char_builder(kg, opt);
+  CHECK(b.build("我吃苹果北京").injected.empty());
+  std::vector<Fact> got;
+  for (const auto& x : b.facts("我吃苹果北京")) got.push_back({x.entity, x.relation, x.object, x.hop, x.parent, x.start, x.end});
+  // The same facts as the untruncated tree, mention by mention, without token ranges.
+  opt.max_length = 100;
+  std::vector<Fact> want = facts_of(char_builder(kg, opt).build("我吃苹果北京"));
+  for (auto& f : want) f.start = f.end = 0;
+  CHECK(got == want);
+  CHECK(want.size() == 3);  // 苹果: 水果, 山东 (水果 once); 北京: 中国
+  // Multi-hop: breadth first, parents index into the list.
+  KnowledgeGraph d = diamond_kg();
+  const auto hop = char_builder(d, hops_options(2)).facts("A");
+  REQUIRE(hop.size() == 4);
+  CHECK(hop[0].hop == 1);
+  CHECK(hop[1].hop == 1);
+  CHECK(hop[2].hop == 2);
+  CHECK(hop[2].parent == 0);
+  // No KG, no facts; max_entities 0, none; bad UTF-8 is refused.
+  CHECK(SentenceTreeBuilder(nullptr, std::make_shared<CharTokenizer>()).facts("苹果").empty());
+  opt.max_entities = 0;
+  CHECK(char_builder(kg, opt).facts("苹果").empty());
+  CHECK_THROWS_AS(b.facts("\xff"), std::invalid_argument);
+}
+
 TEST_CASE("Multi-hop truncation: kbert cuts the flattened tree, trunk-first keeps only whole paths", "[tree][hops]") {
   KnowledgeGraph kg = diamond_kg();
   TreeOptions opt = hops_options(3);

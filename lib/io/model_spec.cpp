@@ -165,7 +165,8 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
           {"pad_to_max_length", s.pad_to_max_length},
           {"use_visible_matrix", s.use_visible_matrix},
           {"use_soft_positions", s.use_soft_positions},
-          {"lexical_buckets", s.lexical_buckets}};
+          {"lexical_buckets", s.lexical_buckets},
+          {"lexical_knowledge", s.lexical_knowledge}};
 }
 
 ModelSpec spec_from_json(const std::string& path) {
@@ -223,6 +224,9 @@ ModelSpec spec_from_json(const std::string& path) {
     s.lexical_buckets = j.contains("lexical_buckets") ? top.count("lexical_buckets", 0, std::size_t{1} << 24, false) : 0;
     if (s.lexical_buckets && s.head != HeadKind::kKbert && s.head != HeadKind::kHf)
       throw std::invalid_argument("\"lexical_buckets\" is for sentence classifiers (head kbert or hf)");
+    s.lexical_knowledge = top.boolean("lexical_knowledge", false);  // absent (older files): words only
+    if (s.lexical_knowledge && !s.lexical_buckets)
+      throw std::invalid_argument("\"lexical_knowledge\" needs a lexical side channel (\"lexical_buckets\" > 0)");
     return s;
   } catch (const std::invalid_argument& e) {
     throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());

@@ -77,7 +77,7 @@ LexicalFit fit_lexical_first(Model::Impl& im, const LexicalTexts& train, const s
   // The IDF of the training texts, then their features (and dev's) weighted by it, as the model computes them.
   std::vector<LexicalFeatures> raw;
   for (std::size_t i = 0; i < train.a.size(); ++i)
-    raw.push_back(lexical_features(train.a[i], n_buckets, train.b.empty() ? std::string_view() : train.b[i]));
+    raw.push_back(im.lexical_of(train.a[i], train.b.empty() ? std::string_view() : train.b[i], nullptr));
   const std::vector<float> idf = lexical_idf(raw, n_buckets, /*min_df=*/2);
   std::size_t kept = 0;
   for (float v : idf) kept += v != 0.f;

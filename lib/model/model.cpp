@@ -134,6 +134,17 @@ Batch Model::Impl::make_batch(const std::vector<SentenceTree>& trees, const std:
   return b;
 }
 
+LexicalFeatures Model::Impl::lexical_of(std::string_view a, std::string_view b, const float* idf) const {
+  if (!spec.lexical_knowledge || !builder || !builder->knowledge_graph())
+    return lexical_features(a, spec.lexical_buckets, b, idf);
+  // The objects of the facts the KG holds for the whole text (a tree may have cut some).
+  LexicalKnowledge k;
+  for (InjectedTriple& f : builder->facts(a)) k.a.push_back(std::move(f.object));
+  if (!b.empty())
+    for (InjectedTriple& f : builder->facts(b)) k.b.push_back(std::move(f.object));
+  return lexical_features(a, spec.lexical_buckets, b, idf, &k);
+}
+
 std::array<torch::Tensor, 3> Model::Impl::lexical_batch(const std::vector<std::string>& a, const std::vector<std::string>& b,
                                                         const std::vector<std::size_t>& texts) const {
   std::vector<std::int64_t> index, offsets;
@@ -142,7 +153,7 @@ std::array<torch::Tensor, 3> Model::Impl::lexical_batch(const std::vector<std::s
   const float* idf = idf_weights.defined() ? idf_weights.data_ptr<float>() : nullptr;
   for (std::size_t i : texts) {
     offsets.push_back(static_cast<std::int64_t>(index.size()));
-    const LexicalFeatures f = lexical_features(a[i], spec.lexical_buckets, b.empty() ? std::string_view() : b[i], idf);
+    const LexicalFeatures f = lexical_of(a[i], b.empty() ? std::string_view() : b[i], idf);
     index.insert(index.end(), f.index.begin(), f.index.end());
     weights.insert(weights.end(), f.value.begin(), f.value.end());
   }
@@ -237,6 +248,8 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
 
 Model Model::create(const BertConfig& config, ModelSpec spec, const std::string& vocab_path, const RunOptions& options) {
   config.validate();
+  KBERT_CHECK(!spec.lexical_knowledge || spec.lexical_buckets,
+              "lexical knowledge needs a lexical side channel (lexical buckets > 0)");
   set_threads(options.threads);
   Model m;
   Impl& im = *m.impl_;
@@ -511,11 +524,13 @@ void Model::set_tree_options(const TreeOptions& tree) {
   }
 }
 
-void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets) {
+void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets,
+                       bool lexical_knowledge) {
   Impl& im = *impl_;
   KBERT_CHECK(head == HeadKind::kNone || !labels.empty(), "a head needs at least one label");
   KBERT_CHECK(lexical_buckets == 0 || head == HeadKind::kKbert || head == HeadKind::kHf,
               "a lexical side channel is for sentence classifiers (kbert or hf heads)");
+  KBERT_CHECK(!lexical_knowledge || lexical_buckets, "lexical knowledge needs a lexical side channel (lexical buckets > 0)");
   nn::Network fresh(im.config, head, pooling, static_cast<std::int64_t>(labels.size()),
                     static_cast<std::int64_t>(lexical_buckets));
   {
@@ -530,6 +545,7 @@ void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> 
   im.spec.pooling = pooling;
   im.spec.labels = std::move(labels);
   im.spec.lexical_buckets = lexical_buckets;
+  im.spec.lexical_knowledge = lexical_knowledge;
   im.spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
 }
 

@@ -10,6 +10,7 @@
 
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
+#include "kbert/text/lexical.hpp"
 #include "model/bert.hpp"
 
 namespace kbert {
@@ -67,6 +68,9 @@ struct Model::Impl {
     std::vector<InjectedTriple> injected;
   };
   std::vector<Tagged> tag_sentences(const std::vector<std::vector<std::string>>& sentences) const;
+  // The side channel's features of a text (a pair: a, b), the KG's facts included when
+  // spec.lexical_knowledge; `idf` as in lexical_features.
+  LexicalFeatures lexical_of(std::string_view a, std::string_view b, const float* idf) const;
   // The lexical features of texts a[i] (b[i]) for i in `texts`, as embedding_bag takes them.
   std::array<torch::Tensor, 3> lexical_batch(const std::vector<std::string>& a, const std::vector<std::string>& b,
                                              const std::vector<std::size_t>& texts) const;

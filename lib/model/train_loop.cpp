@@ -133,6 +133,7 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
   // Multi-hop settings only when set, so that checkpoints written before them still resume.
   if (t.hops != 1) j["hops"] = t.hops;
   if (t.max_facts != 0) j["max_facts"] = t.max_facts;
+  if (im.spec.lexical_knowledge) j["lexical_knowledge"] = true;
   return j;
 }
 

@@ -314,8 +314,8 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
     model.set_tree_options(tree);
     const bool tagger_now = model.spec().head == HeadKind::kTagger, tagger_wanted = s.head == HeadKind::kTagger;
     if (model.spec().labels != labels || model.spec().head == HeadKind::kNone || tagger_now != tagger_wanted ||
-        model.spec().lexical_buckets != s.lexical_buckets)
-      model.reset_head(s.head, s.pooling, labels, s.lexical_buckets);
+        model.spec().lexical_buckets != s.lexical_buckets || model.spec().lexical_knowledge != s.lexical_knowledge)
+      model.reset_head(s.head, s.pooling, labels, s.lexical_buckets, s.lexical_knowledge);
     model.set_ablation(s.use_visible_matrix, s.use_soft_positions);
     return model;
   }
@@ -338,6 +338,7 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   spec.use_visible_matrix = s.use_visible_matrix;
   spec.use_soft_positions = s.use_soft_positions;
   spec.lexical_buckets = s.lexical_buckets;
+  spec.lexical_knowledge = s.lexical_knowledge;
   return Model::create(s.config, spec, s.vocab, run);
 }
 

@@ -45,18 +45,27 @@ void word_hashes(std::string_view text, std::vector<std::uint64_t>& out) {
 
 }  // namespace
 
-LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b, const float* idf) {
+LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b, const float* idf,
+                                 const LexicalKnowledge* knowledge) {
   if (buckets == 0) throw std::invalid_argument("lexical features need at least one bucket");
   std::unordered_map<std::int64_t, float> counts;
-  auto add = [&](std::uint64_t h) { counts[static_cast<std::int64_t>(h % buckets)] += 1.f; };
-  for (int part = 0; part < (text_b.empty() ? 1 : 2); ++part) {
-    std::vector<std::uint64_t> words;
-    word_hashes(part == 0 ? text : text_b, words);
-    const std::uint64_t salt = part == 0 ? 0 : 0x9E3779B97F4A7C15ull;  // a pair's second text apart
+  std::vector<std::uint64_t> words;
+  // The words of one text and the pairs of adjacent ones; `salt` sets a pair's second text apart.
+  auto add_text = [&](std::string_view t, std::uint64_t salt) {
+    words.clear();
+    word_hashes(t, words);
+    auto add = [&](std::uint64_t h) { counts[static_cast<std::int64_t>(h % buckets)] += 1.f; };
     for (std::size_t i = 0; i < words.size(); ++i) {
-      add(mix(kOffset, words[i] ^ salt));                              // unigram
+      add(mix(kOffset, words[i] ^ salt));                                                     // unigram
       if (i + 1 < words.size()) add(mix(mix(kOffset ^ 0x2, words[i] ^ salt), words[i + 1]));  // bigram
     }
+  };
+  constexpr std::uint64_t kSecond = 0x9E3779B97F4A7C15ull;
+  add_text(text, 0);
+  if (!text_b.empty()) add_text(text_b, kSecond);
+  if (knowledge) {
+    for (const std::string& k : knowledge->a) add_text(k, 0);
+    for (const std::string& k : knowledge->b) add_text(k, kSecond);
   }
   LexicalFeatures f;
   f.index.reserve(counts.size());

@@ -427,6 +427,31 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   return tree;
 }
 
+std::vector<InjectedTriple> SentenceTreeBuilder::facts(std::string_view text) const {
+  thread_local Scratch sc;
+  sc.seg.clear();
+  std::vector<InjectedTriple> out;
+  check_utf8(text, "text");
+  tokenizer_->append_segments(text, matcher_.get(), sc.seg, std::numeric_limits<std::size_t>::max());
+  if (!kg_ || options_.max_entities == 0) return out;
+  const std::string_view joiner = tokenizer_->predicate_joiner();
+  for (const Word& w : sc.seg.words) {
+    if (w.special || w.surface < 0) continue;
+    choose_facts(*kg_, options_, joiner, static_cast<std::uint32_t>(w.surface), sc);
+    const auto base = static_cast<std::int32_t>(out.size());
+    for (const Chosen& c : sc.chosen) {
+      InjectedTriple t;
+      t.entity = std::string(kg_->surface_form(c.node));
+      t.relation = std::string(c.fact.relation);
+      t.object = std::string(c.fact.object);
+      t.hop = c.hop;
+      t.parent = c.parent < 0 ? -1 : base + c.parent;
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
 SentenceTree remove_branch(const SentenceTree& tree, std::size_t index) {
   if (index >= tree.injected.size())
     throw std::out_of_range("remove_branch: injected fact " + std::to_string(index) + " of " +

@@ -165,6 +165,33 @@ def main():
         check(same, "lexical fit first: a resumed run ends with the straight run's model")
         bad = run(base + ["--out", f"{d}/bad", "--lexical-fit", "first"], ok=False)
         check(bad.returncode != 0 and b"--lexical-buckets" in bad.stderr, "--lexical-fit without a side channel: an error")
+        # --lexical-knowledge: the side channel counts the objects of the facts the KG holds for the
+        # text too: saved in kbert.json, used by predict (the dev accuracy again), a different model
+        # from words alone; without a KG it is words alone, weight for weight.
+        know = ["--lexical-buckets", "4096", "--lexical-fit", "first", "--lexical-learning-rate", "0", "--lexical-c", "1"]
+        with open(f"{d}/toy.spo", "w") as f:  # HowNet has none of the toy's words
+            f.write("酒店\t是\t住所\n早餐\t是\t食物\n前台\t属于\t酒店\n服务很差\t是\t差评\n非常满意\t是\t好评\n")
+        kg_at = base.index("--kg") + 1
+        toy_kg = base[:kg_at] + [f"{d}/toy.spo"] + base[kg_at + 1:]
+        out_k = run(toy_kg + ["--out", f"{d}/lexk", "--epochs", "1", "--lexical-knowledge"] + know)
+        rk = json.loads(out_k.stdout.decode().strip().split("\n")[-1])
+        run(toy_kg + ["--out", f"{d}/lexw", "--epochs", "1"] + know)
+        check(json.load(open(f"{d}/lexk/kbert.json")).get("lexical_knowledge") is True, "lexical_knowledge in kbert.json")
+
+        def predict(model):
+            out = run([k, "predict", "--model", model, "--json"], stdin="\n".join(texts) + "\n").stdout.splitlines()
+            return [json.loads(x) for x in out]
+        pk, pw = predict(f"{d}/lexk"), predict(f"{d}/lexw")
+        acc = sum(x["label"] == g for x, g in zip(pk, gold)) / len(gold)
+        check(abs(acc - rk["dev"]["accuracy"]) < 1e-9, f"predict reproduces the knowledge model's dev accuracy ({acc})")
+        check(any(x["logits"] != y["logits"] for x, y in zip(pk, pw)), "the KG's facts change the side channel")
+        no_kg = base[:kg_at] + ["none"] + base[kg_at + 1:]
+        run(no_kg + ["--out", f"{d}/lexk0", "--epochs", "1", "--lexical-knowledge"] + know)
+        run(no_kg + ["--out", f"{d}/lexw0", "--epochs", "1"] + know)
+        same = open(f"{d}/lexk0/model.safetensors", "rb").read() == open(f"{d}/lexw0/model.safetensors", "rb").read()
+        check(same, "--lexical-knowledge without a KG: the words-only model")
+        bad = run(base + ["--out", f"{d}/bad", "--lexical-knowledge"], ok=False)
+        check(bad.returncode != 0 and b"--lexical-buckets" in bad.stderr, "--lexical-knowledge without a side channel: an error")
         # bf16 fine-tuning learns too.
         rb = train(f"{d}/b16", "--precision", "bf16", epochs=3)
         check(rb["final_loss"] < rb["first_loss"] and rb["dev"]["accuracy"] >= 0.8,

@@ -352,6 +352,14 @@ def test_train_lexical_precision_and_outputs(tiny_data, tmp_path):
     log = [json.loads(x) for x in (tmp_path / "lexf" / "train_log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [0, 1, 2] and f["dev"]["accuracy"] == max(e["dev"]["accuracy"] for e in log)
     assert f["lexical_c"] == 1.0
+    # lexical_knowledge: the side channel counts the KG's facts too (kept in kbert.json); it needs a side channel.
+    kg_file = tmp_path / "rooms.spo"
+    kg_file.write_text("房间\t是\t住所\n服务\t是\t行为\n", encoding="utf-8")
+    kbert.train(tiny_data["train"], str(tmp_path / "lexk"), lexical_buckets=1024, lexical_fit="first",
+                lexical_c=1.0, lexical_knowledge=True, kg=[str(kg_file)], **common)
+    assert json.loads((tmp_path / "lexk" / "kbert.json").read_text())["lexical_knowledge"] is True
+    with pytest.raises(ValueError, match="lexical_knowledge needs a lexical side channel"):
+        kbert.train(tiny_data["train"], str(tmp_path / "o"), lexical_knowledge=True, **common)
     with pytest.raises(ValueError, match="lexical fit"):
         kbert.train(tiny_data["train"], str(tmp_path / "o"), lexical_buckets=1024, lexical_fit="later", **common)
     with pytest.raises(ValueError, match="lexical side channel"):

@@ -61,6 +61,8 @@ struct ModelSpec {
   bool use_soft_positions = true;       ///< off (ablation): hard positions 0, 1, 2, ...
   std::size_t lexical_buckets = 0;      ///< classifiers: a lexical side channel of this many hashed n-gram
                                         ///< slots beside the pooled vector (kbert/text/lexical.hpp); 0: none
+  bool lexical_knowledge = false;       ///< the side channel also counts the words of the objects of the
+                                        ///< facts the KG injects for the whole text (SentenceTreeBuilder::facts)
 };
 
 /// Options that change how a loaded model runs, not what it is.
@@ -178,8 +180,11 @@ class Model {
   /// New sentence-tree options (max_entities, max_length, predicate, truncation); the
   /// KG and tokenizer stay. Throws std::invalid_argument past the model's positions.
   void set_tree_options(const TreeOptions& tree);
-  /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels).
-  void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets = 0);
+  /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels), with a
+  /// lexical side channel of `lexical_buckets` slots (0: none) that counts the KG's facts too
+  /// when `lexical_knowledge` (ModelSpec).
+  void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets = 0,
+                  bool lexical_knowledge = false);
 
   const BertConfig& config() const;
   const ModelSpec& spec() const;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,10 +24,20 @@ struct LexicalFeatures {
   std::vector<float> value;         ///< one per slot; unit L2 norm (empty text: no slots)
 };
 
-/// The features of `text` (and of `text_b`, a pair's second text, hashed apart). `idf`, when
-/// given, holds `buckets` weights. Throws std::invalid_argument on invalid UTF-8 or buckets == 0.
+/// Further short texts hashed with a text's own words: for example the objects of the KG facts
+/// a sentence tree injects for it (ModelSpec::lexical_knowledge). Each one's words count as
+/// words of the text (`a`) or of the pair's second text (`b`), in the same slots (a fact's
+/// object "corrosion" adds to the word "corrosion"); word pairs are taken within each one,
+/// never across.
+struct LexicalKnowledge {
+  std::vector<std::string> a, b;
+};
+
+/// The features of `text` (and of `text_b`, a pair's second text, hashed apart), with the
+/// words of `knowledge` when given. `idf`, when given, holds `buckets` weights. Throws
+/// std::invalid_argument on invalid UTF-8 or buckets == 0.
 LexicalFeatures lexical_features(std::string_view text, std::size_t buckets, std::string_view text_b = {},
-                                 const float* idf = nullptr);
+                                 const float* idf = nullptr, const LexicalKnowledge* knowledge = nullptr);
 
 /// Inverse document frequencies of the slots over `docs` (each one text's features, as
 /// lexical_features gives them without idf): scikit-learn's smooth IDF, ln((1 + n) / (1 + df))

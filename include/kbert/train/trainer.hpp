@@ -134,6 +134,7 @@ struct ClassifierSetup {
   unsigned threads = 0;
   std::uint64_t seed = 7;                    ///< the new head (or model) starts the same every time
   std::size_t lexical_buckets = 0;           ///< a lexical side channel in the head (hashed n-grams); 0: none
+  bool lexical_knowledge = false;            ///< the side channel counts the KG's facts' objects too (ModelSpec)
 };
 
 /// The model train_classifier (or train_tagger, with HeadKind::kTagger) should start from,

@@ -118,6 +118,12 @@ class SentenceTreeBuilder {
   /// `texts_b`, when not empty, pairs each text with texts_b[i].
   std::vector<SentenceTree> build_batch(const std::vector<std::string>& texts, const std::vector<std::string>& texts_b = {},
                                         unsigned threads = 0) const;
+  /// The facts a tree of `text` would inject with no length limit (every mention of the
+  /// whole text, max_entities / hops / max_facts as set), mention by mention, each mention's
+  /// facts breadth first; token ranges are 0 (there is no tree). What the lexical side
+  /// channel's knowledge reads (ModelSpec::lexical_knowledge). Empty without a KG.
+  /// Throws std::invalid_argument on invalid UTF-8.
+  std::vector<InjectedTriple> facts(std::string_view text) const;
 
   const TreeOptions& options() const { return options_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
