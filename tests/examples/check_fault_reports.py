@@ -7,6 +7,7 @@ and the similar reports shown are training reports with their causes.
 
 Usage: /usr/bin/python3 tests/examples/check_fault_reports.py --kbert KBERT --out DIR"""
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -29,9 +30,15 @@ def main():
     table = open(os.path.join(out, "results.md"), encoding="utf-8").read()
     for method in ("majority class", "TF-IDF + logistic regression", "kbert, no KG",
                    "K-BERT: energy KG + visible matrix", "kbert, no KG, + lexical side channel",
-                   "K-BERT + lexical side channel"):
+                   "K-BERT + lexical side channel with the KG's facts"):
         if not re.search(r"^\| " + re.escape(method) + r" \| [01]\.\d{3} \| [01]\.\d{3} \|", table, re.M):
             sys.exit(f"results.md: no row with figures for {method!r}:\n{table}")
+    # The K-BERT + lexical variant's side channel counts the KG's facts; the no-KG one's does not.
+    for variant, knowledge in (("kbert_lex", True), ("no_kg_lex", False)):
+        spec = json.load(open(os.path.join(out, variant, "kbert.json"), encoding="utf-8"))
+        if spec.get("lexical_knowledge", False) != knowledge or not spec.get("lexical_buckets"):
+            sys.exit(f"{out}/{variant}/kbert.json: lexical_knowledge {spec.get('lexical_knowledge')}, "
+                     f"lexical_buckets {spec.get('lexical_buckets')}; expected knowledge {knowledge} with buckets")
     for f in ("config.json", "kbert.json", "model.safetensors", "vocab.txt"):
         if not os.path.exists(os.path.join(out, "best_model", f)):
             sys.exit(f"{out}/best_model: no {f}")
