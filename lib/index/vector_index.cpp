@@ -1,18 +1,13 @@
 #include "kbert/index/vector_index.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <Eigen/Core>
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/mapped_file.hpp"
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
 
@@ -55,21 +50,13 @@ void normalise_rows(float* data, std::size_t n, std::size_t dim, const char* wha
   }
 }
 
-// A read-only mapping of a whole file.
-struct Mapping {
-  void* addr = nullptr;
-  std::size_t bytes = 0;
-  ~Mapping() {
-    if (addr != nullptr && addr != MAP_FAILED) munmap(addr, bytes);
-  }
-};
 
 }  // namespace
 
 struct VectorIndex::Impl {
   std::size_t rows = 0, dim = 0;
   std::vector<float> owned;          // built in memory
-  std::unique_ptr<Mapping> mapping;  // or opened from a file
+  std::unique_ptr<MappedFile> mapping;  // or opened from a file
   const float* data = nullptr;
   std::vector<std::string> ids, labels, texts;
   IndexSource source;
@@ -132,26 +119,13 @@ void VectorIndex::save(const std::string& path) const {
 }
 
 VectorIndex VectorIndex::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FileError(path, std::string("cannot open index: ") + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw FileError(path, "not a regular file");
-  }
-  auto map = std::make_unique<Mapping>();
-  map->bytes = static_cast<std::size_t>(st.st_size);
-  if (map->bytes < kHeader) {
-    ::close(fd);
-    throw ParseError(path, 0, "not a kbert index (" + std::to_string(map->bytes) + " bytes, shorter than the header)");
-  }
-  map->addr = mmap(nullptr, map->bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map->addr == MAP_FAILED) throw FileError(path, std::string("cannot map index: ") + std::strerror(errno));
-  const auto* p = static_cast<const unsigned char*>(map->addr);
+  auto map = std::make_unique<MappedFile>(path, "index", kHeader);
+  if (map->data() == nullptr)
+    throw ParseError(path, 0, "not a kbert index (" + std::to_string(map->size()) + " bytes, shorter than the header)");
+  const unsigned char* p = map->data();
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0) throw ParseError(path, 0, "not a kbert index (no KBERTIX1 magic)");
   const std::uint64_t rows = get_u64(p + 8), dim = get_u64(p + 16), json_bytes = get_u64(p + 24);
-  const std::uint64_t size = map->bytes;
+  const std::uint64_t size = map->size();
   if (dim == 0 || dim > (1u << 20)) throw ParseError(path, 0, "bad vector dimension " + std::to_string(dim));
   if (json_bytes > size - kHeader)
     throw ParseError(path, 0, "metadata of " + std::to_string(json_bytes) + " bytes runs past the end of the file");

@@ -153,7 +153,7 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
            {{"max_entities", s.tree.max_entities},
             {"max_length", s.tree.max_length},
             {"predicate", s.tree.predicate},
-            {"truncation", s.tree.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
+            {"truncation", truncation_name(s.tree.truncation)},
             {"add_special", s.tree.add_special},
             {"hops", s.tree.hops},
             {"max_facts", s.tree.max_facts}}},

@@ -22,13 +22,7 @@
 // range (strings inside the blob and on character boundaries, the blob valid UTF-8,
 // each surface id once in the table, offsets non-decreasing), so a corrupt or
 // truncated file is refused with a ParseError and lookups never read out of bounds.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -104,9 +98,6 @@ std::uint32_t load_u32(const unsigned char* p) {
 
 }  // namespace
 
-CompiledKg::~CompiledKg() {
-  if (addr != nullptr && addr != MAP_FAILED) munmap(addr, bytes);
-}
 
 std::int64_t CompiledKg::find_surface(std::string_view form) const {
   const std::uint64_t mask = surface_cap - 1;
@@ -124,25 +115,14 @@ bool is_compiled_kg_file(const std::string& path) {
 }
 
 std::unique_ptr<CompiledKg> CompiledKg::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FileError(path, std::string("cannot open compiled KG: ") + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw FileError(path, "not a regular file");
-  }
   auto kg = std::make_unique<CompiledKg>();
   kg->path = path;
-  kg->bytes = static_cast<std::size_t>(st.st_size);
+  kg->file = MappedFile(path, "compiled KG", kHeaderBytes);
+  kg->bytes = kg->file.size();
   auto bad = [&](const std::string& why) { return ParseError(path, 0, "not a valid compiled KG: " + why); };
-  if (kg->bytes < kHeaderBytes) {
-    ::close(fd);
+  if (kg->file.data() == nullptr)
     throw bad(std::to_string(kg->bytes) + " bytes, shorter than the " + std::to_string(kHeaderBytes) + "-byte header");
-  }
-  kg->addr = mmap(nullptr, kg->bytes, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (kg->addr == MAP_FAILED) throw FileError(path, std::string("cannot map compiled KG: ") + std::strerror(errno));
-  const auto* p = static_cast<const unsigned char*>(kg->addr);
+  const unsigned char* p = kg->file.data();
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0) throw bad("no KBERTKG1 magic");
   Header h;
   h.version = load_u32(p + 8);
@@ -230,7 +210,7 @@ void KnowledgeGraph::save_compiled(const std::string& path) const {
     // Already compiled: the file's bytes are the answer.
     const CompiledKg& c = *m.compiled;
     write_file_atomically(path, [&](std::ostream& out) {
-      out.write(static_cast<const char*>(c.addr), static_cast<std::streamsize>(c.bytes));
+      out.write(reinterpret_cast<const char*>(c.file.data()), static_cast<std::streamsize>(c.bytes));
     });
     return;
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kbert/kg/knowledge_graph.hpp"
+#include "common/mapped_file.hpp"
 #include "kg/string_pool.hpp"
 
 namespace kbert {
@@ -37,8 +38,8 @@ static_assert(sizeof(CompiledTriple) == 16, "the compiled KG format stores tripl
 // A compiled KG (.kbkg) mapped read-only: the format is described in compiled_kg.cpp.
 // Every index in it was checked against its range when the file was opened.
 struct CompiledKg {
-  void* addr = nullptr;
-  std::size_t bytes = 0;
+  MappedFile file;
+  std::size_t bytes = 0;  // file.size()
   std::string path;
   std::uint32_t nv = 0, nr = 0, ns = 0, ne = 0;  // vertices, relations, surface forms, triples
   std::uint64_t duplicates = 0;
@@ -53,7 +54,6 @@ struct CompiledKg {
   const std::uint32_t* out_edges = nullptr;  // triple indices: per subject, best score first, then load order
   const CompiledTriple* triples = nullptr;   // ne, load order
 
-  ~CompiledKg();
   std::string_view str(std::uint64_t i) const {
     return {blob + str_begin[i], static_cast<std::size_t>(str_begin[i + 1] - str_begin[i])};
   }

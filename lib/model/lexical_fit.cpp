@@ -105,7 +105,7 @@ LexicalFit fit_lexical_first(Model::Impl& im, const LexicalTexts& train, const s
       const torch::Tensor predicted = scores(w, b, dev_x).argmax(1).contiguous();
       const std::vector<std::int64_t> p(predicted.data_ptr<std::int64_t>(), predicted.data_ptr<std::int64_t>() + predicted.numel());
       const ClassificationReport r = ClassificationReport::compute(dev_targets, p, im.spec.labels);
-      metric = o.metric == "macro_f1" ? r.macro_f1 : r.accuracy;
+      metric = r.metric(o.metric);
       tried << (tried.tellp() > 0 ? ", " : "") << "C " << c << ": " << metric;
     }
     if (!best_w.defined() || metric > best) {

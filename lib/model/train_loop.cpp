@@ -121,7 +121,7 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
                       {"max_length", t.max_length},
                       {"max_entities", t.max_entities},
                       {"predicate", t.predicate},
-                      {"truncation", t.truncation == Truncation::kKbert ? "kbert" : "trunk_first"},
+                      {"truncation", truncation_name(t.truncation)},
                       {"kg", im.kg_sources},
                       {"use_visible_matrix", im.spec.use_visible_matrix},
                       {"use_soft_positions", im.spec.use_soft_positions},

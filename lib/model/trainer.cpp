@@ -29,10 +29,6 @@ namespace kbert {
 
 namespace {
 
-double metric_of(const ClassificationReport& r, const std::string& metric) {
-  return metric == "macro_f1" ? r.macro_f1 : r.accuracy;
-}
-
 std::string data_hash(const Dataset* d) {
   if (!d) return "none";
   Fnv f;
@@ -259,7 +255,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     const Dataset& data = on_test ? *test : *dev;
     ClassificationReport r = evaluate(m, data);
     Evaluation ev;
-    ev.metric = metric_of(r, o.metric);
+    ev.metric = r.metric(o.metric);
     ev.json = r.to_json();
     ev.classification = std::move(r);
     return ev;

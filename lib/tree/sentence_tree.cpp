@@ -23,6 +23,8 @@ Truncation parse_truncation(std::string_view name) {
   throw std::invalid_argument("unknown truncation '" + std::string(name) + "' (expected kbert or trunk-first)");
 }
 
+const char* truncation_name(Truncation t) { return t == Truncation::kKbert ? "kbert" : "trunk_first"; }
+
 SentenceTreeBuilder::SentenceTreeBuilder(const KnowledgeGraph* kg, std::shared_ptr<const Tokenizer> tokenizer,
                                          TreeOptions options)
     : kg_(kg), tokenizer_(std::move(tokenizer)), options_(options) {

@@ -25,6 +25,8 @@ struct ClassificationReport {
                                       const std::vector<std::string>& labels);
   std::string to_json() const;
   std::string to_table() const;
+  /// A training metric by name: "macro_f1", else accuracy (the trainer checks the name).
+  double metric(const std::string& name) const { return name == "macro_f1" ? macro_f1 : accuracy; }
 };
 
 }  // namespace kbert

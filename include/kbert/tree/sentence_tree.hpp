@@ -53,6 +53,8 @@ enum class Truncation {
 
 /// Parses "kbert", "trunk_first" or "trunk-first".
 Truncation parse_truncation(std::string_view name);
+/// "kbert" or "trunk_first": the name files and logs use.
+const char* truncation_name(Truncation t);
 
 struct TreeOptions {
   std::size_t max_entities = 2;   ///< facts injected per entity mention; 0 turns injection off
