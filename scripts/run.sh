@@ -6,7 +6,7 @@
 # without knowledge and K-BERT, each also with a lexical side channel; prints the
 # table, measures similar-report retrieval and explains a few test reports with the
 # knowledge the model saw. With 10 epochs (the default), one seed: two fine-tunings at
-# a time (no KG, K-BERT), then the two lexical ones: 19 minutes on 2 cores (measured, quiet).
+# a time (no KG, K-BERT), then the two lexical ones: 23 minutes on 2 cores (measured, quiet).
 #   bash scripts/run.sh                  the full run (results in build/fault_reports/)
 #   bash scripts/run.sh --seeds 7,8,9    every kbert row as mean +- std over three seeds
 #   bash scripts/run.sh --quick          a smoke version, about 3 minutes

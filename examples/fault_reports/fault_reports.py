@@ -32,7 +32,7 @@ Usage (from anywhere; Debian's interpreter):
       [--kg-scores on|off] [--min-fact-score X] [--hops N]
 --quick: a smoke run on a few reports with one short epoch (about 2 minutes).
 --seeds: fine-tune every variant once per seed; the table gives mean +- standard
-deviation over the seeds (one seed by default: 19 minutes on 2 cores; three: 53 minutes).
+deviation over the seeds (one seed by default: 23 minutes on 2 cores; three: 57 minutes).
 """
 import argparse
 import collections
