@@ -6,7 +6,7 @@ One text a line, lower-cased and whitespace-normalised as prepare_data.py does,
 exact duplicates removed, shuffled with a fixed seed. Sources:
   PHMSA gas-distribution narratives 1984-2019: the 2,554 of mid-1984 to Feb 2004
       (incident_gas_distribution_mid1984_feb2004.csv) and the training split
-      (data/fault_reports/phmsa_train.tsv, 2004-2019). The dev (2020) and test
+      (data/fault_reports/phmsa_train.tsv and phmsa_val.tsv, 2004-2019). The dev (2020) and test
       (2021-2023) years are never read.
   NRC licensee event reports 1991-2019: title + abstract.
   FAA maintenance-related accident/incident narratives (column c119).
@@ -41,13 +41,14 @@ def phmsa_1984(path):
             yield re.sub(r"\*/!.*$", "", row["NARRATIVE"] or "")
 
 
-def phmsa_train(path):
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        if header[:2] != ["label", "text_a"]:
-            sys.exit(f"{path}: line 1: expected label<TAB>text_a")
-        for line in f:
-            yield line.rstrip("\n").split("\t", 1)[1]
+def phmsa_train(paths):
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().rstrip("\n").split("\t")
+            if header[:2] != ["label", "text_a"]:
+                sys.exit(f"{path}: line 1: expected label<TAB>text_a")
+            for line in f:
+                yield line.rstrip("\n").split("\t", 1)[1]
 
 
 def faa(path):
@@ -72,7 +73,9 @@ def maintnet(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.path.join(REPO, "..", "shared", "data"))
-    ap.add_argument("--train", default=os.path.join(REPO, "data", "fault_reports", "phmsa_train.tsv"))
+    ap.add_argument("--train", nargs="+", default=[os.path.join(REPO, "data", "fault_reports", f)
+                                                   for f in ("phmsa_train.tsv", "phmsa_val.tsv")],
+                    help="the training narratives (default: 2004-2016 and 2017-2019, as the shipped encoder saw)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--min-chars", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
