@@ -104,7 +104,8 @@ commands:
          [--no-length-grouping]
          [--task classify|ner] [--format auto|bio-tsv|conll] [--precision fp32|bf16]
          [--lexical-buckets N] [--lexical-learning-rate X] [--lexical-fit joint|first]
-         [--lexical-c X] [--lexical-knowledge] [--threads N] [--quiet] [--nproc N]
+         [--lexical-c X] [--lexical-knowledge] [--knowledge-gate] [--gate-learning-rate X]
+         [--threads N] [--quiet] [--nproc N]
          Fine-tunes a classifier, or with --task ner a tagger (K-BERT's NER: BIO TSV or
          CoNLL data, injected tokens labelled [ENT], --metric f1|accuracy); the best
          model (dev metric) goes to DIR. --lexical-buckets N adds a lexical side channel to
@@ -115,6 +116,10 @@ commands:
          dev from 0.03-3 when 0 or not given), and starts from that model (dev epoch 0).
          --lexical-knowledge: the side channel also counts the words of the objects of the
          facts the KG injects for the whole text (untruncated), as words of the text.
+         --knowledge-gate: a learned gate per injected fact on what its mention takes from
+         its branch, starting closed (the model starts as the same model without facts) and
+         opened only where that lowers the training loss (learning rate --gate-learning-rate,
+         default 3e-3); kbert explain shows each fact's gate.
   pretrain --corpus F (--model DIR | --config F.json --vocab V [--tokenizer ...])
          [--kg F ...] --out DIR [--epochs N] [--batch-size N] [--learning-rate X] [--warmup X]
          [--max-length N] [--max-entities N] [--predicate] [--mask-probability P] [--no-whole-word]

@@ -293,6 +293,7 @@ int explain_cmd(int argc, char** argv) {
         f["prob_without"] = a.prob_without;
         f["change"] = a.change;
         f["label_without"] = m.label_name(a.label_without);
+        if (m.spec().knowledge_gate) f["gate"] = a.gate;
         facts.push_back(std::move(f));
       }
       nlohmann::json j = {{"text", t.a[i]}, {"label", e.prediction.label_name}, {"prob", prob},
@@ -312,6 +313,7 @@ int explain_cmd(int argc, char** argv) {
       std::cout << "  " << std::showpos << std::setprecision(4) << std::setw(7) << a.change << std::noshowpos
                 << std::setprecision(3) << "  " << a.fact.entity << " -> " << a.fact.relation << " " << a.fact.object;
       if (a.fact.hop > 1) std::cout << "   (hop " << a.fact.hop << ")";
+      if (m.spec().knowledge_gate) std::cout << "   (gate " << std::setprecision(3) << a.gate << ")";
       if (a.label_without != e.prediction.label) std::cout << "   (without it: " << m.label_name(a.label_without) << ")";
       std::cout << "\n";
     }
@@ -441,8 +443,9 @@ int train_cmd(int argc, char** argv) {
               "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
               "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
               "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every",
-              "nproc", "hops", "max-facts", "lexical-fit", "lexical-c"},
-             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet", "lexical-knowledge"},
+              "nproc", "hops", "max-facts", "lexical-fit", "lexical-c", "gate-learning-rate"},
+             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet", "lexical-knowledge",
+              "knowledge-gate"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
@@ -502,6 +505,11 @@ int train_cmd(int argc, char** argv) {
       !setup.lexical_buckets)
     throw UsageError("--lexical-fit, --lexical-c, --lexical-learning-rate and --lexical-knowledge need --lexical-buckets N");
   if (args.has("lexical-c") && o.lexical_fit != "first") throw UsageError("--lexical-c is for --lexical-fit first");
+  setup.knowledge_gate = args.flag("knowledge-gate");
+  o.gate_learning_rate = args.double_value("gate-learning-rate", o.gate_learning_rate);
+  if (args.has("gate-learning-rate") && !setup.knowledge_gate) throw UsageError("--gate-learning-rate needs --knowledge-gate");
+  if (setup.knowledge_gate && !setup.use_visible_matrix)
+    throw UsageError("--knowledge-gate needs the visible matrix (it gates what a mention sees of its branches)");
   const TrainResult r = run_train_job(job);
   if (r.test) std::cerr << "test:\n" << r.test->to_table();
   if (r.test_entities) std::cerr << "test:\n" << r.test_entities->to_table();

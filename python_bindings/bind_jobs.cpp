@@ -63,7 +63,7 @@ void bind_jobs(py::module_& m) {
          const std::string& task, const std::string& format, const std::string& precision,
          std::size_t lexical_buckets, double lexical_learning_rate, std::optional<std::size_t> hops,
          std::optional<std::size_t> max_facts, const std::string& lexical_fit, double lexical_c,
-         bool lexical_knowledge) {
+         bool lexical_knowledge, bool knowledge_gate, double gate_learning_rate) {
         TrainJob job;
         job.task = task;
         job.format = parse_tagged_format(format);
@@ -97,7 +97,11 @@ void bind_jobs(py::module_& m) {
         setup.lexical_knowledge = lexical_knowledge;
         if (lexical_knowledge && !lexical_buckets)
           throw std::invalid_argument("lexical_knowledge needs a lexical side channel (lexical_buckets > 0)");
+        setup.knowledge_gate = knowledge_gate;
+        if (knowledge_gate && !visible_matrix)
+          throw std::invalid_argument("knowledge_gate needs the visible matrix (visible_matrix=True)");
         TrainOptions& o = job.options;
+        o.gate_learning_rate = gate_learning_rate;
         o.epochs = epochs;
         o.batch_size = batch_size;
         o.accumulation = accumulation;
@@ -161,6 +165,7 @@ void bind_jobs(py::module_& m) {
       py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate, py::arg("hops") = py::none(),
       py::arg("max_facts") = py::none(), py::arg("lexical_fit") = kTrain.lexical_fit,
       py::arg("lexical_c") = kTrain.lexical_c, py::arg("lexical_knowledge") = kSetup.lexical_knowledge,
+      py::arg("knowledge_gate") = kSetup.knowledge_gate, py::arg("gate_learning_rate") = kTrain.gate_learning_rate,
       R"(Fine-tunes a classifier (or a tagger, task="ner"), as `kbert train` does; the best model
 (dev metric) goes to `out`.
 
@@ -190,6 +195,9 @@ Arguments:
     alone first as TF-IDF + logistic regression, C = lexical_c or chosen on dev when 0; the run
     starts from that model and evaluates it on dev as epoch 0). lexical_knowledge: the side
     channel also counts the words of the objects of the facts the KG injects for the whole text.
+    knowledge_gate: a learned gate per injected fact on what its mention takes from its branch,
+    starting closed (the model starts as the same model without facts), with its own learning
+    rate gate_learning_rate; kept in kbert.json, shown by Model.explain.
 Returns:
     dict: epochs, steps, best_epoch, seconds, examples_per_s, first_loss, final_loss, lexical_c
     (the side channel's C, with lexical_fit="first"), and the

@@ -187,13 +187,14 @@ Example:
                 "Explanation", py::make_tuple("label", "probability", "probs", "facts"));
             static py::object Fact = py::module_::import("collections").attr("namedtuple")(
                 "FactAttribution", py::make_tuple("entity", "relation", "object", "start", "end", "prob_without",
-                                                  "change", "label_without", "hop", "parent"));
+                                                  "change", "label_without", "hop", "parent", "gate"));
             py::list out;
             for (auto& e : ex) {
               py::list facts;
               for (const FactAttribution& a : e.facts)
                 facts.append(Fact(a.fact.entity, a.fact.relation, a.fact.object, a.fact.start, a.fact.end, a.prob_without,
-                                  a.change, m.label_name(a.label_without), a.fact.hop, a.fact.parent));
+                                  a.change, m.label_name(a.label_without), a.fact.hop, a.fact.parent,
+                                  m.spec().knowledge_gate ? py::object(py::float_(a.gate)) : py::object(py::none())));
               const float probability = e.prediction.probs[static_cast<std::size_t>(e.prediction.label)];
               out.append(Expl(e.prediction.label_name, probability, to_numpy(std::move(e.prediction.probs)), facts));
             }
@@ -207,9 +208,10 @@ lexical side channel stays), in batches.
 Returns:
     a list of Explanation(label, probability, probs, facts); facts, in tree order, are
     FactAttribution(entity, relation, object, start, end, prob_without, change, label_without,
-    hop, parent): the predicted class's probability without the fact, change = prob_without -
+    hop, parent, gate): the predicted class's probability without the fact, change = prob_without -
     probability (negative: the fact supported the prediction), the label the model gives
-    without it, the fact's hop (1: a fact of the mention) and its parent's index (-1 at hop 1).
+    without it, the fact's hop (1: a fact of the mention), its parent's index (-1 at hop 1) and,
+    for a model with a knowledge gate, the fact's gate (0: closed; None without a gate).
 Example:
     e = model.explain(["the backhoe struck the gas main"])[0]
     sorted(e.facts, key=lambda f: f.change)[:3]   # the facts that supported the label most)")

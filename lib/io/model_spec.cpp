@@ -146,7 +146,7 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
   if (s.tokenizer.lower_case) tok["lower_case"] = *s.tokenizer.lower_case;
   if (s.tokenizer.strip_accents) tok["strip_accents"] = *s.tokenizer.strip_accents;
   if (s.tokenizer.tokenize_chinese_chars) tok["tokenize_chinese_chars"] = *s.tokenizer.tokenize_chinese_chars;
-  return {{"format", "kbert-model"},
+  nlohmann::json j = {{"format", "kbert-model"},
           {"version", 1},
           {"tokenizer", tok},
           {"tree",
@@ -167,6 +167,8 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
           {"use_soft_positions", s.use_soft_positions},
           {"lexical_buckets", s.lexical_buckets},
           {"lexical_knowledge", s.lexical_knowledge}};
+  if (s.knowledge_gate) j["knowledge_gate"] = true;  // written only when on: K-BERT's files stay as they were
+  return j;
 }
 
 ModelSpec spec_from_json(const std::string& path) {
@@ -227,6 +229,9 @@ ModelSpec spec_from_json(const std::string& path) {
     s.lexical_knowledge = top.boolean("lexical_knowledge", false);  // absent (older files): words only
     if (s.lexical_knowledge && !s.lexical_buckets)
       throw std::invalid_argument("\"lexical_knowledge\" needs a lexical side channel (\"lexical_buckets\" > 0)");
+    s.knowledge_gate = top.boolean("knowledge_gate", false);  // absent: no gate, K-BERT exactly
+    if (s.knowledge_gate && !s.use_visible_matrix)
+      throw std::invalid_argument("\"knowledge_gate\" needs the visible matrix (\"use_visible_matrix\": true)");
     return s;
   } catch (const std::invalid_argument& e) {
     throw ParseError(path, 1, std::string("bad kbert.json: ") + e.what());

@@ -85,7 +85,27 @@ LayerImpl::LayerImpl(const BertConfig& c)
   output_norm = register_module("output_norm", LayerNorm(h, c.layer_norm, c.layer_norm_eps));
 }
 
-torch::Tensor LayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+KnowledgeGateImpl::KnowledgeGateImpl(std::int64_t hidden) {
+  weight = register_parameter("weight", torch::zeros({hidden}));
+  bias = register_parameter("bias", torch::zeros({1}));
+}
+
+torch::Tensor KnowledgeGateImpl::forward(const torch::Tensor& word_embeddings, const GateInput& in) {
+  // Mean embedding of each fact's branch tokens (mode 1 = mean).
+  torch::Tensor e = std::get<0>(at::embedding_bag(word_embeddings, in.ids, in.offsets, false, 1));
+  torch::Tensor z = at::matmul(e.to(at::kFloat), weight) + bias;  // [F]
+  // relu forward, identity backward (straight through): a closed gate keeps its gradient.
+  return z + (at::relu(z) - z).detach();
+}
+
+torch::Tensor KnowledgeGateImpl::attention_weights(const torch::Tensor& gates, const GateInput& in, std::int64_t B,
+                                                   std::int64_t L) {
+  torch::Tensor w = torch::ones({B, L, L}, gates.options());
+  w.index_put_({in.entries[0], in.entries[1], in.entries[2]}, gates.index_select(0, in.entries[3]));
+  return w.unsqueeze(1);
+}
+
+torch::Tensor LayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, const torch::Tensor& gate) {
   const auto B = x.size(0), L = x.size(1), H = x.size(2);
   // One GEMM for Q, K and V; heads split by views.
   torch::Tensor qkv_out = qkv(x).view({B, L, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
@@ -98,6 +118,10 @@ torch::Tensor LayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ma
   if (low) scores = scores.to(at::kFloat);
   scores.mul_(scale).add_(mask);
   torch::Tensor probs = at::softmax(scores, -1);
+  if (gate.defined()) {  // the knowledge gate: the gated pairs' share scaled, the row renormalised
+    probs = probs * gate;
+    probs = probs / probs.sum(-1, /*keepdim=*/true);
+  }
   probs = torch::dropout(probs, attention_dropout_, is_training());
   torch::Tensor ctx = at::matmul(probs, v).permute({0, 2, 1, 3}).reshape({B, L, H});
   torch::Tensor a = torch::dropout(attention_output(ctx), dropout_, is_training());
@@ -181,11 +205,26 @@ BertImpl::BertImpl(const BertConfig& c) {
   for (std::int64_t i = 0; i < c.num_layers; ++i) layers.push_back(register_module("layer" + std::to_string(i), Layer(c)));
 }
 
+void BertImpl::set_knowledge_gate(bool on) {
+  if (on == static_cast<bool>(gate)) return;
+  if (on) {
+    gate = register_module("gate", KnowledgeGate(embeddings->word_embeddings.size(1)));
+  } else {
+    unregister_module("gate");
+    gate = nullptr;
+  }
+}
+
 torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& segments,
-                                const torch::Tensor& mask) {
+                                const torch::Tensor& mask, const GateInput* gate_input) {
   torch::Tensor x = embeddings(ids, positions, segments);
-  if (is_training() || at::GradMode::is_enabled() || at::autocast::is_cpu_enabled()) {
-    for (auto& layer : layers) x = layer(x, mask);
+  torch::Tensor weights;  // the knowledge gate's attention multipliers, when it has facts to gate
+  if (gate && gate_input && !gate_input->empty()) {
+    torch::Tensor g = gate(embeddings->word_embeddings, *gate_input);
+    weights = gate->attention_weights(g, *gate_input, x.size(0), x.size(1));
+  }
+  if (weights.defined() || is_training() || at::GradMode::is_enabled() || at::autocast::is_cpu_enabled()) {
+    for (auto& layer : layers) x = layer(x, mask, weights);
     return x;
   }
   // Inference: two hidden buffers in turn, every other buffer reused.

@@ -70,11 +70,39 @@ class EmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Embeddings);
 
+/// The facts of a batch as the knowledge gate reads them (Batch::gate; empty without a gate).
+struct GateInput {
+  torch::Tensor ids, offsets;  ///< embedding_bag form: the vocabulary ids of each fact's branch tokens
+  torch::Tensor entries;       ///< [4, E] int64: batch row, mention token (query), branch token (key), fact
+  std::vector<std::int64_t> row, fact;  ///< per gated fact: its batch row and its index in the tree's `injected`
+  bool empty() const { return !entries.defined() || entries.size(1) == 0; }
+};
+
+/// The knowledge gate (ModelSpec::knowledge_gate; off by default, K-BERT exactly). One scalar
+/// per injected fact, g = relu(w . e + b), e the mean word embedding of the fact's branch
+/// tokens (its relation and object), multiplies what the mention's tokens take from that
+/// branch in every layer's attention: p_ij -> p_ij g / (sum over the row of p_ik g_ik), g = 1
+/// for every other pair. w and b start at 0, so every gate starts closed and the model
+/// computes exactly what it computes without the facts (the trunk never reads a branch); the
+/// ReLU passes its gradient straight through (g' = 1), so a closed gate still learns whether
+/// opening it would lower the loss, and opens only then.
+class KnowledgeGateImpl : public torch::nn::Module {
+ public:
+  explicit KnowledgeGateImpl(std::int64_t hidden);
+  /// The gates [F] of the facts of `in`.
+  torch::Tensor forward(const torch::Tensor& word_embeddings, const GateInput& in);
+  /// The attention multipliers [B, 1, L, L] (1 but at the gated pairs) for a batch of B x L.
+  torch::Tensor attention_weights(const torch::Tensor& gates, const GateInput& in, std::int64_t B, std::int64_t L);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(KnowledgeGate);
+
 class LayerImpl : public torch::nn::Module {
  public:
   explicit LayerImpl(const BertConfig& c);
-  /// x: [B, L, H]; mask: [B, 1, L, L] additive.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  /// x: [B, L, H]; mask: [B, 1, L, L] additive; gate: [B, 1, L, L] multipliers of the
+  /// attention probabilities (the knowledge gate), undefined for none.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, const torch::Tensor& gate = {});
   /// The same without autograd or allocations: x [B*L, H] in, the result in `out`.
   void forward_inference(const torch::Tensor& x, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
                          Workspace& ws, torch::Tensor& out);
@@ -92,12 +120,16 @@ TORCH_MODULE(Layer);
 class BertImpl : public torch::nn::Module {
  public:
   explicit BertImpl(const BertConfig& c);
-  /// Hidden states [B, L, H] of the last layer.
+  /// Hidden states [B, L, H] of the last layer. `gate`: the batch's facts, read when the
+  /// network has a knowledge gate.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& segments,
-                        const torch::Tensor& mask);
+                        const torch::Tensor& mask, const GateInput* gate = nullptr);
+  /// Adds (on) or removes (off) the knowledge gate, starting closed.
+  void set_knowledge_gate(bool on);
 
   Embeddings embeddings{nullptr};
   std::vector<Layer> layers;
+  KnowledgeGate gate{nullptr};  ///< null without a knowledge gate
 
  private:
   Workspace ws_;

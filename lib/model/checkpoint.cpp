@@ -82,6 +82,10 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
       wb(in + "output_norm", ex + "output.LayerNorm");
     }
   }
+  if (net.bert->gate) {  // kbert's own: the knowledge gate
+    t.push_back({"bert.gate.weight", {"knowledge_gate.weight"}});
+    t.push_back({"bert.gate.bias", {"knowledge_gate.bias"}});
+  }
   if (net.head) {
     if (net.head->kind == HeadKind::kKbert) {
       wb("head.dense", "output_layer_1");

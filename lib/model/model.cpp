@@ -131,7 +131,46 @@ Batch Model::Impl::make_batch(const std::vector<SentenceTree>& trees, const std:
       }
     }
   }
+  if (net && net->bert->gate) {
+    std::vector<SentenceTree const*> rows;
+    for (std::size_t k = begin; k < end; ++k) rows.push_back(&trees[order[k]]);
+    b.gate = gate_input(rows);
+  }
   return b;
+}
+
+nn::GateInput Model::Impl::gate_input(const std::vector<const SentenceTree*>& trees) const {
+  // Each fact with tokens left after truncation: its branch tokens' ids, and the (mention
+  // token, branch token) pairs the visible matrix lets the mention attend to.
+  std::vector<std::int64_t> ids, offsets, entries[4];
+  nn::GateInput in;
+  for (std::size_t r = 0; r < trees.size(); ++r) {
+    const SentenceTree& t = *trees[r];
+    const auto n = static_cast<std::uint32_t>(t.size());
+    for (std::size_t f = 0; f < t.injected.size(); ++f) {
+      const InjectedTriple& x = t.injected[f];
+      const std::uint32_t s = std::min(x.start, n), e = std::min(x.end, n);
+      if (s >= e) continue;
+      const auto q = static_cast<std::int64_t>(in.fact.size());
+      in.row.push_back(static_cast<std::int64_t>(r));
+      in.fact.push_back(static_cast<std::int64_t>(f));
+      offsets.push_back(static_cast<std::int64_t>(ids.size()));
+      for (std::uint32_t j = s; j < e; ++j) ids.push_back(t.ids[j]);
+      for (std::uint32_t i = x.entity_start; i < std::min(x.entity_end, n); ++i)
+        for (std::uint32_t j = s; j < e; ++j)
+          if (t.visible(i, j)) {
+            entries[0].push_back(static_cast<std::int64_t>(r));
+            entries[1].push_back(i);
+            entries[2].push_back(j);
+            entries[3].push_back(q);
+          }
+    }
+  }
+  in.ids = torch::tensor(ids, torch::kLong);
+  in.offsets = torch::tensor(offsets, torch::kLong);
+  in.entries = torch::stack({torch::tensor(entries[0], torch::kLong), torch::tensor(entries[1], torch::kLong),
+                             torch::tensor(entries[2], torch::kLong), torch::tensor(entries[3], torch::kLong)});
+  return in;
 }
 
 LexicalFeatures Model::Impl::lexical_of(std::string_view a, std::string_view b, const float* idf) const {
@@ -240,6 +279,7 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
   {
     nn::SkipInit skip;
     im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
+    im.net->bert->set_knowledge_gate(im.spec.knowledge_gate);
   }
   load_weights(im.net, tensors, weights);
   im.net->eval();
@@ -265,6 +305,7 @@ Model Model::create(const BertConfig& config, ModelSpec spec, const std::string&
   const std::int64_t labels = im.spec.head == HeadKind::kNone ? 0 : static_cast<std::int64_t>(im.spec.labels.size());
   KBERT_CHECK(im.spec.head == HeadKind::kNone || labels > 0, "a head needs at least one label");
   im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
+  im.net->bert->set_knowledge_gate(im.spec.knowledge_gate);
   im.net->eval();
   return m;
 }
@@ -421,10 +462,13 @@ std::vector<Explanation> Model::explain(const std::vector<std::string>& texts) c
       e.prediction.label_name = label_name(e.prediction.label);
       e.prediction.injected = base[i - g0].injected;
       const float with = p[static_cast<std::size_t>(e.prediction.label)];
-      for (const InjectedTriple& fact : base[i - g0].injected) {
+      const std::vector<float> gates = im.gate_values(base[i - g0]);
+      for (std::size_t f = 0; f < base[i - g0].injected.size(); ++f) {
+        const InjectedTriple& fact = base[i - g0].injected[f];
         const std::vector<float>& q = probs[k++];
         FactAttribution a;
         a.fact = fact;
+        if (!gates.empty()) a.gate = gates[f];
         a.prob_without = q[static_cast<std::size_t>(e.prediction.label)];
         a.change = a.prob_without - with;
         a.label_without = argmax(logit_rows[k - 1]);
@@ -533,6 +577,7 @@ void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> 
   KBERT_CHECK(!lexical_knowledge || lexical_buckets, "lexical knowledge needs a lexical side channel (lexical buckets > 0)");
   nn::Network fresh(im.config, head, pooling, static_cast<std::int64_t>(labels.size()),
                     static_cast<std::int64_t>(lexical_buckets));
+  fresh->bert->set_knowledge_gate(im.spec.knowledge_gate);
   {
     torch::NoGradGuard no_grad;
     auto from = im.net->bert->named_parameters(true);
@@ -547,6 +592,26 @@ void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> 
   im.spec.lexical_buckets = lexical_buckets;
   im.spec.lexical_knowledge = lexical_knowledge;
   im.spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
+}
+
+void Model::set_knowledge_gate(bool on) {
+  Impl& im = *impl_;
+  KBERT_CHECK(!on || im.spec.use_visible_matrix,
+              "the knowledge gate needs the visible matrix (it gates what a mention sees of its branches)");
+  im.net->bert->set_knowledge_gate(on);
+  im.spec.knowledge_gate = on;
+}
+
+std::vector<float> Model::Impl::gate_values(const SentenceTree& tree) const {
+  if (!net->bert->gate) return {};
+  std::vector<float> out(tree.injected.size(), -1.0f);
+  nn::GateInput in = gate_input({&tree});
+  if (in.fact.empty()) return out;
+  c10::InferenceMode guard;
+  torch::Tensor g = net->bert->gate(net->bert->embeddings->word_embeddings, in).contiguous();
+  for (std::size_t q = 0; q < in.fact.size(); ++q)
+    out[static_cast<std::size_t>(in.fact[q])] = g[static_cast<std::int64_t>(q)].item<float>();
+  return out;
 }
 
 const BertConfig& Model::config() const { return impl_->config; }

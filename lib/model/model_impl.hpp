@@ -18,6 +18,7 @@ namespace kbert {
 // A batch of trees as tensors, padded to the longest tree (or to a fixed length).
 struct Batch {
   torch::Tensor ids, positions, segments, mask;
+  nn::GateInput gate;  // the facts the knowledge gate reads (only for a model with one)
   std::vector<std::int64_t> lengths;
   std::int64_t L = 0;
 };
@@ -78,6 +79,11 @@ struct Model::Impl {
                         std::size_t batch_size) const;
   Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
                    std::size_t end) const;
+  // The knowledge gate's view of a batch of trees (row r = trees[r]).
+  nn::GateInput gate_input(const std::vector<const SentenceTree*>& trees) const;
+  // Each injected fact's gate in `tree` (-1 where truncation left the fact no token); empty
+  // without a knowledge gate.
+  std::vector<float> gate_values(const SentenceTree& tree) const;
   template <typename Fn>
   void run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const;
   // The loop itself over `count` trees made by make(i); text_of(i) is the text (of a, b) whose

@@ -164,7 +164,7 @@ PretrainResult pretrain_encoder(Model& model, const std::vector<std::string>& co
     task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t seed) {
       Masked m = masked_batch(examples, seed);
       const Batch& batch = m.batch;
-      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+      torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
       if (m.chosen == 0) return TaskLoss{hidden.sum() * 0.0, 0.0};  // nothing masked (very short texts): no gradient
       // The vocabulary projection only for the chosen positions (about 15% of them).
       torch::Tensor flat_y = m.labels.view({-1});
@@ -220,7 +220,7 @@ PretrainResult pretrain_encoder(Model& model, const std::vector<std::string>& co
       }
       // The discriminator (the encoder being trained): original or replaced, every token.
       torch::Tensor replaced = m.labels.ne(-100).logical_and(corrupted.ne(m.labels)).to(torch::kFloat);
-      torch::Tensor hidden = im.net->bert->forward(corrupted, batch.positions, batch.segments, batch.mask);
+      torch::Tensor hidden = im.net->bert->forward(corrupted, batch.positions, batch.segments, batch.mask, &batch.gate);
       torch::Tensor d = modules->detect_out(at::gelu(modules->detect_dense(hidden))).squeeze(-1).to(torch::kFloat);
       torch::Tensor detect_sum = (torch::nn::functional::binary_cross_entropy_with_logits(
                                       d, replaced, torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone)) *

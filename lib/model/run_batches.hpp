@@ -62,7 +62,7 @@ void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text
         const auto f0 = std::chrono::steady_clock::now();
         {
           AutocastScope autocast(run.precision);
-          hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+          hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
           if (lexical) {
             logits = net->head->forward(hidden, &lex);
           } else {

@@ -134,6 +134,10 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
   if (t.hops != 1) j["hops"] = t.hops;
   if (t.max_facts != 0) j["max_facts"] = t.max_facts;
   if (im.spec.lexical_knowledge) j["lexical_knowledge"] = true;
+  if (im.spec.knowledge_gate) {
+    j["knowledge_gate"] = true;
+    j["gate_learning_rate"] = o.gate_learning_rate;
+  }
   return j;
 }
 
@@ -182,12 +186,16 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   im.run.precision = o.precision;
 
   // AdamW; no weight decay on biases and LayerNorm parameters.
-  std::vector<torch::Tensor> decay, no_decay, lexical, all;
+  std::vector<torch::Tensor> decay, no_decay, lexical, gate, all;
   auto sort_param = [&](const std::string& n, const torch::Tensor& p) {
     if (!p.requires_grad()) return;  // fixed weights (the side channel's IDF)
     all.push_back(p);
     if (n == "head.lexical") {  // the lexical side channel: a linear model with a learning rate of its own
       lexical.push_back(p);
+      return;
+    }
+    if (n.rfind("bert.gate.", 0) == 0) {  // the knowledge gate: a learning rate of its own, no decay
+      gate.push_back(p);
       return;
     }
     const bool nd = n.find("norm") != std::string::npos || n.find("LayerNorm") != std::string::npos ||
@@ -206,6 +214,10 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     groups.emplace_back(lexical, std::make_unique<AdamWOptions>(
                                      AdamWOptions(o.lexical_learning_rate).weight_decay(o.weight_decay).eps(1e-6)));
     base_lr.push_back(o.lexical_learning_rate);
+  }
+  if (!gate.empty()) {
+    groups.emplace_back(gate, std::make_unique<AdamWOptions>(AdamWOptions(o.gate_learning_rate).weight_decay(0.0).eps(1e-6)));
+    base_lr.push_back(o.gate_learning_rate);
   }
   torch::optim::AdamW opt(std::move(groups), AdamWOptions(o.learning_rate));
 

@@ -151,7 +151,7 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
       std::copy(l.begin(), l.end(), py + r * batch.L);
       any = any || std::any_of(l.begin(), l.end(), [](std::int64_t x) { return x != -100; });
     }
-    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
     torch::Tensor logits = im.net->head->forward(hidden).to(torch::kFloat);  // [B, L, labels]; the loss in float32
     if (!any) return TaskLoss{logits.sum() * 0.0, 0.0};  // nothing labelled (tokens without pieces): no gradient
     // Mean over the labelled positions (K-BERT's numerator / denominator).
@@ -206,6 +206,8 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
 
   KBERT_CHECK(std::isfinite(o.lexical_learning_rate) && o.lexical_learning_rate >= 0 && o.lexical_learning_rate <= 1,
               "the lexical learning rate must be in [0, 1], got ", o.lexical_learning_rate);
+  KBERT_CHECK(std::isfinite(o.gate_learning_rate) && o.gate_learning_rate >= 0 && o.gate_learning_rate <= 1,
+              "the gate learning rate must be in [0, 1], got ", o.gate_learning_rate);
   KBERT_CHECK(o.lexical_fit == "joint" || o.lexical_fit == "first", "lexical fit must be joint or first, got '",
               o.lexical_fit, "'");
   TrainTask task;
@@ -234,7 +236,7 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
     std::vector<std::size_t> idx(trees.size());
     std::iota(idx.begin(), idx.end(), 0);
     Batch batch = im.make_batch(trees, idx, 0, idx.size());
-    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask);
+    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
     torch::Tensor logits;
     if (im.spec.lexical_buckets) {
       const auto lex = im.lexical_batch(texts.a, texts.b, examples);
@@ -313,6 +315,7 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
         model.spec().lexical_buckets != s.lexical_buckets || model.spec().lexical_knowledge != s.lexical_knowledge)
       model.reset_head(s.head, s.pooling, labels, s.lexical_buckets, s.lexical_knowledge);
     model.set_ablation(s.use_visible_matrix, s.use_soft_positions);
+    model.set_knowledge_gate(s.knowledge_gate);
     return model;
   }
   if (s.vocab.empty()) throw std::invalid_argument("a new model needs a vocabulary (vocab) beside its config");
@@ -335,6 +338,9 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   spec.use_soft_positions = s.use_soft_positions;
   spec.lexical_buckets = s.lexical_buckets;
   spec.lexical_knowledge = s.lexical_knowledge;
+  KBERT_CHECK(!s.knowledge_gate || s.use_visible_matrix,
+              "the knowledge gate needs the visible matrix (it gates what a mention sees of its branches)");
+  spec.knowledge_gate = s.knowledge_gate;
   return Model::create(s.config, spec, s.vocab, run);
 }
 

@@ -100,6 +100,7 @@ class FactAttribution(NamedTuple):
     label_without: str
     hop: int
     parent: int
+    gate: Optional[float]
 
 class Explanation(NamedTuple):
     label: str
@@ -169,7 +170,8 @@ def train(train: str, out: str, *, dev: Optional[str] = None, test: Optional[str
           format: str = "auto", precision: str = "fp32", lexical_buckets: int = 0,
           lexical_learning_rate: float = 1e-2, hops: Optional[int] = None,
           max_facts: Optional[int] = None, lexical_fit: str = "joint",
-          lexical_c: float = 0.0, lexical_knowledge: bool = False) -> Dict[str, Any]: ...
+          lexical_c: float = 0.0, lexical_knowledge: bool = False, knowledge_gate: bool = False,
+          gate_learning_rate: float = 0.003) -> Dict[str, Any]: ...
 
 def score_facts(kg: KnowledgeGraph, train: str, tokenizer: Tokenizer, *, out: Optional[str] = None,
                 min_score: float = 0.0, threads: int = 0) -> List[Dict[str, Any]]: ...

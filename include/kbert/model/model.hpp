@@ -63,6 +63,9 @@ struct ModelSpec {
                                         ///< slots beside the pooled vector (kbert/text/lexical.hpp); 0: none
   bool lexical_knowledge = false;       ///< the side channel also counts the words of the objects of the
                                         ///< facts the KG injects for the whole text (SentenceTreeBuilder::facts)
+  bool knowledge_gate = false;          ///< a learned gate per injected fact on what its mention takes from
+                                        ///< its branch, starting closed (docs/DESIGN.md, "The knowledge gate");
+                                        ///< off: K-BERT exactly
 };
 
 /// Options that change how a loaded model runs, not what it is.
@@ -91,6 +94,8 @@ struct FactAttribution {
   float change = 0;              ///< prob_without - the probability with every fact: negative when
                                  ///< the fact supported the prediction, positive when it worked against it
   std::int64_t label_without = -1;  ///< the prediction without this branch
+  float gate = -1;               ///< with a knowledge gate: the fact's gate (0 closed: the mention ignores
+                                 ///< the fact); -1 without one, or where truncation left the fact no token
 };
 
 /// A prediction and, for every injected fact, what removing it would change.
@@ -185,6 +190,9 @@ class Model {
   /// when `lexical_knowledge` (ModelSpec).
   void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets = 0,
                   bool lexical_knowledge = false);
+  /// Adds (closed: the model then computes what it computes without facts) or removes the
+  /// knowledge gate (ModelSpec::knowledge_gate). Needs the visible matrix.
+  void set_knowledge_gate(bool on);
 
   const BertConfig& config() const;
   const ModelSpec& spec() const;

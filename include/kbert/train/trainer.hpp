@@ -73,6 +73,9 @@ struct TrainOptions {
   /// lexical_fit "first": C of the L2 penalty; 0 chooses it on dev (the run's metric) from
   /// 0.03, 0.1, 0.3, 1, 3 (1 without dev data).
   double lexical_c = 0;
+  /// Peak learning rate of the knowledge gate (ModelSpec::knowledge_gate; same schedule). Its
+  /// own: the gate starts closed and must open within the run (docs/DESIGN.md).
+  double gate_learning_rate = 3e-3;
   /// Receives the progress instead of stderr when set (and `progress` is on): notebooks and
   /// services show it where their user looks. Called on the training thread.
   std::function<void(const TrainProgress&)> on_progress;
@@ -135,6 +138,7 @@ struct ClassifierSetup {
   std::uint64_t seed = 7;                    ///< the new head (or model) starts the same every time
   std::size_t lexical_buckets = 0;           ///< a lexical side channel in the head (hashed n-grams); 0: none
   bool lexical_knowledge = false;            ///< the side channel counts the KG's facts' objects too (ModelSpec)
+  bool knowledge_gate = false;               ///< a learned gate per injected fact, starting closed (ModelSpec)
 };
 
 /// The model train_classifier (or train_tagger, with HeadKind::kTagger) should start from,
