@@ -238,11 +238,15 @@ CAUSE_TAXONOMY = [
 # corrosion: INTRNL_COR_EROSION_IND); breakage, fatigue and burst are material failures,
 # which the 2004-2009 form named "material and/or weld failures" (today's pipe, weld or
 # joint failure); control failures of instruments are control equipment malfunctions.
-ISO_MECHANISM_CAUSES = {
-    "corrosion failure": "CORROSION FAILURE", "erosion failure": "CORROSION FAILURE",
-    "breakage failure": "PIPE, WELD, OR JOINT FAILURE", "fatigue failure": "PIPE, WELD, OR JOINT FAILURE",
-    "burst failure": "PIPE, WELD, OR JOINT FAILURE", "control failure": "EQUIPMENT FAILURE",
+ISO_MECHANISM_CAUSES = {  # the mechanism's name (its label's words) -> the form's cause
+    "corrosion": "CORROSION FAILURE", "erosion": "CORROSION FAILURE",
+    "breakage": "PIPE, WELD, OR JOINT FAILURE", "fatigue": "PIPE, WELD, OR JOINT FAILURE",
+    "burst": "PIPE, WELD, OR JOINT FAILURE", "control failure": "EQUIPMENT FAILURE",
 }
+# ISO 14224 synonyms a narrative uses in other senses ("no control" of a vehicle; "exploded"
+# is what gas does after any cause; "broken" and "rupture" describe damage, not its mechanism).
+ISO_SKIP = {"no control", "slow", "exploded", "broken", "rupture", "blown", "snapped", "breach", "pitting", "worm",
+            "worn out"}
 
 
 def words_of_camel(name):
@@ -486,14 +490,14 @@ def cause_ontology(shared, kg):
             kg.add(source, surface, relation, CAUSE_NAMES[cause])
     with open(os.path.join(shared, "iso14224", "iso14224_class_failuremechanism.csv"), encoding="utf-8-sig") as f:
         for row in csv.DictReader(f):
-            name = words_of_camel(row["label"]).replace(" failure mechanism", " failure")
+            name = words_of_camel(row["label"])
             cause = ISO_MECHANISM_CAUSES.get(name)
             if cause is None:
                 continue
             source = f"ISO 14224 failure mechanism {row['class']} -> PHMSA {cause}"
-            surfaces = [name.replace(" failure", "")] + [x.strip() for x in row["synonyms"].split(",")]
+            surfaces = [name] + [x.strip() for x in row["synonyms"].split(",")]
             for surface in surfaces:
-                if surface and surface not in GENERIC_SYNONYMS:
+                if surface and surface not in GENERIC_SYNONYMS and surface not in ISO_SKIP:
                     kg.add(source, surface, MECHANISM, CAUSE_NAMES[cause])
 
 
