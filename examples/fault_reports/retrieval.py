@@ -60,21 +60,25 @@ def build_index(kbert, model, train_file, index, pooling, threads):
 
 
 def evaluate(kbert, model, files, out, k=5, threads=1, poolings=("cls", "mean")):
-    parts = {p: read_tsv(files[p]) for p in ("train", "dev", "test")}
+    """With files["dev"] None there is nothing to choose on: only the first pooling is run."""
+    held_out = ("dev", "test") if files.get("dev") else ("test",)
+    if not files.get("dev"):
+        poolings = poolings[:1]
+    parts = {p: read_tsv(files[p]) for p in ("train",) + held_out}
     train_labels, train_texts = parts["train"]
     r = {"k": k, "model": model, "tfidf": {}, "kbert": {}}
-    for p in ("dev", "test"):
+    for p in held_out:
         labels, texts = parts[p]
         r["tfidf"][p] = precision_at_k(tfidf_hits(train_texts, train_labels, texts, k), labels)
     for pooling in poolings:
         index = os.path.join(out, f"train_{pooling}.kbix")
         row = {"index_seconds": build_index(kbert, model, files["train"], index, pooling, threads)}
-        for p in ("dev", "test"):
+        for p in held_out:
             labels, texts = parts[p]
             row[p] = precision_at_k([[h["label"] for h in hits] for hits in kbert_search(kbert, index, texts, k, threads)],
                                     labels)
         r["kbert"][pooling] = row
-    r["chosen"] = max(poolings, key=lambda q: r["kbert"][q]["dev"])  # on dev
+    r["chosen"] = max(poolings, key=lambda q: r["kbert"][q].get("dev", 0))  # on dev
     r["index"] = os.path.join(out, f"train_{r['chosen']}.kbix")
     return r
 

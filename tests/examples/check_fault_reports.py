@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Runs the fault-report main job in --quick mode and checks what it promises:
-the table has the two baselines and the four kbert variants with figures and the
-retrieval line, the best model is saved, the explanations name triples that are in
-the shipped KG and words that are in the report, the attributions name facts of the KG,
-and the similar reports shown are training reports with their causes.
+the table has the two baselines, kbert without knowledge and the configuration the
+protocol chose, with figures, the knowledge's effect with its interval and the retrieval
+line; the chosen model is saved; the explanations name triples of its KG and words that
+are in the report, the attributions name facts of the KG (with their gates when the model
+has a knowledge gate), and the similar reports shown are training reports with their causes.
 
 Usage: /usr/bin/python3 tests/examples/check_fault_reports.py --kbert KBERT --out DIR"""
 import argparse
@@ -14,6 +15,9 @@ import subprocess
 import sys
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "examples", "fault_reports"))
+import fault_reports  # noqa: E402
+import protocol  # noqa: E402
 
 
 def main():
@@ -28,28 +32,30 @@ def main():
         sys.exit(f"fault_reports.py --quick failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     out = args.out + "_quick"
     table = open(os.path.join(out, "results.md"), encoding="utf-8").read()
-    for method in ("majority class", "TF-IDF + logistic regression", "kbert, no KG",
-                   "K-BERT: energy KG + visible matrix", "kbert, no KG, + lexical side channel",
-                   "K-BERT + lexical side channel with the KG's facts"):
+    chosen = protocol.CONFIGS[fault_reports.CHOSEN]
+    for method in ("majority class", "TF-IDF + logistic regression", "kbert, no KG", chosen.label):
         if not re.search(r"^\| " + re.escape(method) + r" \| [01]\.\d{3} \| [01]\.\d{3} \|", table, re.M):
             sys.exit(f"results.md: no row with figures for {method!r}:\n{table}")
-    # The K-BERT + lexical variant's side channel counts the KG's facts; the no-KG one's does not.
-    for variant, knowledge in (("kbert_lex", True), ("no_kg_lex", False)):
-        spec = json.load(open(os.path.join(out, variant, "kbert.json"), encoding="utf-8"))
-        if spec.get("lexical_knowledge", False) != knowledge or not spec.get("lexical_buckets"):
-            sys.exit(f"{out}/{variant}/kbert.json: lexical_knowledge {spec.get('lexical_knowledge')}, "
-                     f"lexical_buckets {spec.get('lexical_buckets')}; expected knowledge {knowledge} with buckets")
+    if not re.search(r"^" + re.escape(chosen.label) + r" against no KG on test: [+-]\d+\.\d macro-F1 points "
+                     r"\(bootstrap 95% interval [+-]\d+\.\d to [+-]\d+\.\d\)\.$", table, re.M):
+        sys.exit(f"results.md: no knowledge effect with its interval:\n{table}")
+    spec = json.load(open(os.path.join(out, "best_model", "kbert.json"), encoding="utf-8"))
+    if bool(spec.get("knowledge_gate")) != chosen.gate:
+        sys.exit(f"{out}/best_model/kbert.json: knowledge_gate {spec.get('knowledge_gate')}, expected {chosen.gate}")
     for f in ("config.json", "kbert.json", "model.safetensors", "vocab.txt"):
         if not os.path.exists(os.path.join(out, "best_model", f)):
             sys.exit(f"{out}/best_model: no {f}")
 
     triples = set()
-    with open(os.path.join(REPO, "data", "fault_reports", "energy.spo"), encoding="utf-8") as f:
+    kg = os.path.join(REPO, "data", "fault_reports", chosen.kg)
+    with open(kg, encoding="utf-8") as f:
+        if kg.endswith(".tsv"):
+            f.readline()  # the header
         for line in f:
-            s, p, o = line.rstrip("\n").split("\t")
+            s, p, o = line.rstrip("\n").split("\t")[:3]
             triples.add((s, f"{p} {o}"))
     if not re.search(r"^Similar-report retrieval, precision@5 .*: TF-IDF cosine [01]\.\d{3}, kbert index \(.*\) "
-                     r"[01]\.\d{3}; dev: [01]\.\d{3} and [01]\.\d{3}\.$", table, re.M):
+                     r"[01]\.\d{3}\.$", table, re.M):
         sys.exit(f"results.md: no retrieval line with figures:\n{table}")
     with open(os.path.join(out, "train.tsv"), encoding="utf-8") as f:
         train = [line.rstrip("\n").split("\t") for line in f][1:]
@@ -66,9 +72,11 @@ def main():
                        "knowledge" if line.startswith("knowledge the model saw") else None)
             continue
         if section == "moved":
-            m = re.match(r"  ([+-][01]\.\d{4})  (.+?) -> (.+?)(   \(without it: \S+\))?$", line)
+            m = re.match(r"  ([+-][01]\.\d{4})  (.+?) -> (.+?)(   \(gate \d+\.\d{3}\))?(   \(without it: \S+\))?$", line)
             if not m or (m.group(2), m.group(3)) not in triples:
-                sys.exit(f"an attribution line that names no triple of energy.spo: {line!r}")
+                sys.exit(f"an attribution line that names no triple of {chosen.kg}: {line!r}")
+            if bool(m.group(4)) != chosen.gate:
+                sys.exit(f"an attribution line {'without' if chosen.gate else 'with'} a gate: {line!r}")
             attributed += 1
             continue
         if section == "hits":
@@ -84,7 +92,7 @@ def main():
             word, facts = m.group(1).strip(), m.group(2).split("; ")
             for fact in facts:
                 if (word, fact) not in triples:
-                    sys.exit(f"explanation names a triple not in energy.spo: {word} -> {fact}")
+                    sys.exit(f"explanation names a triple not in {chosen.kg}: {word} -> {fact}")
             if word not in report:
                 sys.exit(f"explanation attaches knowledge to {word!r}, which is not in the report")
             explained += 1
