@@ -29,7 +29,6 @@ import collections
 import concurrent.futures
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -125,7 +124,7 @@ def tfidf_lr(train, valid, test, facts=None):
     def texts(rows):
         return [t + (" " + facts[t] if facts and facts.get(t) else "") for t in rows]
 
-    (ytr, ttr), (yva, tva), (yte, tte) = train, valid, test
+    (ytr, ttr), (yva, tva), (_, tte) = train, valid, test
     classes = sorted(set(ytr))
 
     def fit(y, t, c, w):
