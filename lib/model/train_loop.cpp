@@ -141,14 +141,70 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
   return j;
 }
 
-// A checkpoint's state, refused (naming each difference) when it was made under other settings.
-nlohmann::json read_state(const std::string& path, const nlohmann::json& fingerprint) {
+// Where a run is, as a checkpoint's state.json records it.
+struct RunState {
+  std::size_t epoch = 0, batch = 0, step = 0, best_epoch = 0, bad_epochs = 0;
+  double best = -1, first_loss = 0;
+  nlohmann::json log = nlohmann::json::array();
+};
+
+// The run's shape, against which a checkpoint's position is checked.
+struct RunShape {
+  std::size_t epochs, batches, steps_per_epoch, accumulation;
+};
+
+// A checkpoint's state, refused (naming the file and the field, or each difference of
+// settings) when a value is missing, out of range or inconsistent with the run, or when it
+// was made under other settings.
+RunState read_state(const std::string& path, const nlohmann::json& fingerprint, const RunShape& shape) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw FileError(path, "cannot open");
+  if (size > (std::uintmax_t{64} << 20)) throw ParseError(path, 1, "over 64 MiB: not a kbert checkpoint's state");
   std::ifstream in(path);
   if (!in) throw FileError(path, "cannot open");
   nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
   if (st.is_discarded() || !st.is_object()) throw ParseError(path, 1, "not a JSON object: a damaged checkpoint");
+  auto count = [&](const char* key, std::size_t max) -> std::size_t {
+    if (!st.contains(key) || !st[key].is_number_unsigned())
+      throw ParseError(path, 1, std::string("damaged checkpoint: '") + key + "' must be a whole number >= 0, got " +
+                                    (st.contains(key) ? st[key].dump().substr(0, 40) : std::string("nothing")));
+    const std::uint64_t v = st[key].get<std::uint64_t>();
+    if (v > max)
+      throw ParseError(path, 1, std::string("damaged checkpoint: '") + key + "' is " + std::to_string(v) +
+                                    ", past this run's " + std::to_string(max));
+    return static_cast<std::size_t>(v);
+  };
+  auto number = [&](const char* key, double lo, double hi, double absent) -> double {
+    if (!st.contains(key)) return absent;
+    if (!st[key].is_number() || !std::isfinite(st[key].get<double>()) || st[key].get<double>() < lo ||
+        st[key].get<double>() > hi)
+      throw ParseError(path, 1, std::string("damaged checkpoint: '") + key + "' must be a number from " +
+                                    std::to_string(lo) + " to " + std::to_string(hi) + ", got " + st[key].dump().substr(0, 40));
+    return st[key].get<double>();
+  };
   for (const char* key : {"epoch", "batch", "step", "best", "best_epoch", "bad_epochs"})
-    if (!st.contains(key) || !st[key].is_number()) throw ParseError(path, 1, std::string("damaged checkpoint: no '") + key + "'");
+    if (!st.contains(key)) throw ParseError(path, 1, std::string("damaged checkpoint: no '") + key + "'");
+  RunState s;
+  s.epoch = count("epoch", shape.epochs);
+  s.batch = count("batch", s.epoch == shape.epochs ? 0 : shape.batches);
+  s.step = count("step", shape.steps_per_epoch * shape.epochs);
+  const std::size_t expected = s.epoch * shape.steps_per_epoch + (s.batch + shape.accumulation - 1) / shape.accumulation;
+  if (s.step != expected)
+    throw ParseError(path, 1, "damaged checkpoint: 'step' is " + std::to_string(s.step) + ", but epoch " +
+                                  std::to_string(s.epoch) + " and batch " + std::to_string(s.batch) + " mean step " +
+                                  std::to_string(expected));
+  s.best_epoch = count("best_epoch", s.epoch);
+  s.bad_epochs = count("bad_epochs", s.epoch);
+  s.best = number("best", -1, 1, -1);
+  s.first_loss = number("first_loss", 0, 1e30, 0);
+  if (st.contains("log")) {
+    if (!st["log"].is_array() || st["log"].size() > shape.epochs + 1)
+      throw ParseError(path, 1, "damaged checkpoint: 'log' must be a list of at most one entry per epoch");
+    for (const auto& e : st["log"])
+      if (!e.is_object()) throw ParseError(path, 1, "damaged checkpoint: 'log' holds an entry that is not an object");
+    s.log = st["log"];
+  }
   if (!st.contains("fingerprint") || !st["fingerprint"].is_object())
     throw ParseError(path, 1, "this checkpoint records no settings (made by an older kbert): it cannot be checked, so it is "
                               "not resumed; remove it or train without --resume");
@@ -166,7 +222,7 @@ nlohmann::json read_state(const std::string& path, const nlohmann::json& fingerp
   if (!diff.empty())
     throw std::invalid_argument("--resume: the checkpoint " + path + " was made with other data or settings (" + diff +
                                 "); resume with the same ones, or train without --resume");
-  return st;
+  return s;
 }
 
 }  // namespace
@@ -264,15 +320,15 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   nlohmann::json log_entries = nlohmann::json::array();
   if (ranks) ranks->all_reduce_sum({torch::zeros({1})});  // rank 0 has settled the output before anyone reads it
   if (o.resume && fs::exists(ckpt + "/state.json")) {
-    const nlohmann::json st = read_state(ckpt + "/state.json", fingerprint);
-    start_epoch = st.at("epoch");
-    start_batch = st.at("batch");
-    step = st.at("step");
-    best = st.at("best");
-    best_epoch = st.at("best_epoch");
-    bad_epochs = st.at("bad_epochs");
-    result.first_loss = st.value("first_loss", 0.0);
-    log_entries = st.value("log", nlohmann::json::array());
+    const RunState st = read_state(ckpt + "/state.json", fingerprint, {o.epochs, batches, steps_per_epoch, o.accumulation});
+    start_epoch = st.epoch;
+    start_batch = st.batch;
+    step = st.step;
+    best = st.best;
+    best_epoch = st.best_epoch;
+    bad_epochs = st.bad_epochs;
+    result.first_loss = st.first_loss;
+    log_entries = st.log;
     load_weights(im.net, read_safetensors(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
     if (task.aux) load_module(*task.aux, read_safetensors(ckpt + "/aux.safetensors"), ckpt + "/aux.safetensors");
     torch::load(opt, ckpt + "/optimizer.pt");

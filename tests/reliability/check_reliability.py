@@ -166,6 +166,26 @@ def main():
         r = train(f"{d}/res", "--resume")
         check(r.returncode == 0, "--resume with the same settings finishes")
 
+        # 4b. A tampered state.json: every value range-checked, the error names the file and the field.
+        r = train(f"{d}/st", "--stop-after-steps", "2")
+        state = f"{d}/st.checkpoint/state.json"
+        good = json.load(open(state))
+        for field, value, words in (("epoch", 10 ** 9, ["'epoch' is 1000000000, past this run's 3"]),
+                                    ("batch", 10 ** 15, ["'batch' is 1000000000000000"]),
+                                    ("step", -5, ["'step' must be a whole number"]),
+                                    ("step", 5, ["'step' is 5, but epoch 0 and batch 2 mean step 2"]),
+                                    ("best", "x", ["'best' must be a number"]),
+                                    ("best_epoch", 2, ["'best_epoch' is 2, past this run's 0"]),
+                                    ("log", 5, ["'log' must be a list"])):
+            bad = dict(good)
+            bad[field] = value
+            json.dump(bad, open(state, "w"))
+            r = train(f"{d}/st", "--resume")
+            check(clean_fail(r, "state.json", *words), f"state.json with {field} = {value!r} is refused, naming the field")
+        json.dump(good, open(state, "w"))
+        r = train(f"{d}/st", "--resume")
+        check(r.returncode == 0, "the untouched state.json resumes")
+
         # 5. Crafted checkpoints: a clear error, never a crash.
         m = f"{d}/m1"
         buf = io.BytesIO()
