@@ -4,6 +4,7 @@
 #include "kbert/common/env.hpp"
 #include "kbert/tree/limits.hpp"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -363,6 +364,14 @@ nlohmann::json injected_json(const std::vector<InjectedTriple>& xs) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& x : xs) a.push_back(fact_json(x));
   return a;
+}
+
+void refuse_output_over_inputs(const std::string& out, const std::vector<std::string>& inputs) {
+  for (const std::string& in : inputs) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(out, in, ec) && !ec)
+      throw UsageError("--out " + out + " is the input file " + in + ": writing it would replace the input; choose another path");
+  }
 }
 
 }  // namespace kbert::cli

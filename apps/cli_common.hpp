@@ -55,6 +55,9 @@ struct TreeSetup {
 /// Declares the tree options; `bench` adds bench tree's --threads and --repeat.
 void declare_tree_options(Args& args, bool bench = false);
 std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
+/// A usage error when `out` names the same file as one of `inputs` (a path, a hard or
+/// symbolic link): writing it would replace an input.
+void refuse_output_over_inputs(const std::string& out, const std::vector<std::string>& inputs);
 /// Loads every --kg file but "none" into `kg` (--lenient, --kg-format), reporting skipped
 /// lines on stderr; returns how many lines were skipped.
 std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg);

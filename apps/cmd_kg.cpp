@@ -20,6 +20,9 @@ int kg_score(int argc, char** argv) {
   if (args.kg_files().empty() || !args.has("train") || !args.has("out"))
     throw UsageError("kg score needs --kg FILE, --train FILE and --out FILE.spo");
   const double min_score = args.double_value("min-score", 0.0);
+  std::vector<std::string> inputs = args.kg_files();
+  inputs.push_back(args.value("train"));
+  refuse_output_over_inputs(args.value("out"), inputs);
   auto setup = make_tree_setup(args);
   const Dataset train = Dataset::load(args.value("train"));
   const std::vector<FactScore> scores = score_facts(setup->kg, setup->tokenizer, train, args.threads(0));
@@ -41,6 +44,7 @@ int kg_compile(int argc, char** argv) {
   const std::size_t bad = load_kg_files(args, kg);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string out = args.value("out");
+  refuse_output_over_inputs(out, args.kg_files());
   kg.save_compiled(out);
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   KnowledgeGraph check;

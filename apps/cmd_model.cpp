@@ -448,7 +448,10 @@ int train_cmd(int argc, char** argv) {
               "knowledge-gate"},
              {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
-  if (args.has("model") == args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
+  if (args.has("model") && args.has("config"))
+    throw UsageError("train: --model and --config both given; neither wins: start from a model directory (--model DIR) "
+                     "or from a new model (--config F.json --vocab V), not both");
+  if (!args.has("model") && !args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
   const std::string task = args.value("task", "classify");
   if (task != "classify" && task != "ner") throw UsageError("--task must be classify or ner, got " + task);
   const bool ner = task == "ner";
@@ -525,7 +528,10 @@ int pretrain_cmd(int argc, char** argv) {
               "objective", "generator-layers", "discriminator-weight"},
              {"predicate", "quiet", "no-whole-word", "no-length-grouping", "resume"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
-  if (args.has("model") == args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
+  if (args.has("model") && args.has("config"))
+    throw UsageError("pretrain: --model and --config both given; neither wins: start from a model directory (--model DIR) "
+                     "or from a new model (--config F.json --vocab V), not both");
+  if (!args.has("model") && !args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
   std::vector<std::string> corpus;
   {
     std::ifstream in(args.value("corpus"));

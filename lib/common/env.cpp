@@ -13,16 +13,6 @@ std::string spm_plugin() {
   return v ? v : "";
 }
 
-unsigned num_threads() {
-  if (const char* v = std::getenv("KBERT_NUM_THREADS")) {
-    char* end = nullptr;
-    long n = std::strtol(v, &end, 10);
-    if (end != v && *end == '\0' && n > 0 && n < 4096) return static_cast<unsigned>(n);
-  }
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw ? hw : 1;
-}
-
 void check_threads(std::size_t threads) {
   if (threads > kMaxThreads)
     throw std::invalid_argument("threads must be at most " + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
@@ -43,6 +33,14 @@ long integer_variable(const char* name, long fallback, long lo, long hi) {
 }
 
 }  // namespace
+
+unsigned num_threads() {
+  // Set but out of range or not a number: an error naming the variable, not a silent fallback.
+  if (const long n = integer_variable("KBERT_NUM_THREADS", 0, 1, static_cast<long>(kMaxThreads)); n > 0)
+    return static_cast<unsigned>(n);
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw ? hw : 1;
+}
 
 Distributed distributed() {
   Distributed d;

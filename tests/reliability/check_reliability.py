@@ -346,6 +346,21 @@ def main():
                            capture_output=True)
         check(b"byte 2 of text" in r.stdout, "invalid UTF-8 offsets count from the text, not from [CLS]")
 
+        # Edges: out-of-range settings are refused, an output never replaces an input.
+        for value in ("1000000", "0", "abc"):
+            r = run([k, "predict", "--model", f"{d}/m1"], "酒店\n", env={"KBERT_NUM_THREADS": value})
+            check(clean_fail(r, "KBERT_NUM_THREADS", value), f"KBERT_NUM_THREADS={value} is refused, naming it")
+        shutil.copy(f"{d}/bom.spo", f"{d}/same.spo")
+        before = open(f"{d}/same.spo", "rb").read()
+        os.symlink(f"{d}/same.spo", f"{d}/same_link.kbkg")
+        for out in (f"{d}/same.spo", f"{d}/same_link.kbkg"):
+            r = run([k, "kg", "compile", "--kg", f"{d}/same.spo", "--out", out])
+            check(clean_fail(r, "is the input file") and open(f"{d}/same.spo", "rb").read() == before,
+                  f"kg compile --out {os.path.basename(out)} (its own input) is refused; the input is unchanged")
+        r = run(base + ["--model", f"{d}/m1", "--out", f"{d}/both"])
+        check(clean_fail(r, "--model and --config both given", "neither wins") and not os.path.exists(f"{d}/both"),
+              "train with --model and --config says neither wins")
+
     if FAILED:
         raise SystemExit(f"{len(FAILED)} reliability check(s) failed")
     print("reliability: all checks passed")
