@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -89,10 +90,15 @@ int launch_ranks(int argc, char** argv, std::size_t nproc) {
   const std::string port = std::to_string(free_port());
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const std::string threads = std::to_string(std::max<unsigned>(1, cores / static_cast<unsigned>(nproc)));
+  const pid_t launcher = ::getpid();
   for (std::size_t r = 0; r < nproc; ++r) {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error(std::string("--nproc: fork failed: ") + std::strerror(errno));
     if (pid == 0) {
+      // The ranks die with the launcher, even when it is killed with SIGKILL and cannot
+      // forward anything: SIGTERM, which stops a rank cleanly (checkpoint, exit).
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // it died before prctl took effect
       ::setenv("RANK", std::to_string(r).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
       ::setenv("MASTER_ADDR", "127.0.0.1", 1);

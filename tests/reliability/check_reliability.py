@@ -357,6 +357,35 @@ def main():
             r = run([k, "kg", "compile", "--kg", f"{d}/same.spo", "--out", out])
             check(clean_fail(r, "is the input file") and open(f"{d}/same.spo", "rb").read() == before,
                   f"kg compile --out {os.path.basename(out)} (its own input) is refused; the input is unchanged")
+        # The launcher's ranks die with it, even when it is killed with SIGKILL.
+        launcher = subprocess.Popen(base + ["--out", f"{d}/ranks", "--epochs", "500", "--nproc", "2"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def ranks_of(pid):
+            out = []
+            for p in os.listdir("/proc"):
+                if p.isdigit():
+                    try:
+                        if int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:
+                            out.append(int(p))
+                    except (OSError, IndexError, ValueError):
+                        pass
+            return out
+
+        t0 = time.time()
+        while len(ranks_of(launcher.pid)) < 2 and time.time() - t0 < 60:
+            time.sleep(0.1)
+        ranks = ranks_of(launcher.pid)
+        launcher.kill()
+        launcher.wait()
+        t0 = time.time()
+        while any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+                  for p in ranks) and time.time() - t0 < 60:
+            time.sleep(0.2)
+        alive = [p for p in ranks if os.path.exists(f"/proc/{p}") and
+                 open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        check(len(ranks) == 2 and not alive, f"SIGKILL to the --nproc launcher ends its ranks ({len(ranks)} started, "
+                                             f"{len(alive)} still running)")
         r = run(base + ["--model", f"{d}/m1", "--out", f"{d}/both"])
         check(clean_fail(r, "--model and --config both given", "neither wins") and not os.path.exists(f"{d}/both"),
               "train with --model and --config says neither wins")
