@@ -41,7 +41,7 @@ std::string read(const std::string& path) {
 // A small model directory as kbert writes one.
 void fake_model(const std::string& dir, const std::string& tag) {
   fs::create_directories(dir + "/kg");
-  write(dir + "/kbert.json", "{\"tag\": \"" + tag + "\"}");
+  write(dir + "/kbert.json", "{\"format\": \"kbert-model\", \"tag\": \"" + tag + "\"}");
   write(dir + "/config.json", "{}");
   write(dir + "/model.safetensors", tag);
   write(dir + "/kg/energy.spo", "a\tb\tc\n");
@@ -65,6 +65,15 @@ TEST_CASE("Output directories: only new paths and kbert's own directories are wr
     CHECK_THROWS_WITH(OutputDir(s / "mine"), Catch::Contains("not a kbert model directory"));
     CHECK(read(s / "mine/notes.txt") == "precious");
     CHECK(entries(s / "mine") == 2);
+  }
+  SECTION("a directory whose kbert.json is not a kbert model's is refused and left as it was") {
+    for (const char* text : {"{", "[1, 2]", "{\"format\": \"other\"}", ""}) {
+      fs::create_directories(s / "j");
+      write(s / "j/kbert.json", text);
+      CHECK_THROWS_WITH(OutputDir(s / "j"), Catch::Contains("kbert.json is not a kbert model's"));
+      CHECK(read(s / "j/kbert.json") == text);
+      CHECK(entries(s / "j") == 1);
+    }
   }
   SECTION("a kbert directory holding a user's file is refused") {
     fake_model(s / "m", "old");

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <map>
 #include <mutex>
 #include <set>
@@ -62,6 +64,18 @@ std::string foreign_entry(const fs::path& dir) {
   return "";
 }
 
+// True for a kbert.json that kbert wrote: at most 16 MiB, a JSON object whose "format" is
+// "kbert-model". Anything else in a directory makes it someone else's.
+bool is_model_spec(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size > (std::uintmax_t{16} << 20)) return false;
+  std::ifstream in(path);
+  if (!in) return false;
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return !j.is_discarded() && j.is_object() && j.contains("format") && j["format"] == "kbert-model";
+}
+
 bool pid_alive(long pid) {
   if (pid <= 0) return false;
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
@@ -80,6 +94,9 @@ std::string why_not_replaceable(const std::string& dir) {
   if (!fs::is_directory(st)) return "it exists and is not a directory; kbert will not replace it";
   if (!fs::is_regular_file(fs::symlink_status(fs::path(dir) / "kbert.json", ec)))
     return fs::is_empty(dir, ec) && !ec ? "" : "it exists and is not a kbert model directory (no kbert.json); kbert will not replace it";
+  if (!is_model_spec(fs::path(dir) / "kbert.json"))
+    return "its kbert.json is not a kbert model's (a JSON object with \"format\": \"kbert-model\"); kbert will not "
+           "replace it";
   return foreign_entry(dir);
 }
 
