@@ -374,4 +374,11 @@ void refuse_output_over_inputs(const std::string& out, const std::vector<std::st
   }
 }
 
+void refuse_symlink_output(const std::string& out) {
+  std::error_code ec;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(out, ec)))
+    throw UsageError("--out " + out + " is a symbolic link: kbert will not write through it to the file it names; "
+                     "give a plain path");
+}
+
 }  // namespace kbert::cli

@@ -58,6 +58,9 @@ std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
 /// A usage error when `out` names the same file as one of `inputs` (a path, a hard or
 /// symbolic link): writing it would replace an input.
 void refuse_output_over_inputs(const std::string& out, const std::vector<std::string>& inputs);
+/// A usage error when `out` is a symbolic link: an index or a compiled KG is written only
+/// where kbert replaces a path itself, never through a link to a file elsewhere.
+void refuse_symlink_output(const std::string& out);
 /// Loads every --kg file but "none" into `kg` (--lenient, --kg-format), reporting skipped
 /// lines on stderr; returns how many lines were skipped.
 std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg);

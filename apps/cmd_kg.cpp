@@ -45,6 +45,7 @@ int kg_compile(int argc, char** argv) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string out = args.value("out");
   refuse_output_over_inputs(out, args.kg_files());
+  refuse_symlink_output(out);
   kg.save_compiled(out);
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   KnowledgeGraph check;

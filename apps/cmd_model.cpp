@@ -368,6 +368,7 @@ int index_cmd(int argc, char** argv) {
              {"no-texts"});
   if (!args.has("model") || !args.has("corpus") || !args.has("out"))
     throw UsageError("index needs --model DIR, --corpus FILE and --out INDEX");
+  refuse_symlink_output(args.value("out"));
   IndexBuildOptions o;
   try {
     o.pooling = parse_embed_pooling(args.value("pooling", "mean"));

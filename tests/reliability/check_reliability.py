@@ -357,6 +357,11 @@ def main():
             r = run([k, "kg", "compile", "--kg", f"{d}/same.spo", "--out", out])
             check(clean_fail(r, "is the input file") and open(f"{d}/same.spo", "rb").read() == before,
                   f"kg compile --out {os.path.basename(out)} (its own input) is refused; the input is unchanged")
+        open(f"{d}/precious.txt", "w").write("precious")
+        os.symlink(f"{d}/precious.txt", f"{d}/ix.kbix")
+        r = run([k, "index", "--model", f"{d}/m1", "--corpus", f"{d}/train.tsv", "--out", f"{d}/ix.kbix"])
+        check(clean_fail(r, "symbolic link") and open(f"{d}/precious.txt").read() == "precious",
+              "index --out that is a symbolic link is refused; the file it names is unchanged")
         # The launcher's ranks die with it, even when it is killed with SIGKILL.
         launcher = subprocess.Popen(base + ["--out", f"{d}/ranks", "--epochs", "500", "--nproc", "2"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
