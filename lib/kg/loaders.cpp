@@ -479,6 +479,7 @@ KgFormat parse_kg_format(std::string_view name) {
 }
 
 KgLoadReport KnowledgeGraph::load(const std::string& path, const KgLoadOptions& options) {
+  check_path(path);
   KgFormat fmt = options.format;
   if (fmt == KgFormat::kAuto) {
     std::string lower = lower_ascii(path);

@@ -261,6 +261,7 @@ void set_threads(unsigned threads) {
 }  // namespace
 
 Model Model::load(const std::string& dir, const RunOptions& options) {
+  check_path(dir);
   set_threads(options.threads);
   warn_if_bf16_slow(options.precision);
   Model m;

@@ -93,6 +93,15 @@ def test_compiled_kg_equals_the_text_kg(kg, tmp_path):
         kbert.KnowledgeGraph().load(str(broken))
 
 
+def test_nul_in_a_path_is_refused_whole(tmp_path):
+    # C's file functions would open the prefix before the NUL; the message shows the whole name.
+    (tmp_path / "kg.spo").write_text("a\tb\tc\n", encoding="utf-8")
+    for load in (lambda p: kbert.KnowledgeGraph().load(p), lambda p: kbert.Model.load(p)):
+        with pytest.raises((ValueError, OSError)) as e:
+            load(str(tmp_path / "kg.spo") + "\0.evil")
+        assert "NUL" in str(e.value) and "kg.spo\\0.evil" in str(e.value)
+
+
 def test_dtypes_and_shapes(kg):
     t = kbert.SentenceTreeBuilder(kg, options=kbert.TreeOptions(predicate=True)).build("我不高兴")
     n = len(t.tokens)

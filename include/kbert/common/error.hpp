@@ -13,6 +13,12 @@
 
 namespace kbert {
 
+/// `path` as messages show it: NUL and control bytes escaped (\0, \x1b), so that a message
+/// is never cut short or turned into terminal commands by the name it reports.
+std::string printable_path(const std::string& path);
+/// Throws FileError when `path` holds a NUL byte (C's file functions would open a prefix of it).
+void check_path(const std::string& path);
+
 /// Base of kbert's I/O and format errors.
 class Error : public std::runtime_error {
  public:
