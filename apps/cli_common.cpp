@@ -86,11 +86,12 @@ commands:
          Sentence vectors (with the KG, L2-normalised) of a corpus: .txt (one text a line, ids
          the line numbers) or .tsv/.csv/.jsonl (label and id columns optional), in one file
          with the ids, labels, texts and the model's fingerprint, memory-mapped by search.
-  search --index INDEX [--model DIR] [--k N] [--no-texts] [--batch-size N] [--max-tokens N]
+  search --index INDEX --model DIR [--kg F] [--k N] [--no-texts] [--batch-size N] [--max-tokens N]
          [--threads N] [--precision fp32|bf16]
          The --k (default 5) most similar indexed texts of each stdin text, exact cosine, one
-         JSON line a text: {"text", "hits": [{"id", "score", "label", "text"}]}. The model,
-         KG and max_length are the index's (--model: another copy of the same model).
+         JSON line a text: {"text", "hits": [{"id", "score", "label", "text"}]}. --model is the
+         model the index was built with (its fingerprint is checked; an index names no path
+         kbert opens); --kg the KG file the index was built with, if it was built with one.
   bench encoder --model DIR [--kg FILE|none] [--batch-size N] [--max-tokens N] [--max-length N]
          [--threads N] [--precision fp32|bf16]
          Times trees + batching + forward over stdin texts; ends with a JSON line.

@@ -387,17 +387,30 @@ int index_cmd(int argc, char** argv) {
 
 int search_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"index", "model", "k", "batch-size", "max-tokens", "threads", "precision"}, {"no-texts"});
-  if (!args.has("index")) throw UsageError("search needs --index INDEX");
+  args.known({"index", "model", "k", "batch-size", "max-tokens", "threads", "precision", "kg"}, {"no-texts"});
+  if (!args.has("index") || !args.has("model"))
+    throw UsageError("search needs --index INDEX and --model DIR (the model the index was built with: an index names "
+                     "no path that kbert would open; the model's fingerprint is checked against the index's)");
   const std::size_t k = args.size_value("k", 5);
   if (k == 0) throw UsageError("--k must be at least 1");
-  const VectorIndex ix = VectorIndex::open(args.value("index"));
-  // The index fixes how queries are embedded: its model, KG and max_length.
+  const std::string path = args.value("index");
+  const VectorIndex ix = VectorIndex::open(path);
+  // The index fixes how queries are embedded: the model's fingerprint, the KG and max_length.
+  // It never names a file to open: a KG file it was built with comes from --kg, and must be
+  // the same path (checked below).
   RunOptions r = run_options(args);
-  if (!ix.source().kg.empty()) r.kg = ix.source().kg;
+  const std::string& kg = ix.source().kg;
+  if (kg == "none" && !args.has("kg")) r.kg = "none";
+  if (!kg.empty() && kg != "none" && !args.has("kg"))
+    throw UsageError("the index " + printable_path(path) + " was built with --kg " + printable_path(kg) +
+                     ": pass the same --kg to search");
   if (ix.source().max_length != 0) r.max_length = ix.source().max_length;
-  const Model m = Model::load(args.value("model", ix.source().model), r);
-  check_index_model(ix, m);
+  const Model m = Model::load(args.value("model"), r);
+  try {
+    check_index_model(ix, m);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(printable_path(path) + ": " + e.what());
+  }
   const Texts t = read_texts(false);
   const auto hits = search_index(ix, m, t.a, k);
   const bool texts = ix.has_texts() && !args.flag("no-texts");

@@ -242,7 +242,7 @@ def explain(args, out, model_dir, files, index):
     if proc.returncode != 0:
         sys.exit(f"fault_reports: kbert explain failed: {proc.stderr.strip()}")
     explained = dict(zip(chosen, (json.loads(line) for line in proc.stdout.splitlines())))
-    similar = retrieval.kbert_search(args.kbert, index, [rows[i][1] for i in chosen], 3, os.cpu_count() or 1,
+    similar = retrieval.kbert_search(args.kbert, index, model_dir, [rows[i][1] for i in chosen], 3, os.cpu_count() or 1,
                                      with_texts=True)
     for i in chosen:
         gold, text = rows[i]

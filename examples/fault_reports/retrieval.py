@@ -40,9 +40,9 @@ def tfidf_hits(train_texts, train_labels, texts, k):
     return [[train_labels[j] for j in row] for row in order]
 
 
-def kbert_search(kbert, index, texts, k, threads, with_texts=False):
+def kbert_search(kbert, index, model, texts, k, threads, with_texts=False):
     """The k hits of each text: {"id", "score", "label"} (and "text", the indexed one, with with_texts)."""
-    cmd = [kbert, "search", "--index", index, "--k", str(k), "--threads", str(threads)]
+    cmd = [kbert, "search", "--index", index, "--model", model, "--k", str(k), "--threads", str(threads)]
     proc = subprocess.run(cmd + ([] if with_texts else ["--no-texts"]), input="".join(t + "\n" for t in texts),
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -75,7 +75,7 @@ def evaluate(kbert, model, files, out, k=5, threads=1, poolings=("cls", "mean"))
         row = {"index_seconds": build_index(kbert, model, files["train"], index, pooling, threads)}
         for p in held_out:
             labels, texts = parts[p]
-            row[p] = precision_at_k([[h["label"] for h in hits] for hits in kbert_search(kbert, index, texts, k, threads)],
+            row[p] = precision_at_k([[h["label"] for h in hits] for hits in kbert_search(kbert, index, model, texts, k, threads)],
                                     labels)
         r["kbert"][pooling] = row
     r["chosen"] = max(poolings, key=lambda q: r["kbert"][q].get("dev", 0))  # on dev

@@ -231,9 +231,13 @@ std::vector<std::vector<SearchHit>> VectorIndex::search(const float* queries, st
 
 std::string model_fingerprint(const std::string& model_dir) {
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a 64
-  for (const char* name : {"model.safetensors", "kbert.json"}) {
+  // The weights, the settings and the vocabulary (whichever of vocab.txt / spm.model the
+  // directory holds): what decides the vectors.
+  for (const char* name : {"model.safetensors", "kbert.json", "vocab.txt", "spm.model"}) {
     const std::string path = model_dir + "/" + name;
+    const bool optional = std::string(name) == "vocab.txt" || std::string(name) == "spm.model";
     std::ifstream in(path, std::ios::binary);
+    if (!in && optional) continue;
     if (!in) throw FileError(path, "cannot open (fingerprinting the model)");
     std::vector<char> buf(1 << 20);
     while (in) {

@@ -341,15 +341,15 @@ def retrieval(k, data, d, model):
     vec = lambda xs, *o: np.array([r["embedding"] for r in jsonl(run(
         [k, "embed", "--model", model, "--pooling", "mean", "--normalize", *o], "".join(x + "\n" for x in xs)).stdout)])
     x, q = vec(texts), vec(queries)
-    got = jsonl(run([k, "search", "--index", ix, "--k", "3"], "".join(t + "\n" for t in queries)).stdout)
+    got = jsonl(run([k, "search", "--index", ix, "--model", model, "--k", "3"], "".join(t + "\n" for t in queries)).stdout)
     for i, row in enumerate(got):
         want = np.argsort(-(x @ q[i]), kind="stable")[:3]
         check([h["id"] for h in row["hits"]] == [f"r{j}" for j in want], f"search = numpy top-3 for {queries[i]}")
         close("search scores are cosines", [h["score"] for h in row["hits"]], (x @ q[i])[want], 1e-5)
         check(all(h["label"] == ("fruit" if "苹果" in h["text"] else "other") for h in row["hits"]), "hits carry label and text")
-    alone = jsonl(run([k, "search", "--index", ix, "--k", "3"], queries[1] + "\n").stdout)[0]
+    alone = jsonl(run([k, "search", "--index", ix, "--model", model, "--k", "3"], queries[1] + "\n").stdout)[0]
     check([h["id"] for h in alone["hits"]] == [h["id"] for h in got[1]["hits"]], "a query's hits do not depend on the others")
-    self_hit = jsonl(run([k, "search", "--index", ix, "--k", "1"], texts[5] + "\n").stdout)[0]["hits"][0]
+    self_hit = jsonl(run([k, "search", "--index", ix, "--model", model, "--k", "1"], texts[5] + "\n").stdout)[0]["hits"][0]
     check(self_hit["id"] == "r5" and abs(self_hit["score"] - 1) < 1e-5, "an indexed text finds itself, score 1")
     # A .txt corpus (ids are line numbers) built without the KG: search embeds without it too.
     txt = os.path.join(d, "corpus.txt")
@@ -357,7 +357,7 @@ def retrieval(k, data, d, model):
         f.write("".join(t + "\n" for t in texts))
     ix2 = os.path.join(d, "nokg.kbix")
     run([k, "index", "--model", model, "--corpus", txt, "--out", ix2, "--kg", "none", "--pooling", "cls", "--no-texts"])
-    hit = jsonl(run([k, "search", "--index", ix2, "--k", "8"], "北京首都\n").stdout)[0]["hits"]
+    hit = jsonl(run([k, "search", "--index", ix2, "--model", model, "--k", "8"], "北京首都\n").stdout)[0]["hits"]
     xc = np.array([r["embedding"] for r in jsonl(run([k, "embed", "--model", model, "--pooling", "cls", "--normalize",
                                                        "--kg", "none"], "".join(t + "\n" for t in texts)).stdout)])
     close("index --kg none: search embeds without the KG", [h["score"] for h in hit], np.sort(xc @ xc[5])[::-1], 1e-5)
@@ -370,14 +370,17 @@ def retrieval(k, data, d, model):
     json.dump(spec, open(os.path.join(other, "kbert.json"), "w"))
     r = run([k, "search", "--index", ix, "--model", other], "苹果\n", ok=False)
     check(r.returncode == 1 and b"fingerprint" in r.stderr and other.encode() in r.stderr, "another model is refused")
-    r = run([k, "search", "--index", ix, "--kg", "none"], "苹果\n", ok=False)
-    check(r.returncode == 2, "search --kg is a usage error (the index fixes the KG)")
+    r = run([k, "search", "--index", ix, "--model", model, "--kg", "none"], "苹果\n", ok=False)
+    check(r.returncode == 1 and b"--kg" in r.stderr and ix.encode() in r.stderr,
+          "search --kg other than the index's is refused, naming the index")
+    r = run([k, "search", "--index", ix], "苹果\n", ok=False)
+    check(r.returncode == 2 and b"--model" in r.stderr, "search needs --model: an index names no model to open")
     with open(ix, "rb") as f:
         blob = f.read()
     bad = os.path.join(d, "bad.kbix")
     with open(bad, "wb") as f:
         f.write(blob[:-3])
-    r = run([k, "search", "--index", bad], "苹果\n", ok=False)
+    r = run([k, "search", "--index", bad, "--model", model], "苹果\n", ok=False)
     check(r.returncode == 1 and bad.encode() in r.stderr and b"truncated" in r.stderr, "a damaged index names the file")
     r = run([k, "index", "--model", model, "--corpus", os.path.join(d, "nope.tsv"), "--out", bad], ok=False)
     check(r.returncode == 1 and b"nope.tsv" in r.stderr and os.path.getsize(bad) == len(blob) - 3,

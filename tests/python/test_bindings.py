@@ -548,7 +548,7 @@ def test_index_search_equals_numpy_and_the_cli(model_dir, tmp_path):
     ix.save(path)
     back = kbert.Index.open(path)
     assert back.model == model_dir and back.pooling == "mean"
-    cli = subprocess.run([CLI, "search", "--index", path, "--k", "3"], input="".join(t + "\n" for t in queries),
+    cli = subprocess.run([CLI, "search", "--index", path, "--model", model_dir, "--k", "3"], input="".join(t + "\n" for t in queries),
                          capture_output=True, text=True, check=True)
     assert [[h["id"] for h in json.loads(line)["hits"]] for line in cli.stdout.splitlines()] == \
         [[h.id for h in r] for r in hits]
