@@ -525,6 +525,28 @@ def test_train_on_two_ranks(tiny_data, tmp_path):
         kbert.train(tiny_data["train"], str(tmp_path / "bad"), nproc=0, **common)
 
 
+def test_train_on_two_ranks_runs_nothing_of_the_callers_script(tiny_data, tmp_path):
+    """A script without a __main__ guard that trains on 2 ranks runs its own code once: the ranks
+    are fresh interpreters running kbert's entry point, not re-imports of the script."""
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"emb_size": 16, "feedforward_size": 32, "hidden_size": 16, "heads_num": 2,
+                               "layers_num": 1, "dropout": 0.0, "max_seq_length": 64}))
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "train_script.py"
+    script.write_text(f"""import json, kbert
+open({str(marker)!r}, "a").write("ran\\n")
+r = kbert.train({tiny_data["train"]!r}, {str(tmp_path / "out")!r}, config={str(cfg)!r},
+                vocab={os.path.join(DATA, "google_vocab.txt")!r}, epochs=1, batch_size=4, max_length=32,
+                threads=1, nproc=2, progress=False)
+print(json.dumps({{"steps": r["steps"]}}))
+""")
+    env = dict(os.environ)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert marker.read_text() == "ran\n"
+    assert json.loads(done.stdout.strip().splitlines()[-1])["steps"] > 0
+
+
 def test_index_search_equals_numpy_and_the_cli(model_dir, tmp_path):
     m = kbert.Model.load(model_dir)
     corpus = ["我不高兴", "房间干净，价格不贵", "这家酒店服务很好", "服务太差", "早餐丰富", "交通也方便", "房间太小"]
