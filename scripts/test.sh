@@ -22,7 +22,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -DKBERT_BUILD_TESTS=OFF -DKBERT_BUILD_APPS=OFF -DKBERT_BUILD_MODEL=OFF >/dev/null
 fi
 cmake --build build-fuzz -j "$(nproc)"
-for target in fuzz_kg fuzz_tree fuzz_pickle fuzz_safetensors fuzz_model_files fuzz_index fuzz_kbkg; do
+for target in fuzz_kg fuzz_tree fuzz_pickle fuzz_safetensors fuzz_model_files fuzz_index fuzz_kbkg fuzz_train_state; do
   mkdir -p build-fuzz/corpus-$target
   inputs=(tests/fuzz/seeds/$target)
   # The minimized corpora of longer runs (tests/fuzz/corpus/, checked in) start where those stopped.

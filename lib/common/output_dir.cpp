@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 const std::set<std::string>& known_files() {
   static const std::set<std::string> k = {
       "kbert.json", "config.json",     "model.safetensors", "vocab.txt",  "spm.model",         "tokenizer_config.json",
-      "train_log.jsonl", "optimizer.pt", "state.json",      "aux.safetensors"};
+      "train_log.jsonl", "optimizer.pt", "state.json",      "aux.safetensors", "optimizer.safetensors"};
   return k;
 }
 

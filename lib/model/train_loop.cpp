@@ -13,12 +13,14 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <numeric>
 #include <random>
 
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/common/output_dir.hpp"
+#include "io/run_state.hpp"
 #include "model/allocator.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model_impl.hpp"
@@ -141,75 +143,106 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
   return j;
 }
 
-// Where a run is, as a checkpoint's state.json records it.
-struct RunState {
-  std::size_t epoch = 0, batch = 0, step = 0, best_epoch = 0, bad_epochs = 0;
-  double best = -1, first_loss = 0;
-  nlohmann::json log = nlohmann::json::array();
-};
+// AdamW's state as safetensors, so that a checkpoint is read back through the same bounded
+// reader as the weights (no LibTorch loader on bytes from disk): per parameter (group g,
+// index i in it) "g.i.exp_avg" and "g.i.exp_avg_sq" (float32, the parameter's shape) and
+// "g.i.step" (int64 [1]); a parameter without state yet has none.
+void save_optimizer(torch::optim::AdamW& opt, const std::string& path) {
+  TensorList out;
+  auto& groups = opt.param_groups();
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto& params = groups[g].params();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto it = opt.state().find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+      if (it == opt.state().end()) continue;
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      const std::string k = std::to_string(g) + "." + std::to_string(i) + ".";
+      out.emplace_back(k + "exp_avg", s.exp_avg().detach());
+      out.emplace_back(k + "exp_avg_sq", s.exp_avg_sq().detach());
+      out.emplace_back(k + "step", torch::tensor({static_cast<std::int64_t>(s.step())}, torch::kLong));
+    }
+  }
+  write_safetensors(path, out);
+}
 
-// The run's shape, against which a checkpoint's position is checked.
-struct RunShape {
-  std::size_t epochs, batches, steps_per_epoch, accumulation;
-};
+// The state save_optimizer wrote, every tensor checked against its parameter (shape, dtype,
+// finite, second moments >= 0, 0 <= step <= max_step) before it replaces the optimizer's;
+// errors name the file and the tensor.
+void load_optimizer(torch::optim::AdamW& opt, const std::string& path, std::int64_t max_step) {
+  {  // names, dtypes and shapes against the parameters, from the header, before the data is read
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw FileError(path, "cannot open");
+    std::error_code ec;
+    const std::uint64_t size = fs::file_size(path, ec);
+    unsigned char len[8] = {0};
+    if (ec || size < 8 || !in.read(reinterpret_cast<char*>(len), 8)) throw ParseError(path, 0, "too short for a safetensors file");
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | len[i];
+    if (n > io::kMaxSafetensorsHeader || n > size - 8) throw ParseError(path, 0, "bad safetensors header size");
+    std::string header(static_cast<std::size_t>(n), '\0');
+    if (!in.read(header.data(), static_cast<std::streamsize>(n))) throw ParseError(path, 0, "truncated header");
+    std::vector<std::vector<std::vector<std::int64_t>>> shapes;
+    for (auto& g : opt.param_groups()) {
+      shapes.emplace_back();
+      for (const auto& p : g.params()) shapes.back().push_back(p.sizes().vec());
+    }
+    io::check_optimizer_entries(path, io::parse_safetensors_header(path, header, size - 8 - n), shapes);
+  }
+  const TensorList tensors = read_safetensors(path);
+  std::map<std::string, at::Tensor> by_name;
+  for (const auto& [name, t] : tensors) by_name[name] = t;
+  std::size_t used = 0;
+  auto& groups = opt.param_groups();
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto& params = groups[g].params();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const std::string k = std::to_string(g) + "." + std::to_string(i) + ".";
+      const auto m = by_name.find(k + "exp_avg"), v = by_name.find(k + "exp_avg_sq"), s = by_name.find(k + "step");
+      const int present = (m != by_name.end()) + (v != by_name.end()) + (s != by_name.end());
+      if (present == 0) continue;
+      if (present != 3) throw ParseError(path, 0, "optimizer state of parameter " + k + " is incomplete");
+      used += 3;
+      for (const auto& [name, t] : {std::pair{k + "exp_avg", m->second}, std::pair{k + "exp_avg_sq", v->second}}) {
+        if (t.scalar_type() != at::kFloat || t.sizes() != params[i].sizes())
+          throw ParseError(path, 0, "tensor '" + name + "' does not fit its parameter (shape or dtype)");
+        if (!at::isfinite(t).all().item<bool>()) throw ParseError(path, 0, "tensor '" + name + "' holds NaN or infinite values");
+      }
+      if ((v->second < 0).any().item<bool>()) throw ParseError(path, 0, "tensor '" + k + "exp_avg_sq' holds negative values");
+      if (s->second.scalar_type() != at::kLong || s->second.numel() != 1)
+        throw ParseError(path, 0, "tensor '" + k + "step' must be one int64");
+      const std::int64_t step = s->second.item<std::int64_t>();
+      if (step < 0 || step > max_step)
+        throw ParseError(path, 0, "tensor '" + k + "step' is " + std::to_string(step) + ", outside 0 to " + std::to_string(max_step));
+      auto state = std::make_unique<torch::optim::AdamWParamState>();
+      state->step(step);
+      state->exp_avg(m->second.clone());
+      state->exp_avg_sq(v->second.clone());
+      opt.state()[c10::guts::to_string(params[i].unsafeGetTensorImpl())] = std::move(state);
+    }
+  }
+  if (used != by_name.size()) {
+    for (const auto& [name, t] : by_name) {
+      const auto dot = name.rfind('.');
+      const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
+      if (field != "exp_avg" && field != "exp_avg_sq" && field != "step") throw ParseError(path, 0, "unexpected tensor '" + name + "'");
+    }
+    throw ParseError(path, 0, "holds optimizer state for parameters this model does not have");
+  }
+}
 
-// A checkpoint's state, refused (naming the file and the field, or each difference of
-// settings) when a value is missing, out of range or inconsistent with the run, or when it
-// was made under other settings.
-RunState read_state(const std::string& path, const nlohmann::json& fingerprint, const RunShape& shape) {
+// A checkpoint's state (io::parse_run_state: every value range-checked, errors naming the
+// file and the field), refused (naming each difference) when it was made under other settings.
+io::RunState read_state(const std::string& path, const nlohmann::json& fingerprint, const io::RunShape& shape) {
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (ec) throw FileError(path, "cannot open");
   if (size > (std::uintmax_t{64} << 20)) throw ParseError(path, 1, "over 64 MiB: not a kbert checkpoint's state");
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError(path, "cannot open");
-  nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
-  if (st.is_discarded() || !st.is_object()) throw ParseError(path, 1, "not a JSON object: a damaged checkpoint");
-  auto count = [&](const char* key, std::size_t max) -> std::size_t {
-    if (!st.contains(key) || !st[key].is_number_unsigned())
-      throw ParseError(path, 1, std::string("damaged checkpoint: '") + key + "' must be a whole number >= 0, got " +
-                                    (st.contains(key) ? st[key].dump().substr(0, 40) : std::string("nothing")));
-    const std::uint64_t v = st[key].get<std::uint64_t>();
-    if (v > max)
-      throw ParseError(path, 1, std::string("damaged checkpoint: '") + key + "' is " + std::to_string(v) +
-                                    ", past this run's " + std::to_string(max));
-    return static_cast<std::size_t>(v);
-  };
-  auto number = [&](const char* key, double lo, double hi, double absent) -> double {
-    if (!st.contains(key)) return absent;
-    if (!st[key].is_number() || !std::isfinite(st[key].get<double>()) || st[key].get<double>() < lo ||
-        st[key].get<double>() > hi)
-      throw ParseError(path, 1, std::string("damaged checkpoint: '") + key + "' must be a number from " +
-                                    std::to_string(lo) + " to " + std::to_string(hi) + ", got " + st[key].dump().substr(0, 40));
-    return st[key].get<double>();
-  };
-  for (const char* key : {"epoch", "batch", "step", "best", "best_epoch", "bad_epochs"})
-    if (!st.contains(key)) throw ParseError(path, 1, std::string("damaged checkpoint: no '") + key + "'");
-  RunState s;
-  s.epoch = count("epoch", shape.epochs);
-  s.batch = count("batch", s.epoch == shape.epochs ? 0 : shape.batches);
-  s.step = count("step", shape.steps_per_epoch * shape.epochs);
-  const std::size_t expected = s.epoch * shape.steps_per_epoch + (s.batch + shape.accumulation - 1) / shape.accumulation;
-  if (s.step != expected)
-    throw ParseError(path, 1, "damaged checkpoint: 'step' is " + std::to_string(s.step) + ", but epoch " +
-                                  std::to_string(s.epoch) + " and batch " + std::to_string(s.batch) + " mean step " +
-                                  std::to_string(expected));
-  s.best_epoch = count("best_epoch", s.epoch);
-  s.bad_epochs = count("bad_epochs", s.epoch);
-  s.best = number("best", -1, 1, -1);
-  s.first_loss = number("first_loss", 0, 1e30, 0);
-  if (st.contains("log")) {
-    if (!st["log"].is_array() || st["log"].size() > shape.epochs + 1)
-      throw ParseError(path, 1, "damaged checkpoint: 'log' must be a list of at most one entry per epoch");
-    for (const auto& e : st["log"])
-      if (!e.is_object()) throw ParseError(path, 1, "damaged checkpoint: 'log' holds an entry that is not an object");
-    s.log = st["log"];
-  }
-  if (!st.contains("fingerprint") || !st["fingerprint"].is_object())
-    throw ParseError(path, 1, "this checkpoint records no settings (made by an older kbert): it cannot be checked, so it is "
-                              "not resumed; remove it or train without --resume");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  io::RunState s = io::parse_run_state(path, text, shape);
   std::string diff;
-  const nlohmann::json& had = st["fingerprint"];
+  const nlohmann::json& had = s.fingerprint;
   for (auto it = fingerprint.begin(); it != fingerprint.end(); ++it) {
     const nlohmann::json before = had.contains(it.key()) ? had[it.key()] : nlohmann::json("(not recorded)");
     if (before != it.value()) {
@@ -320,7 +353,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   nlohmann::json log_entries = nlohmann::json::array();
   if (ranks) ranks->all_reduce_sum({torch::zeros({1})});  // rank 0 has settled the output before anyone reads it
   if (o.resume && fs::exists(ckpt + "/state.json")) {
-    const RunState st = read_state(ckpt + "/state.json", fingerprint, {o.epochs, batches, steps_per_epoch, o.accumulation});
+    const io::RunState st = read_state(ckpt + "/state.json", fingerprint, {o.epochs, batches, steps_per_epoch, o.accumulation});
     start_epoch = st.epoch;
     start_batch = st.batch;
     step = st.step;
@@ -331,7 +364,10 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     log_entries = st.log;
     load_weights(im.net, read_safetensors(ckpt + "/model.safetensors"), ckpt + "/model.safetensors");
     if (task.aux) load_module(*task.aux, read_safetensors(ckpt + "/aux.safetensors"), ckpt + "/aux.safetensors");
-    torch::load(opt, ckpt + "/optimizer.pt");
+    if (!fs::exists(ckpt + "/optimizer.safetensors") && fs::exists(ckpt + "/optimizer.pt"))
+      throw FileError(ckpt + "/optimizer.pt", "a checkpoint of an older kbert: its optimizer state is not read (LibTorch's "
+                                              "loader is not safe on files from disk); train without --resume");
+    load_optimizer(opt, ckpt + "/optimizer.safetensors", static_cast<std::int64_t>(total_steps));
     report.note("resuming at epoch " + std::to_string(start_epoch + 1) + ", batch " + std::to_string(start_batch));
   } else if (o.resume) {
     report.note("no checkpoint at " + ckpt + ": starting from the beginning");
@@ -348,7 +384,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
     ckpt_dir->replace([&](const std::string& dir) {
       im.write_files(dir);
       if (task.aux) write_safetensors(dir + "/aux.safetensors", module_tensors(*task.aux));
-      torch::save(opt, dir + "/optimizer.pt");
+      save_optimizer(opt, dir + "/optimizer.safetensors");
       nlohmann::json st = {{"epoch", epoch}, {"batch", batch}, {"step", step}, {"best", best}, {"best_epoch", best_epoch},
                            {"bad_epochs", bad_epochs}, {"first_loss", result.first_loss}, {"log", log_entries},
                            {"fingerprint", fingerprint}};

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -183,6 +184,54 @@ def main():
             r = train(f"{d}/st", "--resume")
             check(clean_fail(r, "state.json", *words), f"state.json with {field} = {value!r} is refused, naming the field")
         json.dump(good, open(state, "w"))
+
+        # 4c. A tampered optimizer state: read by the bounded safetensors reader, checked
+        # against each parameter; never LibTorch's loader.
+        opt = f"{d}/st.checkpoint/optimizer.safetensors"
+        orig = open(opt, "rb").read()
+        n = struct.unpack("<Q", orig[:8])[0]
+        header = json.loads(orig[8:8 + n])
+        data = bytearray(orig[8 + n:])
+
+        def write_opt(hdr, body):
+            h = json.dumps(hdr).encode()
+            h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+            open(opt, "wb").write(struct.pack("<Q", len(h)) + h + bytes(body))
+
+        first = next(name for name in header if name.endswith(".exp_avg"))
+        steps = [name for name in header if name.endswith(".step")]
+        cases = []
+        hdr = json.loads(json.dumps(header))
+        hdr[first]["shape"] = [hdr[first]["shape"][0] * 2] + hdr[first]["shape"][1:]
+        cases.append(("a moment with another shape", hdr, data, ["optimizer.safetensors"]))
+        body = bytearray(data)
+        b0 = header[first]["data_offsets"][0]
+        body[b0:b0 + 4] = struct.pack("<f", float("nan"))
+        cases.append(("a NaN moment", header, body, ["optimizer.safetensors", "NaN"]))
+        body = bytearray(data)
+        b0 = header[steps[0]]["data_offsets"][0]
+        body[b0:b0 + 8] = struct.pack("<q", -5)
+        cases.append(("a step of -5", header, body, ["optimizer.safetensors", "step"]))
+        body[b0:b0 + 8] = struct.pack("<q", 10 ** 15)
+        cases.append(("a step of 10^15", header, body, ["optimizer.safetensors", "step"]))
+        hdr = json.loads(json.dumps(header))
+        hdr["99.0.exp_avg"] = dict(header[first])
+        cases.append(("state of a parameter the model lacks", hdr, data, ["optimizer.safetensors"]))
+        for what, hdr, body, words in cases:
+            write_opt(hdr, body)
+            r = train(f"{d}/st", "--resume")
+            check(clean_fail(r, *words), f"optimizer state with {what} is refused, naming the file")
+        for what, blob in (("cut in half", orig[:len(orig) // 2]), ("random bytes", os.urandom(4096)),
+                           ("a zip archive", b"PK\x03\x04" + os.urandom(200))):
+            open(opt, "wb").write(blob)
+            r = train(f"{d}/st", "--resume")
+            check(clean_fail(r, "optimizer.safetensors"), f"optimizer state {what} is refused, naming the file")
+        os.remove(opt)
+        open(f"{d}/st.checkpoint/optimizer.pt", "wb").write(b"PK\x03\x04" + os.urandom(100))
+        r = train(f"{d}/st", "--resume")
+        check(clean_fail(r, "optimizer.pt", "older kbert"), "an older checkpoint's optimizer.pt is not read")
+        os.remove(f"{d}/st.checkpoint/optimizer.pt")
+        open(opt, "wb").write(orig)
         r = train(f"{d}/st", "--resume")
         check(r.returncode == 0, "the untouched state.json resumes")
 
