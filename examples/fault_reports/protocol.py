@@ -45,15 +45,25 @@ from baselines import read_tsv, report  # noqa: E402
 # report's last words out); "trunk_first" keeps every word of the report that fits and drops
 # whole branches instead. The gated rows use trunk_first, so that a closed gate is exactly the
 # model without facts (with "kbert" the facts would still cost a long report its last words).
-Config = collections.namedtuple("Config", "label kg gate truncation")
+# lexical: the side channel beside the encoder (--lexical-buckets, fitted first as TF-IDF +
+# logistic regression, then fixed: epoch 0 is the fit alone), of the report's words ("words")
+# or of its words and the objects of the facts the KG holds for it ("facts",
+# --lexical-knowledge). base: the same model without knowledge, which a row is compared to.
+Config = collections.namedtuple("Config", "label kg gate truncation lexical base")
 CONFIGS = {
-    "no_kg": Config("kbert, no KG", None, False, "kbert"),
-    "causes": Config("K-BERT: cause ontology", "causes.tsv", False, "kbert"),
-    "causes_trunk": Config("K-BERT: cause ontology, trunk first", "causes.tsv", False, "trunk_first"),
-    "causes_gate": Config("K-BERT: cause ontology + knowledge gate (trunk first)", "causes.tsv", True, "trunk_first"),
-    "energy": Config("K-BERT: energy KG", "energy.spo", False, "kbert"),
-    "energy_gate": Config("K-BERT: energy KG + knowledge gate (trunk first)", "energy.spo", True, "trunk_first"),
+    "no_kg": Config("kbert, no KG", None, False, "kbert", None, None),
+    "causes": Config("K-BERT: cause ontology", "causes.tsv", False, "kbert", None, "no_kg"),
+    "causes_trunk": Config("K-BERT: cause ontology, trunk first", "causes.tsv", False, "trunk_first", None, "no_kg"),
+    "causes_gate": Config("K-BERT: cause ontology + knowledge gate (trunk first)", "causes.tsv", True, "trunk_first",
+                          None, "no_kg"),
+    "energy": Config("K-BERT: energy KG", "energy.spo", False, "kbert", None, "no_kg"),
+    "energy_gate": Config("K-BERT: energy KG + knowledge gate (trunk first)", "energy.spo", True, "trunk_first", None,
+                          "no_kg"),
+    "lex_words": Config("kbert + lexical side channel, no KG", None, False, "kbert", "words", None),
+    "lex_causes": Config("K-BERT + lexical side channel, cause ontology (tree and side channel)", "causes.tsv", False,
+                         "kbert", "facts", "lex_words"),
 }
+LEXICAL_BUCKETS = 262144
 BOOTSTRAP = 2000
 
 
@@ -179,13 +189,35 @@ def predict(kbert, model_dir, texts, threads):
     return [json.loads(line)["label"] for line in proc.stdout.splitlines()]
 
 
+def train_command(kbert, model, name, seed, train_file, dev_file, test_file, epochs, out_dir, max_length=256,
+                  learning_rate=3e-4, threads=1, lexical_c=None):
+    """The `kbert train` command of configuration `name` (CONFIGS): the job's recipe (batch 16,
+    balanced class weights, predicate mode, macro-F1 on dev); without dev data a lexical row
+    takes the side channel's C (`lexical_c`) the validation runs chose."""
+    c = CONFIGS[name]
+    cmd = [kbert, "train", "--train", train_file, "--model", model,
+           "--kg", os.path.join(DATA, c.kg) if c.kg else "none", "--predicate",
+           "--max-length", str(max_length), "--batch-size", "16", "--epochs", str(epochs),
+           "--learning-rate", str(learning_rate), "--metric", "macro_f1", "--seed", str(seed),
+           "--class-weights", "balanced", "--threads", str(threads), "--quiet", "--out", out_dir]
+    cmd += ["--dev", dev_file] if dev_file else []
+    cmd += ["--test", test_file] if test_file else []
+    cmd += ["--knowledge-gate"] if c.gate else []
+    cmd += ["--truncation", c.truncation] if c.kg and c.truncation != "kbert" else []
+    if c.lexical:
+        cmd += ["--lexical-buckets", str(LEXICAL_BUCKETS), "--lexical-fit", "first", "--lexical-learning-rate", "0"]
+        cmd += ["--patience", "2"] if dev_file else ["--lexical-c", str(lexical_c)]
+        cmd += ["--lexical-knowledge"] if c.lexical == "facts" else []
+    return cmd
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(REPO, "build", "fault_reports_protocol"))
     ap.add_argument("--kbert", default=os.path.join(REPO, "build", "apps", "kbert"))
     ap.add_argument("--model", default=os.path.join(DATA, "pretrained"))
     ap.add_argument("--seeds", default="7,8,9")
-    ap.add_argument("--configs", default="no_kg,causes,causes_gate", help="of " + ",".join(CONFIGS))
+    ap.add_argument("--configs", default="no_kg,causes,causes_gate,lex_words,lex_causes", help="of " + ",".join(CONFIGS))
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--learning-rate", type=float, default=3e-4)
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
@@ -197,8 +229,9 @@ def main():
     for c in configs:
         if c not in CONFIGS:
             sys.exit(f"protocol: unknown configuration {c!r} (known: {', '.join(CONFIGS)})")
-    if "no_kg" not in configs:
-        configs.insert(0, "no_kg")  # every comparison is against it
+    for c in list(configs):  # every knowledge row is compared with its base
+        if CONFIGS[c].base and CONFIGS[c].base not in configs:
+            configs.insert(0, CONFIGS[c].base)
     if not seeds:
         sys.exit("protocol: --seeds needs at least one seed")
     for path in (args.kbert, args.model):
@@ -222,18 +255,9 @@ def main():
     train, valid, test = read_tsv(files["train"]), read_tsv(files["valid"]), read_tsv(files["test"])
     classes = sorted(set(train[0]))
 
-    def train_cmd(name, seed, train_file, dev_file, test_file, n_epochs, out_dir):
-        c = CONFIGS[name]
-        cmd = [args.kbert, "train", "--train", train_file, "--model", args.model,
-               "--kg", os.path.join(DATA, c.kg) if c.kg else "none", "--predicate",
-               "--max-length", str(max_length), "--batch-size", "16", "--epochs", str(n_epochs),
-               "--learning-rate", str(args.learning_rate), "--metric", "macro_f1", "--seed", str(seed),
-               "--class-weights", "balanced", "--threads", str(threads), "--quiet", "--out", out_dir]
-        cmd += ["--dev", dev_file] if dev_file else []
-        cmd += ["--test", test_file] if test_file else []
-        cmd += ["--knowledge-gate"] if c.gate else []
-        cmd += ["--truncation", c.truncation] if c.kg and c.truncation != "kbert" else []
-        return cmd
+    def train_cmd(name, seed, train_file, dev_file, test_file, n_epochs, out_dir, lexical_c=None):
+        return train_command(args.kbert, args.model, name, seed, train_file, dev_file, test_file, n_epochs, out_dir,
+                             max_length, args.learning_rate, threads, lexical_c)
 
     # 1. Validation stage.
     def validate(item):
@@ -244,12 +268,20 @@ def main():
             log(f"[validation] {CONFIGS[name].label}, seed {seed}: training on 2004-2016")
             seconds = run(train_cmd(name, seed, files["train"], files["valid"], None, epochs, d), d + ".train.json")
             preds = predict(args.kbert, d, valid[1], threads)
-            curve = [json.loads(line)["dev"]["macro_f1"] for line in open(os.path.join(d, "train_log.jsonl"))
-                     if "dev" in json.loads(line) and json.loads(line).get("epoch", 0) > 0]
-            write_atomic(res, json.dumps({"predictions": preds, "curve": curve, "seconds": seconds}))
+            # validation macro-F1 by epoch (0: the fitted side channel alone, lexical rows only)
+            curve = {}
+            for line in open(os.path.join(d, "train_log.jsonl")):
+                e = json.loads(line)
+                if "dev" in e:
+                    curve[int(e["epoch"])] = e["dev"]["macro_f1"]
+            lexical_c = json.load(open(d + ".train.json")).get("lexical_c")
+            write_atomic(res, json.dumps({"predictions": preds, "curve": curve, "seconds": seconds,
+                                          "lexical_c": lexical_c}))
         r = json.load(open(res))
+        r["curve"] = {int(e): f for e, f in (r["curve"].items() if isinstance(r["curve"], dict)
+                                             else enumerate(r["curve"], start=1))}
         log(f"[validation] {CONFIGS[name].label}, seed {seed}: macro-F1 {macro_f1(valid[0], r['predictions'], classes):.4f}"
-            f" (best epoch {int(np.argmax(r['curve'])) + 1}, {r['seconds']:.0f} s)")
+            f" (best epoch {max(r['curve'], key=r['curve'].get)}, {r['seconds']:.0f} s)")
         return r
 
     items = [(c, s) for c in configs for s in seeds]
@@ -271,8 +303,12 @@ def main():
     log(f"[baselines] TF-IDF + LR validation {rows['tfidf']['val'][0]:.4f} ({base_choice}); with the facts "
         f"{rows['tfidf_facts']['val'][0]:.4f} ({fchoice}); {time.perf_counter() - t0:.0f} s")
     for c in configs:
+        epochs_seen = sorted({e for s in seeds for e in val[(c, s)]["curve"]})
         rows[c] = {"label": CONFIGS[c].label, "val_pred": [val[(c, s)]["predictions"] for s in seeds],
-                   "curve": np.mean([val[(c, s)]["curve"] for s in seeds], axis=0).tolist(),
+                   # mean over the seeds that reached the epoch (early stopping ends some sooner)
+                   "curve": {e: float(np.mean([val[(c, s)]["curve"][e] for s in seeds if e in val[(c, s)]["curve"]]))
+                             for e in epochs_seen},
+                   "lexical_c": [val[(c, s)].get("lexical_c") for s in seeds],
                    "seconds": float(np.mean([val[(c, s)]["seconds"] for s in seeds]))}
         rows[c]["val"] = [macro_f1(valid[0], p, classes) for p in rows[c]["val_pred"]]
 
@@ -281,14 +317,17 @@ def main():
     effects["tfidf_facts"] = paired_bootstrap(valid[0], rows["tfidf"]["val_pred"], rows["tfidf_facts"]["val_pred"],
                                               classes, rng)
     for c in configs:
-        if c != "no_kg":
-            effects[c] = paired_bootstrap(valid[0], rows["no_kg"]["val_pred"], rows[c]["val_pred"], classes, rng)
+        if CONFIGS[c].base:
+            effects[c] = paired_bootstrap(valid[0], rows[CONFIGS[c].base]["val_pred"], rows[c]["val_pred"], classes, rng)
 
     # 3. The choice (validation only), then the final fit on 2004-2020 and the one test score.
     chosen = max(configs, key=lambda c: np.mean(rows[c]["val"]))
     log(f"[choice] highest mean validation macro-F1: {CONFIGS[chosen].label} ({np.mean(rows[chosen]['val']):.4f})")
-    finals = [] if args.no_final else sorted({chosen, "no_kg"}, key=configs.index)
-    final_epochs = {c: int(np.argmax(rows[c]["curve"])) + 1 for c in finals}
+    finals = [] if args.no_final else sorted({chosen} | ({CONFIGS[chosen].base} if CONFIGS[chosen].base else set()),
+                                             key=configs.index)
+    final_epochs = {c: max(rows[c]["curve"], key=rows[c]["curve"].get) for c in finals}
+    # The side channel's C for the final fit: the one the validation runs chose (the most common).
+    final_c = {c: collections.Counter(rows[c]["lexical_c"]).most_common(1)[0][0] for c in finals if CONFIGS[c].lexical}
 
     def final(item):
         name, seed = item
@@ -296,8 +335,8 @@ def main():
         res = d + ".json"
         if not os.path.exists(res):
             log(f"[final] {CONFIGS[name].label}, seed {seed}: training on 2004-2020 for {final_epochs[name]} epoch(s)")
-            seconds = run(train_cmd(name, seed, files["full"], None, files["test"], final_epochs[name], d),
-                          d + ".train.json")
+            seconds = run(train_cmd(name, seed, files["full"], None, files["test"], final_epochs[name], d,
+                                    final_c.get(name)), d + ".train.json")
             write_atomic(res, json.dumps({"predictions": predict(args.kbert, d, test[1], threads),
                                           "seconds": seconds, "epochs": final_epochs[name]}))
         return json.load(open(res))
@@ -310,8 +349,9 @@ def main():
         rows[c]["test"] = [macro_f1(test[0], p, classes) for p in rows[c]["test_pred"]]
         rows[c]["epochs"] = final_epochs[c]
     test_effect = None
-    if chosen != "no_kg" and chosen in finals:
-        test_effect = paired_bootstrap(test[0], rows["no_kg"]["test_pred"], rows[chosen]["test_pred"], classes, rng)
+    if CONFIGS[chosen].base and chosen in finals:
+        test_effect = paired_bootstrap(test[0], rows[CONFIGS[chosen].base]["test_pred"], rows[chosen]["test_pred"],
+                                       classes, rng)
 
     # 4. The table.
     def cell(xs):
@@ -326,17 +366,20 @@ def main():
              "test macro-F1 (2021-2023) | epochs |", "|---|---|---|---|---|"]
     for key, r in rows.items():
         e = effects.get(key)
-        lines.append(f"| {r['label']} | {cell(r['val'])} | {eff(e) if key != 'no_kg' else 'reference'} | "
+        against = "against TF-IDF + LR" if key == "tfidf_facts" else (
+            f"against {CONFIGS[key].base}" if key in CONFIGS and CONFIGS[key].base else "")
+        lines.append(f"| {r['label']} | {cell(r['val'])} | {eff(e) + ' ' + against if e else 'reference'} | "
                      f"{cell(r.get('test', []))} | {r.get('epochs', '-')} |")
     lines.append("")
     lines.append(f"kbert rows: mean ± standard deviation over seeds {', '.join(map(str, seeds))}; validation = 457 "
-                 f"reports of 2017-2020 (models trained on 2004-2016, best epoch on validation); the effect is the "
-                 f"paired difference in macro-F1 against no KG (TF-IDF + LR with facts: against TF-IDF + LR), "
+                 f"reports of 2017-2020 (models trained on 2004-2016, best epoch on validation; epoch 0 is a lexical "
+                 f"row's fitted side channel alone); the effect is the paired difference in macro-F1 against the same "
+                 f"model without knowledge (named), "
                  f"bootstrap 95% interval over reports and seeds ({BOOTSTRAP} replicates). Chosen on validation: "
                  f"{CONFIGS[chosen].label}.")
     if test_effect:
         lines.append(f"Test (models trained on 2004-2020 for the epochs chosen on validation, 211 reports): "
-                     f"{CONFIGS[chosen].label} against no KG {eff(test_effect)} points.")
+                     f"{CONFIGS[chosen].label} against {CONFIGS[CONFIGS[chosen].base].label} {eff(test_effect)} points.")
     table = "\n".join(lines)
     log("\n" + table + "\n")
     write_atomic(os.path.join(out, "results.md"), table + "\n")

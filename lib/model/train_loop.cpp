@@ -263,7 +263,10 @@ io::RunState read_state(const std::string& path, const nlohmann::json& fingerpri
 TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool has_test, const TrainOptions& o,
                          const std::string& out_dir) {
   Model::Impl& im = TrainAccess::impl(model);
-  KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0 && o.epochs > 0, "epochs, batch size and accumulation must be positive");
+  KBERT_CHECK(o.batch_size > 0 && o.accumulation > 0, "batch size and accumulation must be positive");
+  // 0 epochs: the model as it starts, which is a trained model only when a head was fitted first.
+  KBERT_CHECK(o.epochs > 0 || task.evaluate_first,
+              "epochs must be positive (0 is for --lexical-fit first: the fitted side channel alone)");
   check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
   warn_if_bf16_slow(o.precision);
   // Dev and test evaluation during training run in the training's precision.
@@ -579,6 +582,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   result.examples_per_second = result.loop_seconds > 0 ? static_cast<double>(seen) / result.loop_seconds : 0;
   const bool have_dev_report = result.best_dev || result.best_dev_entities;
   if (!lead) return result;  // rank 0 reports and cleans up
+  if (o.epochs == 0 && !out->exists()) write_model();  // the fitted head alone, without dev data
   if ((has_test || (has_dev && !have_dev_report)) && fs::exists(out->path() + "/kbert.json")) {
     Model best_model = Model::load(out->path(), im.run);
     // After a resume the best epoch may predate it: its dev report comes from the saved model.

@@ -33,10 +33,12 @@ def main():
     out = args.out + "_quick"
     table = open(os.path.join(out, "results.md"), encoding="utf-8").read()
     chosen = protocol.CONFIGS[fault_reports.CHOSEN]
-    for method in ("majority class", "TF-IDF + logistic regression", "kbert, no KG", chosen.label):
+    base = protocol.CONFIGS[chosen.base]
+    for method in ("majority class", "TF-IDF + logistic regression", base.label, chosen.label):
         if not re.search(r"^\| " + re.escape(method) + r" \| [01]\.\d{3} \| [01]\.\d{3} \|", table, re.M):
             sys.exit(f"results.md: no row with figures for {method!r}:\n{table}")
-    if not re.search(r"^" + re.escape(chosen.label) + r" against no KG on test: [+-]\d+\.\d macro-F1 points "
+    if not re.search(r"^" + re.escape(chosen.label) + " against " + re.escape(base.label) +
+                     r" on test: [+-]\d+\.\d macro-F1 points "
                      r"\(bootstrap 95% interval [+-]\d+\.\d to [+-]\d+\.\d\)\.$", table, re.M):
         sys.exit(f"results.md: no knowledge effect with its interval:\n{table}")
     spec = json.load(open(os.path.join(out, "best_model", "kbert.json"), encoding="utf-8"))
