@@ -165,6 +165,20 @@ def main():
         check(same, "lexical fit first: a resumed run ends with the straight run's model")
         bad = run(base + ["--out", f"{d}/bad", "--lexical-fit", "first"], ok=False)
         check(bad.returncode != 0 and b"--lexical-buckets" in bad.stderr, "--lexical-fit without a side channel: an error")
+        # --epochs 0 without dev data: the fitted side channel alone (C given), written as the model;
+        # its predictions are the fit's (the same C's fit evaluated as epoch 0 with dev data).
+        c = str(rfj["lexical_c"])
+        nodev = [x for x in base if x != f"{d}/dev.tsv" and x != "--dev"]
+        r0 = json.loads(run(nodev + ["--out", f"{d}/lex0", "--epochs", "0", "--lexical-c", c] + lexf).stdout.decode()
+                        .strip().split("\n")[-1])
+        p0 = [json.loads(x)["label"] for x in run([k, "predict", "--model", f"{d}/lex0", "--json"],
+                                                    stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        acc0 = sum(x == g for x, g in zip(p0, gold)) / len(gold)
+        check(r0["epochs"] == 0 and r0["steps"] == 0 and abs(acc0 - log[0]["dev"]["accuracy"]) < 1e-9,
+              f"--epochs 0 with the side channel fitted first: the fit alone (dev accuracy {acc0})")
+        bad = run(nodev + ["--out", f"{d}/bad0", "--epochs", "0"], ok=False)
+        check(bad.returncode == 1 and b"epochs must be positive" in bad.stderr and not os.path.exists(f"{d}/bad0"),
+              "--epochs 0 without a fitted side channel is refused")
         # --lexical-knowledge: the side channel counts the objects of the facts the KG holds for the
         # text too: saved in kbert.json, used by predict (the dev accuracy again), a different model
         # from words alone; without a KG it is words alone, weight for weight.
