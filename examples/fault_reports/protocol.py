@@ -371,14 +371,14 @@ def main():
         lines.append(f"| {r['label']} | {cell(r['val'])} | {eff(e) + ' ' + against if e else 'reference'} | "
                      f"{cell(r.get('test', []))} | {r.get('epochs', '-')} |")
     lines.append("")
-    lines.append(f"kbert rows: mean ± standard deviation over seeds {', '.join(map(str, seeds))}; validation = 457 "
-                 f"reports of 2017-2020 (models trained on 2004-2016, best epoch on validation; epoch 0 is a lexical "
+    lines.append(f"kbert rows: mean ± standard deviation over seeds {', '.join(map(str, seeds))}; validation = "
+                 f"{counts['valid']} reports of 2017-2020 (models trained on 2004-2016, best epoch on validation; epoch 0 is a lexical "
                  f"row's fitted side channel alone); the effect is the paired difference in macro-F1 against the same "
                  f"model without knowledge (named), "
                  f"bootstrap 95% interval over reports and seeds ({BOOTSTRAP} replicates). Chosen on validation: "
                  f"{CONFIGS[chosen].label}.")
     if test_effect:
-        lines.append(f"Test (models trained on 2004-2020 for the epochs chosen on validation, 211 reports): "
+        lines.append(f"Test (models trained on 2004-2020 for the epochs chosen on validation, {counts['test']} reports): "
                      f"{CONFIGS[chosen].label} against {CONFIGS[CONFIGS[chosen].base].label} {eff(test_effect)} points.")
     table = "\n".join(lines)
     log("\n" + table + "\n")
