@@ -278,8 +278,7 @@ def main():
             write_atomic(res, json.dumps({"predictions": preds, "curve": curve, "seconds": seconds,
                                           "lexical_c": lexical_c}))
         r = json.load(open(res))
-        r["curve"] = {int(e): f for e, f in (r["curve"].items() if isinstance(r["curve"], dict)
-                                             else enumerate(r["curve"], start=1))}
+        r["curve"] = {int(e): f for e, f in r["curve"].items()}  # JSON keys are strings
         log(f"[validation] {CONFIGS[name].label}, seed {seed}: macro-F1 {macro_f1(valid[0], r['predictions'], classes):.4f}"
             f" (best epoch {max(r['curve'], key=r['curve'].get)}, {r['seconds']:.0f} s)")
         return r

@@ -188,45 +188,31 @@ void load_optimizer(torch::optim::AdamW& opt, const std::string& path, std::int6
     }
     io::check_optimizer_entries(path, io::parse_safetensors_header(path, header, size - 8 - n), shapes);
   }
+  // Names, dtypes, shapes and completeness are checked above; here the values.
   const TensorList tensors = read_safetensors(path);
   std::map<std::string, at::Tensor> by_name;
   for (const auto& [name, t] : tensors) by_name[name] = t;
-  std::size_t used = 0;
   auto& groups = opt.param_groups();
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const auto& params = groups[g].params();
     for (std::size_t i = 0; i < params.size(); ++i) {
       const std::string k = std::to_string(g) + "." + std::to_string(i) + ".";
-      const auto m = by_name.find(k + "exp_avg"), v = by_name.find(k + "exp_avg_sq"), s = by_name.find(k + "step");
-      const int present = (m != by_name.end()) + (v != by_name.end()) + (s != by_name.end());
-      if (present == 0) continue;
-      if (present != 3) throw ParseError(path, 0, "optimizer state of parameter " + k + " is incomplete");
-      used += 3;
-      for (const auto& [name, t] : {std::pair{k + "exp_avg", m->second}, std::pair{k + "exp_avg_sq", v->second}}) {
-        if (t.scalar_type() != at::kFloat || t.sizes() != params[i].sizes())
-          throw ParseError(path, 0, "tensor '" + name + "' does not fit its parameter (shape or dtype)");
+      const auto m = by_name.find(k + "exp_avg");
+      if (m == by_name.end()) continue;  // no state yet (check_optimizer_entries: all three or none)
+      const at::Tensor& v = by_name.at(k + "exp_avg_sq");
+      const at::Tensor& s = by_name.at(k + "step");
+      for (const auto& [name, t] : {std::pair{k + "exp_avg", m->second}, std::pair{k + "exp_avg_sq", v}})
         if (!at::isfinite(t).all().item<bool>()) throw ParseError(path, 0, "tensor '" + name + "' holds NaN or infinite values");
-      }
-      if ((v->second < 0).any().item<bool>()) throw ParseError(path, 0, "tensor '" + k + "exp_avg_sq' holds negative values");
-      if (s->second.scalar_type() != at::kLong || s->second.numel() != 1)
-        throw ParseError(path, 0, "tensor '" + k + "step' must be one int64");
-      const std::int64_t step = s->second.item<std::int64_t>();
+      if ((v < 0).any().item<bool>()) throw ParseError(path, 0, "tensor '" + k + "exp_avg_sq' holds negative values");
+      const std::int64_t step = s.item<std::int64_t>();
       if (step < 0 || step > max_step)
         throw ParseError(path, 0, "tensor '" + k + "step' is " + std::to_string(step) + ", outside 0 to " + std::to_string(max_step));
       auto state = std::make_unique<torch::optim::AdamWParamState>();
       state->step(step);
       state->exp_avg(m->second.clone());
-      state->exp_avg_sq(v->second.clone());
+      state->exp_avg_sq(v.clone());
       opt.state()[c10::guts::to_string(params[i].unsafeGetTensorImpl())] = std::move(state);
     }
-  }
-  if (used != by_name.size()) {
-    for (const auto& [name, t] : by_name) {
-      const auto dot = name.rfind('.');
-      const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
-      if (field != "exp_avg" && field != "exp_avg_sq" && field != "step") throw ParseError(path, 0, "unexpected tensor '" + name + "'");
-    }
-    throw ParseError(path, 0, "holds optimizer state for parameters this model does not have");
   }
 }
 
