@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kbert/common/options.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
 #include "kbert/tree/sentence_tree.hpp"
@@ -19,28 +20,42 @@ struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-/// --name value / --flag arguments. Unknown or repeated options are errors unless declared.
+/// --name value / --flag arguments of one command, checked against the option table
+/// (kbert/common/options.hpp): an option the table does not give the command, a flag with a
+/// value, a value out of the option's range or choices, or a repeated option is a usage error
+/// naming it. Reading an option the table does not give the command, or passing a default the
+/// table does not hold, is a std::logic_error (a front end and the table disagree).
 class Args {
  public:
+  /// argv[1] (and argv[2] when first is 3) name the command.
   Args(int argc, char** argv, int first);
-  /// Declares the options a command knows; call before reading any.
-  void known(const std::vector<std::string>& with_value, const std::vector<std::string>& flags,
-             const std::vector<std::string>& repeatable = {});
+  const std::string& command() const { return command_; }
   bool flag(const std::string& name) const;
-  std::string value(const std::string& name, const std::string& fallback = "") const;
+  /// The option's value, else the table's default ("" when it has none).
+  std::string value(const std::string& name) const;
+  /// The option's value, else `fallback`, which must be the table's default where it has one.
+  std::string value(const std::string& name, const std::string& fallback) const;
   std::vector<std::string> values(const std::string& name) const;
+  std::size_t size_value(const std::string& name) const;
   std::size_t size_value(const std::string& name, std::size_t fallback) const;
+  double double_value(const std::string& name) const;
   double double_value(const std::string& name, double fallback) const;
-  /// --threads, at most env::kMaxThreads (a usage error names a larger value).
+  /// --threads (the table bounds it by env::kMaxThreads).
   unsigned threads(unsigned fallback) const;
   /// The --kg values other than "none".
   std::vector<std::string> kg_files() const;
   bool has(const std::string& name) const;
+  /// Whether the table gives this command the option (for code shared by several commands).
+  bool takes(const std::string& name) const { return options::find(command_, name) != nullptr; }
 
  private:
-  std::vector<std::pair<std::string, std::string>> raw_;
+  const options::Option& option(const std::string& name) const;
+  std::string command_;
   std::map<std::string, std::vector<std::string>> values_;
 };
+
+/// `kbert <command> ... --help` (or -h): prints the command's help and returns true.
+bool print_help_if_asked(int argc, char** argv);
 
 /// --truncation kbert|trunk-first; a bad value is a usage error.
 Truncation truncation_option(const Args& args);
@@ -52,8 +67,6 @@ struct TreeSetup {
   std::unique_ptr<SentenceTreeBuilder> builder;
   double kg_seconds = 0;
 };
-/// Declares the tree options; `bench` adds bench tree's --threads and --repeat.
-void declare_tree_options(Args& args, bool bench = false);
 std::unique_ptr<TreeSetup> make_tree_setup(const Args& args);
 /// A usage error when `out` names the same file as one of `inputs` (a path, a hard or
 /// symbolic link): writing it would replace an input.

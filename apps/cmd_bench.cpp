@@ -34,7 +34,6 @@ double peak_rss_mib() {
 
 int bench_tree(int argc, char** argv) {
   Args args(argc, argv, 3);
-  declare_tree_options(args, /*bench=*/true);
   auto setup = make_tree_setup(args);
   std::vector<std::string> texts, texts_b;
   std::string line;
@@ -167,7 +166,6 @@ nlohmann::json run_self(const std::vector<std::string>& args) {
 
 int bench_kg(int argc, char** argv) {
   Args args(argc, argv, 3);
-  args.known({"triples", "seed", "dir", "open", "compile-to"}, {"keep"});
   if (args.has("open")) return bench_kg_open(args);
   const std::size_t n = args.size_value("triples", 1000000);
   const std::size_t seed = args.size_value("seed", 7);
@@ -262,7 +260,6 @@ int bench_kg(int argc, char** argv) {
 // in batches of --queries; the median of --repeat passes.
 int bench_index(int argc, char** argv) {
   Args args(argc, argv, 3);
-  args.known({"vectors", "dim", "queries", "k", "repeat", "seed", "dir"}, {});
   const std::size_t n = args.size_value("vectors", 100000), dim = args.size_value("dim", 768);
   const std::size_t nq = args.size_value("queries", 100), k = args.size_value("k", 5);
   const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat", 5));

@@ -15,8 +15,6 @@ namespace {
 
 int kg_score(int argc, char** argv) {
   Args args(argc, argv, 3);
-  args.known({"tokenizer", "vocab", "spm-model", "kg-format", "threads", "train", "out", "min-score"},
-             {"lenient", "case-insensitive", "no-lower-case"}, {"kg"});
   if (args.kg_files().empty() || !args.has("train") || !args.has("out"))
     throw UsageError("kg score needs --kg FILE, --train FILE and --out FILE.spo");
   const double min_score = args.double_value("min-score", 0.0);
@@ -37,7 +35,6 @@ int kg_score(int argc, char** argv) {
 
 int kg_compile(int argc, char** argv) {
   Args args(argc, argv, 3);
-  args.known({"kg-format", "out"}, {"lenient"}, {"kg"});
   if (args.kg_files().empty() || !args.has("out")) throw UsageError("kg compile needs --kg FILE (one or more) and --out FILE.kbkg");
   const auto t0 = std::chrono::steady_clock::now();
   KnowledgeGraph kg;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -10,6 +11,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "kbert/common/atomic_file.hpp"
+#include "kbert/common/cpu.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/index/retrieval.hpp"
 #include "kbert/model/model.hpp"
@@ -93,23 +95,26 @@ Pooling pooling_option(const Args& args) {
   }
 }
 
+}  // namespace
+
+// Shared with cmd_report.cpp (declared in commands.hpp).
 RunOptions run_options(const Args& args) {
   RunOptions r;
   r.batch_size = args.size_value("batch-size", r.batch_size);
   if (r.batch_size == 0) throw UsageError("--batch-size must be at least 1");
   r.threads = args.threads(r.threads);
   if (args.has("kg")) r.kg = args.value("kg");
-  if (args.has("max-length")) r.max_length = args.size_value("max-length", TreeOptions().max_length);
+  if (args.takes("max-length") && args.has("max-length")) r.max_length = args.size_value("max-length", TreeOptions().max_length);
   r.precision = precision_option(args);
   r.max_tokens = args.size_value("max-tokens", r.max_tokens);
   return r;
 }
 
+namespace {
+
 
 int import_uer_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"checkpoint", "config", "vocab", "tokenizer", "pooling", "max-entities", "max-length", "labels-file", "out"},
-             {"predicate"}, {"kg"});
   ImportUerOptions o;
   o.checkpoint = args.value("checkpoint");
   o.config = args.value("config");
@@ -131,8 +136,6 @@ int import_uer_cmd(int argc, char** argv) {
 
 int import_hf_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"from", "labels-file", "out", "max-entities", "max-length", "truncation", "hops", "max-facts"}, {"predicate"},
-             {"kg"});
   ImportHfOptions o;
   o.from = args.value("from");
   o.out = args.value("out");
@@ -183,7 +186,6 @@ int tag_texts(const Model& m, bool json, Shard shard) {
 
 int predict_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision", "shard"}, {"json", "pairs"});
   if (!args.has("model")) throw UsageError("predict needs --model DIR");
   const Shard shard = shard_option(args);
   Model m = Model::load(args.value("model"), run_options(args));
@@ -228,9 +230,6 @@ void write_npy(const std::string& path, const Matrix& m) {
 
 int embed_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "pooling", "format", "out", "batch-size", "max-tokens", "threads", "max-length", "precision",
-              "shard"},
-             {"normalize", "pairs"});
   if (!args.has("model")) throw UsageError("embed needs --model DIR");
   const Shard shard = shard_option(args);
   EmbedPooling pooling;
@@ -277,7 +276,6 @@ int embed_cmd(int argc, char** argv) {
 
 int explain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision", "top"}, {"json"});
   if (!args.has("model")) throw UsageError("explain needs --model DIR");
   const std::size_t top = args.size_value("top", 10);
   const Model m = Model::load(args.value("model"), run_options(args));
@@ -363,9 +361,6 @@ Corpus read_corpus(const Args& args) {
 
 int index_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "corpus", "out", "pooling", "kg", "batch-size", "max-tokens", "threads", "max-length",
-              "precision", "label-column", "text-column", "id-column"},
-             {"no-texts"});
   if (!args.has("model") || !args.has("corpus") || !args.has("out"))
     throw UsageError("index needs --model DIR, --corpus FILE and --out INDEX");
   refuse_symlink_output(args.value("out"));
@@ -387,7 +382,6 @@ int index_cmd(int argc, char** argv) {
 
 int search_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"index", "model", "k", "batch-size", "max-tokens", "threads", "precision", "kg"}, {"no-texts"});
   if (!args.has("index") || !args.has("model"))
     throw UsageError("search needs --index INDEX and --model DIR (the model the index was built with: an index names "
                      "no path that kbert would open; the model's fingerprint is checked against the index's)");
@@ -453,14 +447,6 @@ void read_loop_options(const Args& args, TrainOptions& o) {
 
 int train_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"train", "dev", "test", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size",
-              "accumulation", "learning-rate", "warmup", "weight-decay", "max-grad-norm", "seed", "metric", "patience",
-              "max-length", "max-entities", "pooling", "head", "threads", "stop-after-steps", "truncation",
-              "class-weights", "task", "format", "precision", "lexical-buckets", "lexical-learning-rate", "checkpoint-every",
-              "nproc", "hops", "max-facts", "lexical-fit", "lexical-c", "gate-learning-rate"},
-             {"predicate", "resume", "no-visible-matrix", "no-soft-position", "no-shuffle", "no-length-grouping", "quiet", "lexical-knowledge",
-              "knowledge-gate"},
-             {"kg"});
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   if (args.has("model") && args.has("config"))
     throw UsageError("train: --model and --config both given; neither wins: start from a model directory (--model DIR) "
@@ -536,11 +522,6 @@ int train_cmd(int argc, char** argv) {
 
 int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"corpus", "model", "config", "vocab", "tokenizer", "out", "epochs", "batch-size", "learning-rate",
-              "warmup", "seed", "max-length", "max-entities", "mask-probability", "threads", "precision",
-              "accumulation", "weight-decay", "max-grad-norm", "stop-after-steps", "checkpoint-every", "nproc",
-              "objective", "generator-layers", "discriminator-weight"},
-             {"predicate", "quiet", "no-whole-word", "no-length-grouping", "resume"}, {"kg"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   if (args.has("model") && args.has("config"))
     throw UsageError("pretrain: --model and --config both given; neither wins: start from a model directory (--model DIR) "
@@ -595,7 +576,6 @@ int pretrain_cmd(int argc, char** argv) {
 
 int eval_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"model", "data", "kg", "batch-size", "max-tokens", "threads", "out", "format", "precision"}, {});
   if (!args.has("model") || !args.has("data")) throw UsageError("eval needs --model DIR and --data FILE");
   Model m = Model::load(args.value("model"), run_options(args));
   std::string table, json;
@@ -625,7 +605,7 @@ int cmd_model(int argc, char** argv) {
       {"bench", bench_encoder}, {"import-uer", import_uer_cmd}, {"import-hf", import_hf_cmd},
       {"predict", predict_cmd}, {"embed", embed_cmd},           {"train", train_cmd},
       {"eval", eval_cmd},       {"pretrain", pretrain_cmd}, {"index", index_cmd}, {"explain", explain_cmd},
-      {"search", search_cmd}};
+      {"search", search_cmd},   {"report", cmd_report}};
   for (std::size_t i = 0; i < kCommandCount; ++i)  // the command list (kCommands) and the handlers agree
     if (kCommands[i].model && !handlers.count(kCommands[i].name))
       throw std::logic_error(std::string("no handler for the model command ") + kCommands[i].name);
@@ -636,7 +616,6 @@ int cmd_model(int argc, char** argv) {
 
 int bench_encoder(int argc, char** argv) {
   Args args(argc, argv, 3);
-  args.known({"model", "kg", "batch-size", "max-tokens", "threads", "max-length", "precision"}, {});
   if (!args.has("model")) throw UsageError("bench encoder needs --model DIR");
   Model m = Model::load(args.value("model"), run_options(args));
   Texts t = read_texts(false);
@@ -645,7 +624,16 @@ int bench_encoder(int argc, char** argv) {
   double peak = measure_gemm_gflops();
   EncoderBench b = m.bench(t.a);
   peak = std::max(peak, measure_gemm_gflops());
-  nlohmann::json info = {{"precision", precision_name(precision_option(args))},
+  // What the figures ran on: the CPU, and the instruction set of the matrix products (ATen's
+  // capability as kbert set it before LibTorch loaded, or bfloat16's path).
+  const cpu::Info& c = cpu::info();
+  const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
+  const std::string isa = m.run_options().precision == Precision::kBFloat16 ? std::string("bf16 via ") + cpu::bf16_path(c)
+                          : aten                                            ? std::string(aten)
+                                                                            : std::string(cpu::best_isa(c));
+  nlohmann::json info = {{"cpu", c.model},
+                         {"isa", isa},
+                         {"precision", precision_name(precision_option(args))},
                          {"tokens", b.tokens},
                          {"padded_tokens", b.padded_tokens},
                          {"threads", b.threads},
@@ -658,7 +646,8 @@ int bench_encoder(int argc, char** argv) {
                       {"seconds", b.seconds},
                       {"tokens_per_s", b.seconds > 0 ? static_cast<double>(b.tokens) / b.seconds : 0.0},
                       {"gflops_per_s", b.seconds > 0 ? b.flops / b.seconds / 1e9 : 0.0},
-                      {"gemm_peak_gflops_per_s", peak}};
+                      {"gemm_peak_gflops_per_s", peak},
+                      {"cpu", c.model}};
   std::cout << j.dump() << std::endl;
   return 0;
 }

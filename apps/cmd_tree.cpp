@@ -30,7 +30,6 @@ nlohmann::json tree_to_json(const std::string& line, const SentenceTree& t) {
 
 int cmd_tree(int argc, char** argv) {
   Args args(argc, argv, 2);
-  declare_tree_options(args);
   auto setup = make_tree_setup(args);
   const bool pairs = args.flag("add-special");
   std::string line;

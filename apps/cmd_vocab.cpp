@@ -13,7 +13,6 @@ namespace kbert::cli {
 
 int cmd_vocab(int argc, char** argv) {
   Args args(argc, argv, 2);
-  args.known({"corpus", "size", "out", "kind", "min-frequency"}, {"no-lower-case"});
   if (!args.has("corpus") || !args.has("out")) throw UsageError("vocab needs --corpus FILE and --out FILE");
   const std::string kind = args.value("kind", "wordpiece");
   const std::size_t size = args.size_value("size", 8000);

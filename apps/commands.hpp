@@ -1,15 +1,18 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace kbert::cli {
 int cmd_tree(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_vocab(int argc, char** argv);
 int cmd_kg(int argc, char** argv);         // kg score, kg compile
+int cmd_env(int argc, char** argv);        // the CPU and the kernels kbert uses
 int cmd_model(int argc, char** argv);      // the model commands of kCommands (kbert-model)
-/// The usage text of the whole tool.
-extern const char* kUsage;
+int cmd_report(int argc, char** argv);     // kbert report (kbert-model)
+/// After a usage error: where the help is ("kbert train --help lists its options").
+std::string usage_hint(int argc, char** argv);
 /// The commands of the tool, the one list of them: the name (with the sub-command that
 /// selects it, for `bench encoder`), whether kbert-model runs it (LibTorch) and whether it
 /// trains (the first SIGINT/SIGTERM then stops it after a step with a checkpoint).

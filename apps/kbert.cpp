@@ -4,44 +4,30 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "kbert/common/cpu.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/common/options.hpp"
 
 
 namespace {
 
-// OpenBLAS picks its kernels from the CPU model, and LibTorch its vectorised kernels
-// from cpuinfo; on virtual machines that report a generic CPU both fall back to their
-// slowest kernels (OpenBLAS "Prescott", ATen "default"), 3-6x slower than the AVX2 /
-// AVX-512 code the CPU can run. Choose from the CPU's flags instead, unless the user set
-// OPENBLAS_CORETYPE / ATEN_CPU_CAPABILITY. They must be in the environment before the
-// libraries load, which is why the front-end does it before running kbert-model.
+// OpenBLAS and LibTorch choose their kernels from the CPU model; on virtual machines that
+// report a generic CPU both fall back to their slowest (kbert/common/cpu.hpp). The choice
+// from the CPU's flags must be in the environment before the libraries load, which is why
+// the front end makes it before running kbert-model; a user's own setting wins.
 void choose_cpu_kernels() {
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpu, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    auto has = [&](const char* f) { return (" " + line + " ").find(std::string(" ") + f + " ") != std::string::npos; };
-    const char* core = nullptr;
-    const char* aten = nullptr;
-    if (has("avx512f") && has("avx512bw") && has("avx512dq") && has("avx512vl") && has("avx512cd")) {
-      core = "SkylakeX", aten = "avx512";
-    } else if (has("avx2") && has("fma")) {
-      core = "Haswell", aten = "avx2";
-    }
-    if (core) ::setenv("OPENBLAS_CORETYPE", core, /*overwrite=*/0);
-    // Worker threads wait spinning between the many short parallel regions of a forward
-    // pass instead of sleeping (measured: about 8% faster on 2 cores).
-    ::setenv("OMP_WAIT_POLICY", "ACTIVE", 0);
-    if (aten) ::setenv("ATEN_CPU_CAPABILITY", aten, 0);
-    return;
-  }
+  const kbert::cpu::Info& c = kbert::cpu::info();
+  if (*kbert::cpu::openblas_coretype(c)) ::setenv("OPENBLAS_CORETYPE", kbert::cpu::openblas_coretype(c), /*overwrite=*/0);
+  if (*kbert::cpu::aten_capability(c)) ::setenv("ATEN_CPU_CAPABILITY", kbert::cpu::aten_capability(c), 0);
+  // Worker threads wait spinning between the many short parallel regions of a forward
+  // pass instead of sleeping (measured: about 8% faster on 2 cores).
+  ::setenv("OMP_WAIT_POLICY", "ACTIVE", 0);
 }
 
 // Runs kbert-model, found beside this executable, in this process's place.
@@ -65,19 +51,34 @@ void choose_cpu_kernels() {
 
 }  // namespace
 
-using kbert::cli::kUsage;
-
 int main(int argc, char** argv) {
-  if (kbert::cli::is_model_command(argc, argv)) exec_model_tool(argv);
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
-    std::cout << kUsage;
+  namespace options = kbert::options;
+  const std::string first = argc >= 2 ? argv[1] : "";
+  if (first == "--version" || first == "version") {
+    std::cout << "kbert " << options::version() << "\n";
+    return 0;
+  }
+  if (first == "help" && argc == 3 && std::string(argv[2]) == "--json") {  // the option table, for other front ends' tests
+    std::cout << options::table_json() << "\n";
+    return 0;
+  }
+  if (first == "help" && argc == 3) {  // kbert help train
+    if (const options::Command* c = options::find_command(argv[2])) {
+      std::cout << options::command_help(*c);
+      return 0;
+    }
+  }
+  if (argc < 2 || first == "--help" || first == "-h" || first == "help") {
+    std::cout << options::overview();
     return argc < 2 ? 2 : 0;
   }
+  if (kbert::cli::print_help_if_asked(argc, argv)) return 0;  // before kbert-model: help needs no LibTorch
+  if (kbert::cli::is_model_command(argc, argv)) exec_model_tool(argv);
   const std::string cmd = argv[1];
   try {
     static const std::map<std::string, int (*)(int, char**)> handlers = {
         {"tree", kbert::cli::cmd_tree}, {"bench", kbert::cli::cmd_bench},
-        {"vocab", kbert::cli::cmd_vocab}, {"kg", kbert::cli::cmd_kg}};
+        {"vocab", kbert::cli::cmd_vocab}, {"kg", kbert::cli::cmd_kg}, {"env", kbert::cli::cmd_env}};
     for (std::size_t i = 0; i < kbert::cli::kCommandCount; ++i)  // the command list and the handlers agree
       if (!kbert::cli::kCommands[i].model && !handlers.count(kbert::cli::kCommands[i].name))
         throw std::logic_error(std::string("no handler for the command ") + kbert::cli::kCommands[i].name);
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
     if (!c || c->model) throw kbert::cli::UsageError("unknown command '" + cmd + "'");
     return handlers.at(c->name)(argc, argv);
   } catch (const kbert::cli::UsageError& e) {
-    std::cerr << "kbert: " << e.what() << "\n\n" << kUsage;
+    std::cerr << "kbert: " << e.what() << "\n" << kbert::cli::usage_hint(argc, argv);
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "kbert " << cmd << ": " << e.what() << "\n";

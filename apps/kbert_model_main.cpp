@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     std::cerr << "kbert-model runs the encoder commands of kbert; see `kbert --help`\n";
     return 2;
   }
+  if (kbert::cli::print_help_if_asked(argc, argv)) return 0;
   const std::string cmd = argv[1];
   if (kbert::cli::find_command(argc, argv)->trains) {
     std::signal(SIGINT, on_stop_signal);
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
     const int status = kbert::cli::cmd_model(argc, argv);
     return g_signal ? 128 + g_signal : status;  // as a shell reports a signalled process
   } catch (const kbert::cli::UsageError& e) {
-    std::cerr << "kbert: " << e.what() << "\n\n" << kbert::cli::kUsage;
+    std::cerr << "kbert: " << e.what() << "\n" << kbert::cli::usage_hint(argc, argv);
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "kbert " << cmd << ": " << e.what() << "\n";

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "kbert/common/options.hpp"
 #include "kbert/index/retrieval.hpp"
 #include "kbert/index/vector_index.hpp"
 #include "kbert/model/model.hpp"
@@ -55,7 +56,7 @@ Example:
             return build_index(model, texts, optional_strings(ids), optional_strings(labels), o);
           },
           py::arg("model"), py::arg("texts"), py::arg("ids") = py::none(), py::arg("labels") = py::none(),
-          py::arg("pooling") = "mean", py::arg("store_texts") = true,
+          py::arg("pooling") = options::default_text("index", "pooling"), py::arg("store_texts") = true,
           R"(Embeds texts with the model (its KG included) and indexes the normalised vectors.
 
 Arguments:
@@ -84,7 +85,7 @@ Arguments:
             }
             return hits_to_python(ix, hits);
           },
-          py::arg("model"), py::arg("texts"), py::arg("k") = 5,
+          py::arg("model"), py::arg("texts"), py::arg("k") = static_cast<std::size_t>(options::default_number("search", "k")),
           R"(The k most similar indexed texts of each text, best first: a list of Hit lists.
 The model must be the one the index was built with (ValueError otherwise).)")
       .def(
@@ -99,7 +100,7 @@ The model must be the one the index was built with (ValueError otherwise).)")
             }
             return hits_to_python(ix, hits);
           },
-          py::arg("vectors"), py::arg("k") = 5, "As search, for vectors already made (normalised here).")
+          py::arg("vectors"), py::arg("k") = static_cast<std::size_t>(options::default_number("search", "k")), "As search, for vectors already made (normalised here).")
       .def("__len__", &VectorIndex::size)
       .def_property_readonly("dim", &VectorIndex::dim)
       .def_property_readonly("ids",

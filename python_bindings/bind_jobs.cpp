@@ -6,8 +6,11 @@
 #include <pybind11/stl.h>
 
 #include "kbert/common/error.hpp"
+#include "kbert/common/options.hpp"
+#include "kbert/index/vector_index.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
+#include "kbert/report/collect.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
 #include "kbert/train/data.hpp"
 #include "kbert/train/fact_scores.hpp"
@@ -155,13 +158,14 @@ void bind_jobs(py::module_& m) {
       py::arg("learning_rate") = kTrain.learning_rate, py::arg("warmup") = kTrain.warmup,
       py::arg("weight_decay") = kTrain.weight_decay, py::arg("max_grad_norm") = kTrain.max_grad_norm,
       py::arg("seed") = kTrain.seed, py::arg("metric") = py::none(), py::arg("class_weights") = kTrain.class_weights,
-      py::arg("patience") = kTrain.patience, py::arg("resume") = kTrain.resume, py::arg("pooling") = "first",
-      py::arg("head") = "kbert", py::arg("max_length") = py::none(), py::arg("max_entities") = py::none(),
+      py::arg("patience") = kTrain.patience, py::arg("resume") = kTrain.resume, py::arg("pooling") = options::default_text("train", "pooling"),
+      py::arg("head") = options::default_text("train", "head"), py::arg("max_length") = py::none(), py::arg("max_entities") = py::none(),
       py::arg("predicate") = py::none(), py::arg("truncation") = py::none(),
       py::arg("visible_matrix") = kSetup.use_visible_matrix, py::arg("soft_positions") = kSetup.use_soft_positions,
       py::arg("shuffle") = kTrain.shuffle, py::arg("length_grouping") = kTrain.group_by_length,
       py::arg("threads") = kSetup.threads, py::arg("progress") = py::bool_(kTrain.progress), py::arg("task") = kJob.task,
-      py::arg("format") = "auto", py::arg("precision") = "fp32", py::arg("lexical_buckets") = kSetup.lexical_buckets,
+      py::arg("format") = options::default_text("train", "format"),
+      py::arg("precision") = options::default_text("train", "precision"), py::arg("lexical_buckets") = kSetup.lexical_buckets,
       py::arg("lexical_learning_rate") = kTrain.lexical_learning_rate, py::arg("hops") = py::none(),
       py::arg("max_facts") = py::none(), py::arg("lexical_fit") = kTrain.lexical_fit,
       py::arg("lexical_c") = kTrain.lexical_c, py::arg("lexical_knowledge") = kSetup.lexical_knowledge,
@@ -230,7 +234,7 @@ Example:
         import_uer(o);
       },
       py::arg("checkpoint"), py::arg("config"), py::arg("vocab"), py::arg("out"), py::kw_only(),
-      py::arg("tokenizer") = kUer.tokenizer, py::arg("pooling") = "first", py::arg("predicate") = kUer.predicate,
+      py::arg("tokenizer") = kUer.tokenizer, py::arg("pooling") = options::default_text("train", "pooling"), py::arg("predicate") = kUer.predicate,
       py::arg("max_entities") = kUer.max_entities, py::arg("max_length") = kUer.max_length, py::arg("labels_file") = "",
       py::arg("kg") = std::vector<std::string>{},
       R"(Converts a classifier saved by the original K-BERT (UER) into a model directory, as `kbert import-uer`.
@@ -270,7 +274,8 @@ Example:
         return rows;
       },
       py::arg("kg"), py::arg("train"), py::arg("tokenizer"), py::kw_only(), py::arg("out") = py::none(),
-      py::arg("min_score") = 0.0, py::arg("threads") = 0,
+      py::arg("min_score") = options::default_number("kg score", "min-score"),
+      py::arg("threads") = static_cast<unsigned>(options::default_number("kg score", "threads")),
       R"(Scores every fact of `kg` on labelled training texts, as `kbert kg score`: the G statistic
 of the labels of the texts that mention its subject and of the texts its branch (relation,
 object) falls on, against all training labels; the smaller of the two (0: no evidence; under
@@ -315,6 +320,41 @@ pytorch_model.bin) into a model directory, as `kbert import-hf`.
 Example:
     kbert.import_hf("bert-base-uncased", "models/base", kg=["energy.spo"], predicate=True))");
 
+  m.def(
+      "report",
+      [](const Model& model, const std::string& data, const std::string& out, const Model* baseline,
+         const VectorIndex* index, std::size_t similar, const std::string& title) {
+        report::Data d;
+        {
+          py::gil_scoped_release release;
+          report::CollectOptions o;
+          o.baseline = baseline;
+          o.index = index;
+          o.similar = similar;
+          d = report::collect(model, Dataset::load(data), o);
+          d.title = title;
+          d.about = {{"data", data + " (" + std::to_string(d.items.size()) + " texts)"},
+                     {"kbert", std::string(options::version())}};
+          if (baseline) d.baseline_name = "baseline";
+          report::write_html(out, d);
+        }
+        return py::module_::import("json").attr("loads")(d.metrics.to_json());
+      },
+      py::arg("model"), py::arg("data"), py::arg("out") = options::default_text("report", "out"), py::kw_only(),
+      py::arg("baseline") = nullptr, py::arg("index") = nullptr,
+      py::arg("similar") = static_cast<std::size_t>(options::default_number("report", "similar")),
+      py::arg("title") = options::default_text("report", "title"),
+      R"(Writes the HTML report of a classifier on labelled data, as `kbert report`: metrics, a
+confusion-matrix heat map, F1 per class (beside `baseline`'s), and per text the narrative
+with its mentions marked, the injected facts with what removing each changes (and its gate),
+the prediction and, with `index` (built with `model`), the `similar` most similar indexed
+texts. One self-contained file; returns the metrics.
+
+Example:
+    m = kbert.Model.load("models/faults")
+    kbert.report(m, "test.tsv", "report.html", baseline=kbert.Model.load("models/no_kg"),
+                 index=kbert.Index.open("train.kbix"))
+    # in a notebook: IPython.display.IFrame("report.html", 1000, 700))");
 }
 
 }  // namespace kbert::python

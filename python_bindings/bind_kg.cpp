@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "kbert/common/options.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
@@ -43,7 +44,7 @@ Example:
             return py::dict(py::arg("lines") = r.lines, py::arg("triples") = r.triples, py::arg("bad_lines") = r.bad_lines,
                             py::arg("bad_samples") = r.bad_samples);
           },
-          py::arg("path"), py::arg("strict") = true, py::arg("format") = "auto",
+          py::arg("path"), py::arg("strict") = true, py::arg("format") = options::default_text("tree", "kg-format"),
           R"(Loads a .spo / .nt / .csv / .tsv file and merges it after earlier ones, or maps a
 compiled KG (.kbkg, see save_compiled), which must then be the graph's only file (read-only).
 

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "kbert/common/options.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
@@ -56,8 +57,10 @@ Example:
             py::gil_scoped_release release;
             return Model::load(dir, r);
           },
-          py::arg("dir"), py::arg("kg") = py::none(), py::arg("batch_size") = 32, py::arg("threads") = 0,
-          py::arg("precision") = "fp32", py::arg("max_tokens") = 0,
+          // Defaults: RunOptions' own, the precision the option table's (tests check both).
+          py::arg("dir"), py::arg("kg") = py::none(), py::arg("batch_size") = RunOptions().batch_size,
+          py::arg("threads") = RunOptions().threads, py::arg("precision") = options::default_text("predict", "precision"),
+          py::arg("max_tokens") = RunOptions().max_tokens,
           R"(Loads a model directory (config.json, vocabulary, model.safetensors, kbert.json, kg/).
 
 Arguments:
@@ -144,7 +147,7 @@ Example:
             std::copy(e.data.begin(), e.data.end(), out.mutable_data());
             return out;
           },
-          py::arg("texts"), py::arg("pooling") = "mean", py::arg("normalize") = false,
+          py::arg("texts"), py::arg("pooling") = options::default_text("embed", "pooling"), py::arg("normalize") = false,
           R"(Sentence vectors from the last layer.
 
 Arguments:

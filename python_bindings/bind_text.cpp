@@ -87,9 +87,11 @@ Arguments:
              o.max_facts = max_facts;
              return o;
            }),
-           py::arg("max_entities") = 2, py::arg("max_length") = 256, py::arg("predicate") = false,
-           py::arg("truncation") = "kbert", py::arg("add_special") = false, py::arg("hops") = 1,
-           py::arg("max_facts") = 0)
+           // TreeOptions' own defaults (tests/test_options.cpp ties them to the option table)
+           py::arg("max_entities") = TreeOptions().max_entities, py::arg("max_length") = TreeOptions().max_length,
+           py::arg("predicate") = TreeOptions().predicate, py::arg("truncation") = truncation_name(TreeOptions().truncation),
+           py::arg("add_special") = TreeOptions().add_special, py::arg("hops") = TreeOptions().hops,
+           py::arg("max_facts") = TreeOptions().max_facts)
       .def_readwrite("max_entities", &TreeOptions::max_entities)
       .def_readwrite("max_length", &TreeOptions::max_length)
       .def_readwrite("predicate", &TreeOptions::predicate)

@@ -27,6 +27,6 @@ PYBIND11_MODULE(_kbert, m) {
   python::bind_kg(m);
   python::bind_text(m);
   python::bind_model(m);
+  python::bind_index(m);  // before the jobs: kbert.report takes an Index (its signature names the type)
   python::bind_jobs(m);
-  python::bind_index(m);
 }

@@ -13,6 +13,8 @@ PACKAGES=(
   python3-nbclient python3-nbformat python3-ipykernel python3-matplotlib
   clang libclang-rt-14-dev
 )
+# Test-only: the HTML report is rendered in a real browser (tests/report/check_report.py).
+case " $* " in *" -DKBERT_BUILD_TESTS=ON "*) PACKAGES+=(chromium) ;; esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

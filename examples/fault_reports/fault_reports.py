@@ -21,7 +21,8 @@ Two modes.
       reports against the training reports: TF-IDF cosine vs `kbert index`); explains a few
       test reports: predicted cause, its probability, the facts injected with the words they
       attached to, each fact's gate and what removing it changes (`kbert explain`), and the 3
-      most similar training reports.
+      most similar training reports; writes the HTML report of every test report
+      (OUT/report.html, `kbert report`).
 
 Usage (from anywhere; Debian's interpreter):
   /usr/bin/python3 examples/fault_reports/fault_reports.py [--quick] [--out DIR]
@@ -221,6 +222,22 @@ def main():
         log(f"[retrieval] {line} ({time.perf_counter() - t0:.0f} s)")
         protocol.write_atomic(os.path.join(out, "results.md"), table + "\n" + line + "\n")
         explain(args, out, best_dir, files, ret["index"])
+        base = protocol.CONFIGS[best].base
+        write_report(args, out, best_dir, files, ret["index"], done[(base, seeds[0])][0] if base in variants else None)
+
+
+def write_report(args, out, model_dir, files, index, baseline):
+    """The HTML report of the chosen model on test (kbert report): the metrics, the confusion
+    matrix, F1 per cause beside the model without knowledge, and every test report with its
+    facts, what each changed, and the most similar training reports."""
+    path = os.path.join(out, "report.html")
+    cmd = [args.kbert, "report", "--model", model_dir, "--data", files["test"], "--index", index, "--out", path,
+           "--title", "Causes of US gas-distribution incidents 2021-2023: kbert with the cause ontology"]
+    cmd += ["--baseline", baseline] if baseline else []
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"fault_reports: kbert report failed: {proc.stderr.strip()}")
+    log(f"[report] {path} (open it in a browser)")
 
 
 def explain(args, out, model_dir, files, index):

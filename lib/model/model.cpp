@@ -173,26 +173,35 @@ nn::GateInput Model::Impl::gate_input(const std::vector<const SentenceTree*>& tr
   return in;
 }
 
-LexicalFeatures Model::Impl::lexical_of(std::string_view a, std::string_view b, const float* idf) const {
+LexicalFeatures Model::Impl::lexical_of(std::string_view a, std::string_view b, const float* idf,
+                                        const InjectedTriple* drop) const {
   if (!spec.lexical_knowledge || !builder || !builder->knowledge_graph())
     return lexical_features(a, spec.lexical_buckets, b, idf);
   // The objects of the facts the KG holds for the whole text (a tree may have cut some).
   LexicalKnowledge k;
-  for (InjectedTriple& f : builder->facts(a)) k.a.push_back(std::move(f.object));
+  for (InjectedTriple& f : builder->facts(a)) {
+    if (drop && f.entity == drop->entity && f.relation == drop->relation && f.object == drop->object) {
+      drop = nullptr;  // one occurrence: the fact whose branch explain removed
+      continue;
+    }
+    k.a.push_back(std::move(f.object));
+  }
   if (!b.empty())
     for (InjectedTriple& f : builder->facts(b)) k.b.push_back(std::move(f.object));
   return lexical_features(a, spec.lexical_buckets, b, idf, &k);
 }
 
 std::array<torch::Tensor, 3> Model::Impl::lexical_batch(const std::vector<std::string>& a, const std::vector<std::string>& b,
-                                                        const std::vector<std::size_t>& texts) const {
+                                                        const std::vector<std::size_t>& texts,
+                                                        const std::vector<const InjectedTriple*>* drops) const {
   std::vector<std::int64_t> index, offsets;
   std::vector<float> weights;
   const torch::Tensor& idf_weights = net->head->lexical_idf;
   const float* idf = idf_weights.defined() ? idf_weights.data_ptr<float>() : nullptr;
-  for (std::size_t i : texts) {
+  for (std::size_t q = 0; q < texts.size(); ++q) {
+    const std::size_t i = texts[q];
     offsets.push_back(static_cast<std::int64_t>(index.size()));
-    const LexicalFeatures f = lexical_of(a[i], b.empty() ? std::string_view() : b[i], idf);
+    const LexicalFeatures f = lexical_of(a[i], b.empty() ? std::string_view() : b[i], idf, drops ? (*drops)[q] : nullptr);
     index.insert(index.end(), f.index.begin(), f.index.end());
     weights.insert(weights.end(), f.value.begin(), f.value.end());
   }
@@ -452,6 +461,12 @@ std::vector<Explanation> Model::explain(const std::vector<std::string>& texts) c
             probs[idx[r]].assign(row, row + C);
             logit_rows[idx[r]].assign(lrow, lrow + C);
           }
+        },
+        // A fact's removal removes it from the lexical side channel too, where the model counts
+        // its words there (lexical_knowledge): the change is then the fact's whole effect.
+        [&](std::size_t k) -> const InjectedTriple* {
+          if (items[k].second < 0 || !im.spec.lexical_knowledge) return nullptr;
+          return &base[items[k].first - g0].injected[static_cast<std::size_t>(items[k].second)];
         });
     std::size_t k = 0;
     for (std::size_t i = g0; i < g1; ++i) {

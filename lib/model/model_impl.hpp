@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,11 +71,15 @@ struct Model::Impl {
   };
   std::vector<Tagged> tag_sentences(const std::vector<std::vector<std::string>>& sentences) const;
   // The side channel's features of a text (a pair: a, b), the KG's facts included when
-  // spec.lexical_knowledge; `idf` as in lexical_features.
-  LexicalFeatures lexical_of(std::string_view a, std::string_view b, const float* idf) const;
-  // The lexical features of texts a[i] (b[i]) for i in `texts`, as embedding_bag takes them.
+  // spec.lexical_knowledge; `idf` as in lexical_features. `drop`: a fact of a's to leave out
+  // (explain: the side channel without the fact whose branch is removed).
+  LexicalFeatures lexical_of(std::string_view a, std::string_view b, const float* idf,
+                             const InjectedTriple* drop = nullptr) const;
+  // The lexical features of texts a[i] (b[i]) for i in `texts`, as embedding_bag takes them;
+  // `drops`, when given, one fact (or nullptr) per entry of `texts` to leave out.
   std::array<torch::Tensor, 3> lexical_batch(const std::vector<std::string>& a, const std::vector<std::string>& b,
-                                             const std::vector<std::size_t>& texts) const;
+                                             const std::vector<std::size_t>& texts,
+                                             const std::vector<const InjectedTriple*>* drops = nullptr) const;
   std::size_t batch_end(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
                         std::size_t batch_size) const;
   Batch make_batch(const std::vector<SentenceTree>& trees, const std::vector<std::size_t>& order, std::size_t begin,
@@ -87,10 +92,11 @@ struct Model::Impl {
   template <typename Fn>
   void run_batches(const std::vector<std::string>& a, const std::vector<std::string>& b, Fn&& fn) const;
   // The loop itself over `count` trees made by make(i); text_of(i) is the text (of a, b) whose
-  // lexical features go with tree i (explain: several trees of one text).
-  template <typename Make, typename TextOf, typename Fn>
+  // lexical features go with tree i (explain: several trees of one text); drop_of(i), when
+  // given, the fact the side channel leaves out for tree i (nullptr: none).
+  template <typename Make, typename TextOf, typename Fn, typename DropOf = std::nullptr_t>
   void run_tree_batches(std::size_t count, Make&& make, TextOf&& text_of, const std::vector<std::string>& a,
-                        const std::vector<std::string>& b, Fn&& fn) const;
+                        const std::vector<std::string>& b, Fn&& fn, DropOf&& drop_of = nullptr) const;
 };
 
 

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kbert/common/error.hpp"
@@ -33,9 +34,9 @@ void Model::Impl::run_batches(const std::vector<std::string>& a, const std::vect
       [](std::size_t i) { return i; }, a, b, std::forward<Fn>(fn));
 }
 
-template <typename Make, typename TextOf, typename Fn>
+template <typename Make, typename TextOf, typename Fn, typename DropOf>
 void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text_of, const std::vector<std::string>& a,
-                                   const std::vector<std::string>& b, Fn&& fn) const {
+                                   const std::vector<std::string>& b, Fn&& fn, DropOf&& drop_of) const {
   c10::InferenceMode guard;
   const std::size_t chunk = std::max<std::size_t>(run.batch_size * 16, 512);
   const std::size_t bs = std::max<std::size_t>(run.batch_size, 1);
@@ -55,7 +56,13 @@ void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text
       if (lexical) {
         std::vector<std::size_t> texts;
         for (std::size_t q = k; q < e; ++q) texts.push_back(text_of(c0 + order[q]));
-        lex = lexical_batch(a, b, texts);
+        if constexpr (std::is_same_v<std::decay_t<DropOf>, std::nullptr_t>) {
+          lex = lexical_batch(a, b, texts);
+        } else {
+          std::vector<const InjectedTriple*> drops;
+          for (std::size_t q = k; q < e; ++q) drops.push_back(drop_of(c0 + order[q]));
+          lex = lexical_batch(a, b, texts, &drops);
+        }
       }
       {
         std::lock_guard<std::mutex> lock(forward_mutex);

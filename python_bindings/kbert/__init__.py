@@ -16,7 +16,7 @@ from ._cpu import choose_cpu_kernels as _choose_cpu_kernels
 _choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
-    Index, KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, score_facts)
+    Index, KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, report, score_facts)
 from ._kbert import train as _train  # noqa: E402
 
 
@@ -33,4 +33,4 @@ def train(train, out, *, nproc=1, **kwargs):
     return train_ranks(nproc, train, out, kwargs)
 
 __all__ = ["Index", "KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "import_hf", "import_uer",
-           "score_facts", "train"]
+           "report", "score_facts", "train"]

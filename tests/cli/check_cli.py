@@ -7,6 +7,7 @@ options, invalid UTF-8, empty and very long texts, and the bench commands.
 import argparse
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -145,29 +146,39 @@ def main():
 
 
 COMMANDS = ["tree", "kg score", "bench tree", "bench kg", "bench index", "import-uer", "import-hf", "predict", "embed",
-            "bench encoder", "train", "pretrain", "vocab", "eval", "index", "search", "explain"]
+            "bench encoder", "train", "pretrain", "vocab", "eval", "index", "search", "explain", "env"]
 
 
 def check_usage_lists_options(k):
-    """Every option a command accepts is in its part of the usage text (they once drifted apart)."""
-    usage = run([k, "--help"]).stdout.decode()
-    sections, current = {}, None
-    for line in usage.splitlines():
-        head = next((c for c in sorted(COMMANDS, key=len, reverse=True) if line.startswith("  " + c + " ")), None)
-        if head:
-            current = head
-        elif not line.startswith("         "):
-            current = None
-        if current:
-            sections[current] = sections.get(current, "") + line + "\n"
-    sections["bench tree"] = sections.get("bench tree", "") + sections.get("tree", "")  # "(the options of tree)"
+    """Every command's --help lists every option it accepts, with the option table's default;
+    `kbert help --json` (the table) gives each command exactly the options it accepts; the
+    usage of every command is generated from one table, so that they cannot drift apart."""
+    r = run([k, "help", "--json"])
+    table = json.loads(r.stdout)
+    check(r.returncode == 0 and table, "kbert help --json prints the option table")
+    r = run([k, "--version"])
+    check(r.returncode == 0 and r.stdout.decode().startswith("kbert ") and r.stdout.decode().split()[1][0].isdigit(),
+          "kbert --version")
+    overview = run([k, "--help"]).stdout.decode()
     for command in COMMANDS:
+        check(f"  {command} " in overview, f"kbert --help lists {command}")
         r = run([k] + command.split() + ["--no-such-option"])
         err = r.stderr.decode()
-        known = err.split("(this command knows: ", 1)[1].split(")", 1)[0].split() if "this command knows" in err else []
-        check(r.returncode == 2 and known, f"{command}: an unknown option is a usage error listing the known ones")
-        missing = [o for o in known if o not in sections.get(command, "")]
-        check(not missing, f"the usage text of {command} misses {missing}")
+        known = err.split("(this command knows: ", 1)[1].split(";", 1)[0].split() if "this command knows" in err else []
+        check(r.returncode == 2 and known and f"kbert {command} --help" in err,
+              f"{command}: an unknown option is a usage error listing the known ones and pointing at --help")
+        in_table = sorted("--" + o["name"] for o in table if command in o["commands"])
+        check(sorted(known) == in_table, f"{command}: the parser and the table agree ({sorted(set(known) ^ set(in_table))})")
+        h = run([k] + command.split() + ["--help"])
+        text = h.stdout.decode()
+        check(h.returncode == 0 and text.startswith(f"usage: kbert {command}"), f"kbert {command} --help")
+        missing = [o for o in known if f"  {o} " not in text and not text.count(f"  {o}\n")]
+        check(not missing, f"the help of {command} misses {missing}")
+        for o in table:
+            if command in o["commands"] and o["default"]:
+                line = re.split(rf"\n  --{re.escape(o['name'])}[ \n]", text, maxsplit=1)[1].split("\n  --", 1)[0]
+                check(f"(default {o['default']})" in " ".join(line.split()),
+                      f"{command} --help shows --{o['name']}'s default {o['default']}")
 
 
 def check_option_errors(k, data):

@@ -104,6 +104,12 @@ def main():
         sys.exit(f"expected per-fact attributions in the explanations, found {attributed}")
     if similar < 3:
         sys.exit(f"expected the similar training reports of the explained reports, found {similar}")
+    # The HTML report of every test report (its page is checked in a browser by tests/report).
+    page = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S).group(1))
+    n_test = sum(1 for _ in open(os.path.join(out, "test.tsv"), encoding="utf-8")) - 1
+    if len(data["items"]) != n_test or data["baseline"] is None:
+        sys.exit(f"report.html: {len(data['items'])} reports for {n_test} test reports, baseline {data['baseline'] is not None}")
     print(f"check_fault_reports: table complete, best model saved, {explained} explained words checked against the KG, "
           f"{similar} similar training reports and {attributed} attributions checked")
 

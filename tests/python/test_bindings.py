@@ -434,7 +434,7 @@ def test_stub_defaults_are_the_cpp_defaults():
     stub = ast.parse(open(stub_path, encoding="utf-8").read())
     stubs = {n.name: n for n in stub.body if isinstance(n, ast.FunctionDef)}
     checked = 0
-    for name in ("train", "import_uer", "import_hf", "score_facts"):
+    for name in ("train", "import_uer", "import_hf", "score_facts", "report"):
         runtime = _defaults_of_signature(getattr(kbert._kbert, name).__doc__.splitlines()[0])
         node = stubs[name]
         text = ast.get_source_segment(open(stub_path, encoding="utf-8").read(), node)
@@ -626,3 +626,58 @@ def test_hops_trees_equal_the_cli(tmp_path):
     assert kbert.TreeOptions().hops == 1 and kbert.TreeOptions().max_facts == 0
     with pytest.raises(ValueError, match="hops"):
         kbert.SentenceTreeBuilder(g, options=kbert.TreeOptions(hops=0))
+
+
+def test_python_defaults_are_the_option_table():
+    """Every keyword default of the module that the option table also holds (its "python"
+    column, for the command the function stands for) is the table's: `kbert train --help`
+    and `help(kbert.train)` cannot disagree."""
+    table = json.loads(subprocess.run([CLI, "help", "--json"], check=True, capture_output=True, text=True).stdout)
+    functions = {"train": (kbert._kbert.train, "train"), "import_uer": (kbert._kbert.import_uer, "import-uer"),
+                 "import_hf": (kbert._kbert.import_hf, "import-hf"), "score_facts": (kbert._kbert.score_facts, "kg score"),
+                 "Model.load": (kbert.Model.load, "predict"), "TreeOptions": (kbert.TreeOptions.__init__, "tree"),
+                 "Model.embed": (kbert.Model.embed, "embed")}
+    checked = 0
+    for name, (fn, command) in functions.items():
+        sig = fn.__doc__.splitlines()[0]
+        if name == "TreeOptions":  # __init__(self: TreeOptions, ...) -> None
+            sig = sig.replace("self: kbert._kbert.TreeOptions, ", "")
+        if name == "Model.embed":
+            sig = sig.replace("self: kbert._kbert.Model, ", "")
+        for arg, value in _defaults_of_signature(sig).items():
+            rows = [r for r in table if r["python"] == arg and command in r["commands"]]
+            if not rows or not rows[0]["default"] or value is None or value is ...:
+                continue
+            row = rows[0]
+            want = {"count": int, "real": float}.get(row["kind"], str)(row["default"])
+            assert value == want and type(value) is type(want), (name, arg, value, want)
+            checked += 1
+    assert checked >= 30, checked
+
+
+def test_report_equals_the_cli(model_dir, tmp_path):
+    """kbert.report (a loaded model, baseline and index) writes the report `kbert report` writes
+    for the same directories: the same texts, predictions, facts, changes and neighbours."""
+    import re
+    data = tmp_path / "d.tsv"
+    data.write_text("label\ttext_a\n0\t我不高兴\n1\t这家酒店服务很好\n2\t房间太小 <b>x</b>\n", encoding="utf-8")
+    m = kbert.Model.load(model_dir)
+    ix = kbert.Index.build(m, ["我不高兴", "房间干净", "服务太差"], labels=["0", "1", "0"])
+    ix.save(str(tmp_path / "c.kbix"))
+    metrics = kbert.report(m, str(data), str(tmp_path / "py.html"), baseline=m, index=ix, similar=2, title="T")
+    assert metrics["examples"] == 3 and 0 <= metrics["macro_f1"] <= 1
+    subprocess.run([CLI, "report", "--model", model_dir, "--data", str(data), "--baseline", model_dir, "--index",
+                    str(tmp_path / "c.kbix"), "--similar", "2", "--title", "T", "--out", str(tmp_path / "cli.html")],
+                   check=True, capture_output=True)
+
+    def payload(path):
+        page = open(path, encoding="utf-8").read()
+        return json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))
+    py, cli = payload(tmp_path / "py.html"), payload(tmp_path / "cli.html")
+    assert py["items"] == cli["items"] and py["metrics"] == cli["metrics"] and py["baseline"] == cli["baseline"]
+    assert len(py["items"]) == 3 and all(len(i["similar"]) == 2 for i in py["items"])
+    assert py["items"][2]["text"] == "房间太小 <b>x</b>" and "<b>x</b>" not in open(tmp_path / "py.html").read()
+    with pytest.raises(ValueError, match="d2.tsv:2"):
+        (tmp_path / "d2.tsv").write_text("label\ttext_a\nnine\t我不高兴\n", encoding="utf-8")
+        kbert.report(m, str(tmp_path / "d2.tsv"), str(tmp_path / "x.html"))
+    assert not (tmp_path / "x.html").exists()

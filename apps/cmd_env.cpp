@@ -1,0 +1,54 @@
+// kbert env: the CPU, the instruction set kbert's kernels use, threads and version: what
+// every benchmark figure names.
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "kbert/common/cpu.hpp"
+#include "kbert/common/env.hpp"
+#include "kbert/common/options.hpp"
+
+namespace kbert::cli {
+
+int cmd_env(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  const cpu::Info& c = cpu::info();
+  auto chosen = [](const char* variable, const char* ours) -> std::string {
+    const char* set = std::getenv(variable);
+    return set ? std::string(set) + " (set by the user)" : *ours ? std::string(ours) : std::string("the library's own");
+  };
+  nlohmann::json j = {
+      {"version", std::string(options::version())},
+      {"cpu", c.model},
+      {"logical_cores", c.logical_cores},
+      {"isa", {{"avx2", c.avx2 && c.fma}, {"avx512", c.avx512}, {"avx512_vnni", c.avx512_vnni},
+               {"avx512_bf16", c.avx512_bf16}, {"amx_bf16", c.amx_bf16}, {"amx_int8", c.amx_int8}}},
+      {"best_isa", cpu::best_isa(c)},
+      {"bf16", cpu::bf16_path(c)},
+      {"openblas_coretype", chosen("OPENBLAS_CORETYPE", cpu::openblas_coretype(c))},
+      {"aten_cpu_capability", chosen("ATEN_CPU_CAPABILITY", cpu::aten_capability(c))},
+      {"threads", env::num_threads()},
+  };
+  if (args.flag("json")) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::cout << "kbert " << options::version() << "\n"
+            << "cpu:                 " << c.model << " (" << c.logical_cores << " logical cores)\n"
+            << "instruction sets:   ";
+  for (const auto& [name, has] : j["isa"].items())
+    if (has.get<bool>()) std::cout << " " << name;
+  std::cout << "\nwidest matrix ISA:   " << j["best_isa"].get<std::string>() << "\n"
+            << "bfloat16 products:   " << j["bf16"].get<std::string>()
+            << (c.amx_bf16 ? " (AMX tiles: faster than float32)"
+                           : c.avx512_bf16 ? " (native dot products; not faster than float32 GEMM without AMX)"
+                                           : " (emulated by oneDNN: slower than float32)")
+            << "\nOpenBLAS kernels:    " << j["openblas_coretype"].get<std::string>()
+            << "\nATen kernels:        " << j["aten_cpu_capability"].get<std::string>()
+            << "\nthreads:             " << env::num_threads() << " (--threads, else KBERT_NUM_THREADS, else every core)\n";
+  return 0;
+}
+
+}  // namespace kbert::cli

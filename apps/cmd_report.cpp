@@ -1,0 +1,53 @@
+// kbert report: an HTML report of a classifier on labelled data (kbert/report/).
+#include <iostream>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "kbert/common/cpu.hpp"
+#include "kbert/common/options.hpp"
+#include "kbert/index/vector_index.hpp"
+#include "kbert/model/model.hpp"
+#include "kbert/report/collect.hpp"
+#include "kbert/train/data.hpp"
+
+namespace kbert::cli {
+
+RunOptions run_options(const Args& args);  // cmd_model.cpp: the options of every command that runs a model
+
+int cmd_report(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  if (!args.has("model") || !args.has("data")) throw UsageError("report needs --model DIR and --data FILE");
+  const RunOptions run = run_options(args);
+  const Model model = Model::load(args.value("model"), run);
+  const Dataset data = Dataset::load(args.value("data"));
+  report::CollectOptions o;
+  Model baseline;
+  if (args.has("baseline")) {
+    RunOptions b = run;
+    b.kg.reset();  // the baseline's own KG (none for a model without knowledge)
+    baseline = Model::load(args.value("baseline"), b);
+    o.baseline = &baseline;
+  }
+  std::optional<VectorIndex> index;
+  if (args.has("index")) {
+    index = VectorIndex::open(args.value("index"));
+    o.index = &*index;
+  }
+  o.similar = args.size_value("similar");
+  report::Data d = report::collect(model, data, o);
+  d.title = args.value("title");
+  d.model_name = args.value("model");
+  if (args.has("baseline")) d.baseline_name = args.value("baseline");
+  d.about = {{"model", args.value("model")},
+             {"data", args.value("data") + " (" + std::to_string(data.size()) + " texts)"},
+             {"kbert", std::string(options::version())},
+             {"cpu", cpu::info().model}};
+  if (args.has("baseline")) d.about.push_back({"baseline", args.value("baseline")});
+  if (args.has("index")) d.about.push_back({"index", args.value("index")});
+  report::write_html(args.value("out"), d);
+  std::cerr << "kbert report: " << d.items.size() << " texts, macro-F1 " << d.metrics.macro_f1 << ", written to "
+            << args.value("out") << "\n";
+  return 0;
+}
+
+}  // namespace kbert::cli

@@ -1,0 +1,38 @@
+// What the CPU can do, read once from /proc/cpuinfo, and the kernels kbert chooses from it.
+// Every benchmark names the CPU and the instruction set its kernels used (kbert env,
+// kbert bench encoder).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kbert::cpu {
+
+struct Info {
+  std::string model;               ///< "AMD EPYC 9R14 96-Core Processor" ("unknown" when unreadable)
+  unsigned logical_cores = 0;      ///< online hardware threads
+  bool avx2 = false, fma = false;
+  bool avx512 = false;             ///< AVX-512 F, BW, DQ, VL and CD (Skylake-X and later)
+  bool avx512_vnni = false;        ///< int8 dot products
+  bool avx512_bf16 = false;        ///< bfloat16 dot products (Cooper Lake, Zen 4, Sapphire Rapids)
+  bool amx_bf16 = false, amx_int8 = false;  ///< AMX tiles (Sapphire Rapids and later)
+};
+
+/// This machine's CPU (read once; /proc/cpuinfo).
+const Info& info();
+/// `info` of a /proc/cpuinfo text (tests give their own).
+Info parse_cpuinfo(const std::string& text);
+
+/// The best instruction set of `c` for matrix products: "amx_bf16", "avx512_bf16",
+/// "avx512", "avx2" or "baseline".
+const char* best_isa(const Info& c);
+/// How bfloat16 products run on `c`: "amx" (tiles: faster than float32), "avx512_bf16"
+/// (native dot products, not faster than float32 GEMM on the CPUs measured) or "emulated".
+const char* bf16_path(const Info& c);
+/// The OpenBLAS core type and the ATen CPU capability kbert sets for `c` (before LibTorch
+/// loads, unless the user set OPENBLAS_CORETYPE / ATEN_CPU_CAPABILITY); "" where the
+/// libraries' own choice is kept.
+const char* openblas_coretype(const Info& c);
+const char* aten_capability(const Info& c);
+
+}  // namespace kbert::cpu
