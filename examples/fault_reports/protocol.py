@@ -49,7 +49,10 @@ from baselines import read_tsv, report  # noqa: E402
 # logistic regression, then fixed: epoch 0 is the fit alone), of the report's words ("words")
 # or of its words and the objects of the facts the KG holds for it ("facts",
 # --lexical-knowledge). base: the same model without knowledge, which a row is compared to.
-Config = collections.namedtuple("Config", "label kg gate truncation lexical base")
+# encoder: None (the shipped encoder), or the shipped encoder after continued MLM on the
+# training narratives ("text") or on them and the cause ontology's facts written as
+# sentences ("facts": knowledge in pre-training rather than in the tree).
+Config = collections.namedtuple("Config", "label kg gate truncation lexical base encoder", defaults=(None,))
 CONFIGS = {
     "no_kg": Config("kbert, no KG", None, False, "kbert", None, None),
     "causes": Config("K-BERT: cause ontology", "causes.tsv", False, "kbert", None, "no_kg"),
@@ -60,10 +63,15 @@ CONFIGS = {
     "energy_gate": Config("K-BERT: energy KG + knowledge gate (trunk first)", "energy.spo", True, "trunk_first", None,
                           "no_kg"),
     "lex_words": Config("kbert + lexical side channel, no KG", None, False, "kbert", "words", None),
+    "mlm_text": Config("kbert, no KG, encoder after continued MLM on the training narratives", None, False, "kbert",
+                       None, "no_kg", "text"),
+    "mlm_facts": Config("kbert, no KG, encoder after continued MLM on the narratives + the ontology's facts as "
+                        "sentences", None, False, "kbert", None, "mlm_text", "facts"),
     "lex_causes": Config("K-BERT + lexical side channel, cause ontology (tree and side channel)", "causes.tsv", False,
                          "kbert", "facts", "lex_words"),
 }
 LEXICAL_BUCKETS = 262144
+MLM_EPOCHS = 2  # continued pre-training of the shipped encoder (encoder "text" / "facts")
 BOOTSTRAP = 2000
 
 
@@ -172,6 +180,34 @@ def kg_facts(kbert, kg, vocab, texts, out):
     return facts
 
 
+def fact_sentences(path):
+    """The cause ontology's facts as sentences: "backhoe is a circumstance of excavation damage."."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        f.readline()
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) >= 3 and all(cols[:3]):
+                out.append(f"{cols[0]} {cols[1]} {cols[2]}.")
+    return out
+
+
+def continued_encoder(kbert, model, kind, train_file, out_dir, epochs, max_length, threads):
+    """The shipped encoder after MLM on `train_file`'s narratives (kind "text") or on them and
+    the cause ontology's facts as sentences (kind "facts"); built once, kept in out_dir."""
+    if os.path.exists(os.path.join(out_dir, "kbert.json")):
+        return out_dir
+    texts = read_tsv(train_file)[1]
+    if kind == "facts":
+        texts = texts + fact_sentences(os.path.join(DATA, "causes.tsv"))
+    corpus = out_dir + ".corpus.txt"
+    write_atomic(corpus, "".join(" ".join(t.split()) + "\n" for t in texts))
+    log(f"[encoder] continued MLM ({kind}): {len(texts)} lines, {epochs} epoch(s)")
+    run([kbert, "pretrain", "--model", model, "--corpus", corpus, "--out", out_dir, "--epochs", str(epochs),
+         "--max-length", str(max_length), "--seed", "7", "--threads", str(threads), "--quiet"], out_dir + ".json")
+    return out_dir
+
+
 def run(cmd, out_json, stdin_text=None):
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, input=stdin_text, capture_output=True, text=True)
@@ -229,9 +265,13 @@ def main():
     for c in configs:
         if c not in CONFIGS:
             sys.exit(f"protocol: unknown configuration {c!r} (known: {', '.join(CONFIGS)})")
-    for c in list(configs):  # every knowledge row is compared with its base
-        if CONFIGS[c].base and CONFIGS[c].base not in configs:
-            configs.insert(0, CONFIGS[c].base)
+    grown = True
+    while grown:  # every knowledge row is compared with its base (and that with its own)
+        grown = False
+        for c in list(configs):
+            if CONFIGS[c].base and CONFIGS[c].base not in configs:
+                configs.insert(0, CONFIGS[c].base)
+                grown = True
     if not seeds:
         sys.exit("protocol: --seeds needs at least one seed")
     for path in (args.kbert, args.model):
@@ -255,9 +295,20 @@ def main():
     train, valid, test = read_tsv(files["train"]), read_tsv(files["valid"]), read_tsv(files["test"])
     classes = sorted(set(train[0]))
 
+    def encoder(name, stage):
+        """The encoder a configuration starts from: the shipped one, or its continued MLM on the
+        stage's training narratives (validation: 2004-2016; final: 2004-2020)."""
+        kind = CONFIGS[name].encoder
+        if not kind:
+            return args.model
+        train_file = files["train"] if stage == "validation" else files["full"]
+        return continued_encoder(args.kbert, args.model, kind, train_file, os.path.join(out, f"encoder_{kind}_{stage}"),
+                                 1 if args.quick else MLM_EPOCHS, max_length, 2)
+
     def train_cmd(name, seed, train_file, dev_file, test_file, n_epochs, out_dir, lexical_c=None):
-        return train_command(args.kbert, args.model, name, seed, train_file, dev_file, test_file, n_epochs, out_dir,
-                             max_length, args.learning_rate, threads, lexical_c)
+        stage = "validation" if dev_file else "final"
+        return train_command(args.kbert, encoder(name, stage), name, seed, train_file, dev_file, test_file, n_epochs,
+                             out_dir, max_length, args.learning_rate, threads, lexical_c)
 
     # 1. Validation stage.
     def validate(item):
@@ -283,6 +334,8 @@ def main():
             f" (best epoch {max(r['curve'], key=r['curve'].get)}, {r['seconds']:.0f} s)")
         return r
 
+    for c in configs:  # the continued-MLM encoders first, one at a time (each uses both cores)
+        encoder(c, "validation")
     items = [(c, s) for c in configs for s in seeds]
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         val = dict(zip(items, pool.map(validate, items)))
@@ -340,6 +393,8 @@ def main():
                                           "seconds": seconds, "epochs": final_epochs[name]}))
         return json.load(open(res))
 
+    for c in finals:
+        encoder(c, "final")
     items = [(c, s) for c in finals for s in seeds]
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         fin = dict(zip(items, pool.map(final, items)))
