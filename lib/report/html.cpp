@@ -158,7 +158,7 @@ window.addEventListener("error", function (e) {
   var longest = 0;
   labels.forEach(function (l) { longest = Math.max(longest, l.length); });
   var left = Math.min(230, 14 + 6.5 * longest), top = Math.min(170, 14 + 5.5 * longest);
-  var W = left + n * cell + 10, H = top + n * cell + 10;
+  var W = left + n * cell + 10 + Math.ceil(4.5 * longest), H = top + n * cell + 10;  // rotated labels lean right
   var cm = svg("svg", {id: "confusion", width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
   var maxc = 1;
   D.metrics.confusion.forEach(function (row) { row.forEach(function (v) { if (v > maxc) maxc = v; }); });
@@ -265,9 +265,10 @@ window.addEventListener("error", function (e) {
       c.appendChild(el("div", {"class": "muted"}, "most similar indexed reports:"));
       var ul = el("ul", {"class": "similar"});
       it.similar.forEach(function (s) {
-        var li = el("li");
+        var li = el("li", {title: s.text});  // the whole text on hover; the first 300 characters shown
         li.appendChild(el("b", {}, s.label ? s.label : "(no label)"));
-        li.appendChild(document.createTextNode(" " + fmt(s.score, 2) + "  " + s.text));
+        var short = s.text.length > 300 ? s.text.slice(0, 300) + "\u2026" : s.text;
+        li.appendChild(document.createTextNode(" " + fmt(s.score, 2) + "  " + short));
         ul.appendChild(li);
       });
       c.appendChild(ul);
