@@ -38,6 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 DATA = os.path.join(REPO, "data", "kbert")
 BOOTSTRAP = 2000
+sys.path.insert(0, os.path.join(REPO, "examples", "fault_reports"))
+from protocol import log, write_atomic  # noqa: E402
 VARIANTS = {
     "no_kg": ("no KG", ["--kg", "none"]),
     "kbert": ("K-BERT", []),
@@ -57,16 +59,6 @@ TASKS = {
         train=["--task", "ner", "--epochs", "5", "--learning-rate", "3e-4", "--max-length", "256",
                "--max-entities", "2"]),
 }
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def write_atomic(path, text):
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def take(src, dst, n):
