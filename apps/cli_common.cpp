@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "kbert/common/env.hpp"
+#include "kbert/common/progress.hpp"
 #include "kbert/tree/limits.hpp"
 
 #include <filesystem>
@@ -235,13 +236,15 @@ Truncation truncation_option(const Args& args) {
   }
 }
 
-std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg) {
+std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg, ProgressLine* progress, std::size_t steps) {
   KgLoadOptions kg_opt;
   kg_opt.strict = !args.flag("lenient");
   if (args.has("kg-format")) kg_opt.format = parse_kg_format(args.value("kg-format"));
-  std::size_t bad = 0;
-  for (const auto& path : args.kg_files()) {
+  std::size_t bad = 0, loaded = 0;
+  const std::vector<std::string> files = args.kg_files();
+  for (const auto& path : files) {
     KgLoadReport rep = kg.load(path, kg_opt);
+    if (progress) progress->update(++loaded, steps ? steps : files.size());
     bad += rep.bad_lines;
     if (rep.bad_lines > 0) {
       std::cerr << "kbert: " << path << ": skipped " << rep.bad_lines << " bad line(s)";

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kbert/common/options.hpp"
+#include "kbert/common/progress.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
 #include "kbert/tree/sentence_tree.hpp"
@@ -75,8 +76,10 @@ void refuse_output_over_inputs(const std::string& out, const std::vector<std::st
 /// where kbert replaces a path itself, never through a link to a file elsewhere.
 void refuse_symlink_output(const std::string& out);
 /// Loads every --kg file but "none" into `kg` (--lenient, --kg-format), reporting skipped
-/// lines on stderr; returns how many lines were skipped.
-std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg);
+/// lines on stderr; returns how many lines were skipped. `progress`, when given, counts the
+/// files loaded of `steps` (0: the number of files).
+std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg, ProgressLine* progress = nullptr,
+                          std::size_t steps = 0);
 /// --hops and --max-facts into `opt` (usage errors name a bad value).
 void hops_options(const Args& args, TreeOptions& opt);
 

@@ -6,6 +6,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "kbert/common/progress.hpp"
 #include "kbert/train/data.hpp"
 #include "kbert/train/fact_scores.hpp"
 
@@ -38,15 +39,20 @@ int kg_compile(int argc, char** argv) {
   if (args.kg_files().empty() || !args.has("out")) throw UsageError("kg compile needs --kg FILE (one or more) and --out FILE.kbkg");
   const auto t0 = std::chrono::steady_clock::now();
   KnowledgeGraph kg;
-  const std::size_t bad = load_kg_files(args, kg);
+  // Steps: each file loaded, the compiled file written, then opened to check it.
+  const std::size_t steps = args.kg_files().size() + 2;
+  ProgressLine progress("kbert kg compile", "steps", !args.flag("quiet"));
+  const std::size_t bad = load_kg_files(args, kg, &progress, steps);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string out = args.value("out");
   refuse_output_over_inputs(out, args.kg_files());
   refuse_symlink_output(out);
   kg.save_compiled(out);
+  progress.update(steps - 1, steps);
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   KnowledgeGraph check;
   check.load(out);  // what every --kg will do with it: refuses a bad write at once
+  progress.update(steps, steps);
   nlohmann::json j = {{"triples", check.num_triples()},       {"vertices", check.num_vertices()},
                       {"relations", check.num_relations()},   {"surface_forms", check.num_surface_forms()},
                       {"duplicates", check.duplicate_triples()}, {"bad_lines", bad},

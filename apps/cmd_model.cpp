@@ -13,6 +13,7 @@
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/cpu.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/common/progress.hpp"
 #include "kbert/index/retrieval.hpp"
 #include "kbert/model/model.hpp"
 #include "kbert/train/data.hpp"
@@ -107,6 +108,11 @@ RunOptions run_options(const Args& args) {
   if (args.takes("max-length") && args.has("max-length")) r.max_length = args.size_value("max-length", TreeOptions().max_length);
   r.precision = precision_option(args);
   r.max_tokens = args.size_value("max-tokens", r.max_tokens);
+  if (!args.flag("quiet")) {  // a progress line on a terminal (kbert/common/progress.hpp)
+    const bool trees = args.command() == "explain" || args.command() == "report";
+    auto line = std::make_shared<ProgressLine>("kbert " + args.command(), trees ? "trees" : "texts", true);
+    r.on_progress = [line](std::size_t done, std::size_t total) { line->update(done, total); };
+  }
   return r;
 }
 

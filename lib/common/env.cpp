@@ -42,6 +42,8 @@ unsigned num_threads() {
   return hw ? hw : 1;
 }
 
+double progress_after() { return static_cast<double>(integer_variable("KBERT_PROGRESS_AFTER", 1, 0, 3600)); }
+
 Distributed distributed() {
   Distributed d;
   d.world = static_cast<int>(integer_variable("WORLD_SIZE", 1, 1, 4096));

@@ -162,6 +162,8 @@ const std::vector<Option> kTable = {
     {"discriminator-weight", "pretrain", Kind::kReal, "50", 0, kBig, "", "electra: weight of the detection loss", ""},
     {"nproc", FIT_CMDS, Kind::kCount, "1", 1, kThreads, "", "local data-parallel ranks", "nproc"},
     {"quiet", FIT_CMDS, Kind::kFlag, "", 0, 0, "", "no progress output", ""},
+    {"quiet", RUN_CMDS ",kg compile", Kind::kFlag, "", 0, 0, "",
+     "no progress line (it is drawn only when stderr is a terminal, after a second)", ""},
 
     // Running a model.
     {"threads", "kg score,train,pretrain," RUN_CMDS, Kind::kCount, "0", 0, kThreads, "",

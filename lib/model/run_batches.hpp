@@ -40,6 +40,7 @@ void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text
   c10::InferenceMode guard;
   const std::size_t chunk = std::max<std::size_t>(run.batch_size * 16, 512);
   const std::size_t bs = std::max<std::size_t>(run.batch_size, 1);
+  std::size_t done = 0;
   for (std::size_t c0 = 0; c0 < count; c0 += chunk) {
     const std::size_t c1 = std::min(count, c0 + chunk);
     std::vector<SentenceTree> trees(c1 - c0);
@@ -83,6 +84,8 @@ void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text
       std::vector<std::size_t> idx;
       for (std::size_t q = k; q < e; ++q) idx.push_back(c0 + order[q]);
       fn(batch, hidden, logits, idx, trees, order, k, c0);
+      done += e - k;
+      if (run.on_progress) run.on_progress(done, count);
     }
   }
 }

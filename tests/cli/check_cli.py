@@ -139,6 +139,8 @@ def main():
 
     check_usage_lists_options(k)
     check_option_errors(k, a.data)
+    with tempfile.TemporaryDirectory() as d:
+        check_progress(k, a.data, d)
 
     if FAILED:
         raise SystemExit(f"{len(FAILED)} CLI check(s) failed")
@@ -147,6 +149,40 @@ def main():
 
 COMMANDS = ["tree", "kg score", "bench tree", "bench kg", "bench index", "import-uer", "import-hf", "predict", "embed",
             "bench encoder", "train", "pretrain", "vocab", "eval", "index", "search", "explain", "env"]
+
+
+def on_terminal(cmd, stdin=b"", env_extra=None):
+    """Runs cmd with stderr on a pseudo-terminal (as a user at a shell would); returns (exit
+    status, what the terminal showed)."""
+    import pty
+    master, slave = pty.openpty()
+    env = dict(os.environ, KBERT_PROGRESS_AFTER="0", **(env_extra or {}))
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    p.communicate(stdin, timeout=600)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return p.returncode, shown.decode("utf-8", "replace")
+
+
+def check_progress(k, data, d):
+    """A progress line on a terminal, none with --quiet or when stderr is not a terminal."""
+    spo = os.path.join(data, "HowNet.spo")
+    rc, shown = on_terminal([k, "kg", "compile", "--kg", spo, "--out", os.path.join(d, "p1.kbkg")])
+    check(rc == 0 and "kbert kg compile: 3/3 steps" in shown and "\r" in shown, f"kg compile draws its progress: {shown!r}")
+    rc, shown = on_terminal([k, "kg", "compile", "--kg", spo, "--out", os.path.join(d, "p2.kbkg"), "--quiet"])
+    check(rc == 0 and "steps" not in shown, "--quiet: no progress line")
+    r = subprocess.run([k, "kg", "compile", "--kg", spo, "--out", os.path.join(d, "p3.kbkg")], capture_output=True,
+                       env=dict(os.environ, KBERT_PROGRESS_AFTER="0"))
+    check(r.returncode == 0 and b"steps" not in r.stderr, "stderr not a terminal: no progress line")
 
 
 def check_usage_lists_options(k):

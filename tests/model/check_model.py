@@ -453,6 +453,18 @@ def attribution(k, data, d):
               fact["prob_without"], by_hand["probs"][label], 1e-5)
 
 
+def progress(k, d, model, reviews):
+    """predict on a terminal draws a progress line of the texts done (on stderr; stdout keeps
+    only the predictions); with --quiet it does not."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cli"))
+    from check_cli import on_terminal
+    stdin = "".join(t + "\n" for t in reviews).encode()
+    rc, shown = on_terminal([k, "predict", "--model", model, "--batch-size", "4"], stdin)
+    check(rc == 0 and f"kbert predict: {len(reviews)}/{len(reviews)} texts" in shown, f"predict's progress line: {shown[-200:]!r}")
+    rc, shown = on_terminal([k, "predict", "--model", model, "--quiet"], stdin)
+    check(rc == 0 and "texts" not in shown, "predict --quiet: no progress line")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kbert", required=True)
@@ -470,6 +482,7 @@ def main():
         model = visibility_and_padding(a.kbert, a.data, d)
         retrieval(a.kbert, a.data, d, model)
         attribution(a.kbert, a.data, d)
+        progress(a.kbert, d, model, reviews)
         bad_checkpoints(a.kbert, d)
     for name, v in sorted(WORST.items()):
         print(f"  {name}: max |diff| {v:.2e}")

@@ -10,6 +10,9 @@ namespace kbert::env {
 std::string spm_plugin();
 /// KBERT_NUM_THREADS: default worker threads; 0 or unset: all hardware threads.
 unsigned num_threads();
+/// KBERT_PROGRESS_AFTER: seconds a command runs before its progress line appears (default 1;
+/// 0 to 3600).
+double progress_after();
 
 /// The rank of this process in a data-parallel run, from torchrun's variables.
 struct Distributed {

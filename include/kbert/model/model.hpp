@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,9 @@ struct RunOptions {
   std::optional<std::string> kg;        ///< override the directory's KG: a file, or "none" for no injection
   std::optional<std::size_t> max_length;  ///< override tree.max_length
   Precision precision = Precision::kFloat32;  ///< bf16: faster on CPUs with AVX512-BF16 / AMX; outputs are float32
+  /// Called after every batch of a predict / embed / explain / evaluate call with the trees done
+  /// and the call's total (kbert's commands draw their progress line with it); may be empty.
+  std::function<void(std::size_t done, std::size_t total)> on_progress;
 };
 
 struct Prediction {
