@@ -1,4 +1,5 @@
 // kbert report: an HTML report of a classifier on labelled data (kbert/report/).
+#include <filesystem>
 #include <iostream>
 
 #include "cli_common.hpp"
@@ -36,8 +37,14 @@ int cmd_report(int argc, char** argv) {
   o.similar = args.size_value("similar");
   report::Data d = report::collect(model, data, o);
   d.title = args.value("title");
-  d.model_name = args.value("model");
-  if (args.has("baseline")) d.baseline_name = args.value("baseline");
+  // Short names in the tables and legends (the directories' own names); the paths are in the header.
+  auto name_of = [](std::string path) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    return std::filesystem::path(path).filename().string();
+  };
+  d.model_name = name_of(args.value("model"));
+  if (args.has("baseline")) d.baseline_name = name_of(args.value("baseline"));
+  if (d.baseline_name == d.model_name) d.baseline_name += " (baseline)";
   d.about = {{"model", args.value("model")},
              {"data", args.value("data") + " (" + std::to_string(data.size()) + " texts)"},
              {"kbert", std::string(options::version())},

@@ -195,7 +195,8 @@ window.addEventListener("error", function (e) {
       f1.appendChild(svg("text", {x: fl + barW * b + 4, y: y + 24, "class": "muted"}, fmt(b, 2)));
     }
   });
-  var legend = el("div", {"class": "muted"}, D.baseline ? "dark: " + D.model_name + "; light: " + D.baseline_name : "");
+  var legend = el("div", {"class": "muted", style: "max-width: " + fw + "px"},
+                  D.baseline ? "dark: " + D.model_name + "; light: " + D.baseline_name : "");
   document.getElementById("f1-box").appendChild(f1);
   document.getElementById("f1-box").appendChild(legend);
 
