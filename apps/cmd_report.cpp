@@ -4,6 +4,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "model_cli.hpp"
 #include "kbert/common/cpu.hpp"
 #include "kbert/common/options.hpp"
 #include "kbert/index/vector_index.hpp"
@@ -13,7 +14,7 @@
 
 namespace kbert::cli {
 
-RunOptions run_options(const Args& args);  // cmd_model.cpp: the options of every command that runs a model
+
 
 int cmd_report(int argc, char** argv) {
   Args args(argc, argv, 2);

@@ -1,0 +1,177 @@
+// kbert train | pretrain: fine-tuning and pre-training (the library's run_train_job and
+// pretrain_encoder do the work; this translates the options).
+#include <algorithm>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "kbert/common/error.hpp"
+#include "kbert/model/model.hpp"
+#include "kbert/train/data.hpp"
+#include "kbert/train/trainer.hpp"
+#include "model_cli.hpp"
+
+namespace kbert::cli {
+namespace {
+
+// A fresh model from --config (UER or Hugging Face JSON) and --vocab.
+Model create_from_config(const Args& args, const ModelSpec& spec, const RunOptions& run) {
+  if (!args.has("vocab")) throw UsageError("--config needs --vocab");
+  return Model::create(args.value("config"), spec, args.value("vocab"), run);
+}
+
+// The options of the training loop that train and pretrain share; the defaults are o's own.
+void read_loop_options(const Args& args, TrainOptions& o) {
+  o.epochs = args.size_value("epochs", o.epochs);
+  o.batch_size = args.size_value("batch-size", o.batch_size);
+  o.accumulation = args.size_value("accumulation", o.accumulation);
+  o.learning_rate = args.double_value("learning-rate", o.learning_rate);
+  o.warmup = args.double_value("warmup", o.warmup);
+  o.weight_decay = args.double_value("weight-decay", o.weight_decay);
+  o.max_grad_norm = args.double_value("max-grad-norm", o.max_grad_norm);
+  o.seed = args.size_value("seed", o.seed);
+  o.resume = args.flag("resume");
+  o.group_by_length = !args.flag("no-length-grouping");
+  o.stop_after_steps = args.size_value("stop-after-steps", o.stop_after_steps);
+  o.checkpoint_every = args.size_value("checkpoint-every", o.checkpoint_every);
+  o.progress = !args.flag("quiet");
+  o.precision = precision_option(args);
+}
+
+}  // namespace
+
+int train_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
+  if (args.has("model") && args.has("config"))
+    throw UsageError("train: --model and --config both given; neither wins: start from a model directory (--model DIR) "
+                     "or from a new model (--config F.json --vocab V), not both");
+  if (!args.has("model") && !args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
+  const std::string task = args.value("task", "classify");
+  if (task != "classify" && task != "ner") throw UsageError("--task must be classify or ner, got " + task);
+  const bool ner = task == "ner";
+  if (!ner && args.has("format")) throw UsageError("--format is for --task ner (bio-tsv or conll)");
+  if (ner && args.has("head")) throw UsageError("--task ner trains a tagger; --head is for classifiers");
+  if (ner && args.has("class-weights")) throw UsageError("--class-weights is for classifiers");
+  TrainJob job;  // every default below is the struct's own
+  job.task = task;
+  job.format = parse_tagged_format(args.value("format", "auto"));
+  job.train = args.value("train");
+  job.dev = args.value("dev", "");
+  job.test = args.value("test", "");
+  job.out = args.value("out");
+  ClassifierSetup& setup = job.setup;
+  setup.model_dir = args.value("model", "");
+  setup.config = args.value("config", "");
+  setup.vocab = args.value("vocab", "");
+  if (!setup.config.empty() && setup.vocab.empty()) throw UsageError("--config needs --vocab");
+  setup.tokenizer = args.value("tokenizer", setup.tokenizer);
+  setup.kg_files = args.kg_files();
+  setup.kg_none = args.has("kg") && setup.kg_files.empty();
+  const TreeOptions tree_defaults;
+  if (args.has("max-length")) setup.max_length = args.size_value("max-length", tree_defaults.max_length);
+  if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", tree_defaults.max_entities);
+  if (args.flag("predicate")) setup.predicate = true;
+  if (args.has("truncation")) setup.truncation = truncation_option(args);
+  if (args.has("hops") || args.has("max-facts")) {
+    TreeOptions hops;
+    hops_options(args, hops);
+    if (args.has("hops")) setup.hops = hops.hops;
+    if (args.has("max-facts")) setup.max_facts = hops.max_facts;
+  }
+  setup.pooling = pooling_option(args);
+  const std::string head_name = args.value("head", "kbert");
+  if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");
+  setup.head = ner ? HeadKind::kTagger : head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
+  setup.use_visible_matrix = !args.flag("no-visible-matrix");
+  setup.use_soft_positions = !args.flag("no-soft-position");
+  setup.threads = args.threads(setup.threads);
+  setup.lexical_buckets = args.size_value("lexical-buckets", setup.lexical_buckets);
+  if (ner && setup.lexical_buckets) throw UsageError("--lexical-buckets is for classifiers");
+  TrainOptions& o = job.options;
+  read_loop_options(args, o);
+  o.metric = args.value("metric", o.metric);  // empty: the task's usual metric
+  o.class_weights = args.value("class-weights", o.class_weights);
+  o.patience = args.size_value("patience", o.patience);
+  o.shuffle = !args.flag("no-shuffle");
+  o.lexical_learning_rate = args.double_value("lexical-learning-rate", o.lexical_learning_rate);
+  o.lexical_fit = args.value("lexical-fit", o.lexical_fit);
+  if (o.lexical_fit != "joint" && o.lexical_fit != "first") throw UsageError("--lexical-fit must be joint or first");
+  o.lexical_c = args.double_value("lexical-c", o.lexical_c);
+  setup.lexical_knowledge = args.flag("lexical-knowledge");
+  if ((args.has("lexical-fit") || args.has("lexical-c") || args.has("lexical-learning-rate") || setup.lexical_knowledge) &&
+      !setup.lexical_buckets)
+    throw UsageError("--lexical-fit, --lexical-c, --lexical-learning-rate and --lexical-knowledge need --lexical-buckets N");
+  if (args.has("lexical-c") && o.lexical_fit != "first") throw UsageError("--lexical-c is for --lexical-fit first");
+  setup.knowledge_gate = args.flag("knowledge-gate");
+  o.gate_learning_rate = args.double_value("gate-learning-rate", o.gate_learning_rate);
+  if (args.has("gate-learning-rate") && !setup.knowledge_gate) throw UsageError("--gate-learning-rate needs --knowledge-gate");
+  if (setup.knowledge_gate && !setup.use_visible_matrix)
+    throw UsageError("--knowledge-gate needs the visible matrix (it gates what a mention sees of its branches)");
+  const TrainResult r = run_train_job(job);
+  if (r.test) std::cerr << "test:\n" << r.test->to_table();
+  if (r.test_entities) std::cerr << "test:\n" << r.test_entities->to_table();
+  std::cout << to_json(r) << std::endl;
+  return 0;
+}
+
+int pretrain_cmd(int argc, char** argv) {
+  Args args(argc, argv, 2);
+  if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
+  if (args.has("model") && args.has("config"))
+    throw UsageError("pretrain: --model and --config both given; neither wins: start from a model directory (--model DIR) "
+                     "or from a new model (--config F.json --vocab V), not both");
+  if (!args.has("model") && !args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
+  std::vector<std::string> corpus;
+  {
+    std::ifstream in(args.value("corpus"));
+    if (!in) throw FileError(args.value("corpus"), "cannot open corpus");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") != std::string::npos) corpus.push_back(line);
+    }
+  }
+  set_random_seed(args.size_value("seed", PretrainOptions().seed));
+  RunOptions run;
+  run.threads = args.threads(run.threads);
+  const std::vector<std::string> kgs = args.kg_files();
+  Model model;
+  if (args.has("model")) {
+    if (args.has("kg")) run.kg = kgs.empty() ? std::string("none") : kgs.front();
+    model = Model::load(args.value("model"), run);
+    if (model.spec().head != HeadKind::kNone) model.reset_head(HeadKind::kNone, Pooling::kFirst, {});
+  } else {
+    ModelSpec spec;
+    spec.tokenizer.kind = args.value("tokenizer", spec.tokenizer.kind);
+    spec.tree.max_length = args.size_value("max-length", spec.tree.max_length);
+    spec.tree.max_entities = args.size_value("max-entities", spec.tree.max_entities);
+    spec.tree.predicate = args.flag("predicate");
+    spec.tree.add_special = true;
+    spec.kg_files = kgs;
+    spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
+    model = create_from_config(args, spec, run);
+  }
+  PretrainOptions o;  // every default is the struct's own
+  read_loop_options(args, o);
+  o.mask_probability = args.double_value("mask-probability", o.mask_probability);
+  o.whole_word = !args.flag("no-whole-word");
+  o.objective = args.value("objective", o.objective);
+  if (o.objective != "mlm" && o.objective != "electra") throw UsageError("--objective must be mlm or electra, got " + o.objective);
+  o.generator_layers = args.size_value("generator-layers", o.generator_layers);
+  o.discriminator_weight = args.double_value("discriminator-weight", o.discriminator_weight);
+  if (o.objective != "electra" && (args.has("generator-layers") || args.has("discriminator-weight")))
+    throw UsageError("--generator-layers and --discriminator-weight are for --objective electra");
+  PretrainResult r = pretrain_encoder(model, corpus, o, args.value("out"));
+  nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
+                      {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}, {"interrupted", r.interrupted}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace kbert::cli
