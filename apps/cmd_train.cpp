@@ -43,15 +43,21 @@ void read_loop_options(const Args& args, TrainOptions& o) {
   o.precision = precision_option(args);
 }
 
+// train and pretrain start from a model directory or from a new model, never both.
+void require_one_start(const Args& args) {
+  const std::string& c = args.command();
+  if (args.has("model") && args.has("config"))
+    throw UsageError(c + ": --model and --config both given; neither wins: start from a model directory (--model DIR) "
+                         "or from a new model (--config F.json --vocab V), not both");
+  if (!args.has("model") && !args.has("config")) throw UsageError(c + " needs --model DIR or --config F.json --vocab V");
+}
+
 }  // namespace
 
 int train_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
-  if (args.has("model") && args.has("config"))
-    throw UsageError("train: --model and --config both given; neither wins: start from a model directory (--model DIR) "
-                     "or from a new model (--config F.json --vocab V), not both");
-  if (!args.has("model") && !args.has("config")) throw UsageError("train needs --model DIR or --config F.json --vocab V");
+  require_one_start(args);
   const std::string task = args.value("task", "classify");
   if (task != "classify" && task != "ner") throw UsageError("--task must be classify or ner, got " + task);
   const bool ner = task == "ner";
@@ -123,10 +129,7 @@ int train_cmd(int argc, char** argv) {
 int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
-  if (args.has("model") && args.has("config"))
-    throw UsageError("pretrain: --model and --config both given; neither wins: start from a model directory (--model DIR) "
-                     "or from a new model (--config F.json --vocab V), not both");
-  if (!args.has("model") && !args.has("config")) throw UsageError("pretrain needs --model DIR or --config F.json --vocab V");
+  require_one_start(args);
   std::vector<std::string> corpus;
   {
     std::ifstream in(args.value("corpus"));
