@@ -1,9 +1,7 @@
 #include "cli_common.hpp"
 
 #include "commands.hpp"
-#include "kbert/common/env.hpp"
 #include "kbert/common/progress.hpp"
-#include "kbert/tree/limits.hpp"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -51,23 +49,6 @@ bool is_model_command(int argc, char** argv) {
 
 
 namespace {
-
-std::string same_spelling(std::string s) {  // trunk_first and trunk-first are one choice
-  std::replace(s.begin(), s.end(), '_', '-');
-  return s;
-}
-
-bool is_choice(const options::Option& o, const std::string& v) {
-  std::string_view list = o.choices;
-  const std::string want = same_spelling(v);
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    const std::size_t end = std::min(list.find('|', start), list.size());
-    if (same_spelling(std::string(list.substr(start, end - start))) == want) return true;
-    start = end + 1;
-  }
-  return false;
-}
 
 std::string range_text(const options::Option& o) {
   std::ostringstream s;
@@ -126,7 +107,7 @@ Args::Args(int argc, char** argv, int first) {
     if (is_flag && has_value) throw UsageError("option --" + name + " takes no value (got '" + value + "')");
     if (!is_flag && !has_value) throw UsageError("option --" + name + " needs a value");
     if (o->kind == options::Kind::kCount || o->kind == options::Kind::kReal) checked_number(*o, value);
-    if (o->kind == options::Kind::kChoice && !is_choice(*o, value))
+    if (o->kind == options::Kind::kChoice && !options::is_choice(*o, value))
       throw UsageError("--" + name + " must be one of " + std::string(o->choices) + ", got '" + value + "'");
     auto& slot = values_[name];
     if (!slot.empty() && !o->repeatable) throw UsageError("option --" + name + " given twice");
@@ -215,10 +196,7 @@ bool print_help_if_asked(int argc, char** argv) {
 }
 
 unsigned Args::threads(unsigned fallback) const {
-  const std::size_t n = size_value("threads", fallback);
-  if (n > env::kMaxThreads)
-    throw UsageError("--threads must be at most " + std::to_string(env::kMaxThreads) + ", got " + std::to_string(n));
-  return static_cast<unsigned>(n);
+  return static_cast<unsigned>(size_value("threads", fallback));  // at most env::kMaxThreads: the table's range
 }
 
 std::vector<std::string> Args::kg_files() const {
@@ -275,28 +253,17 @@ std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
   }
 
   TreeOptions opt;  // kg score takes no tree options: it scores with K-BERT's defaults
-  if (!args.takes("max-entities")) {
-    setup->builder = std::make_unique<SentenceTreeBuilder>(use_kg ? &setup->kg : nullptr, setup->tokenizer, opt);
-    return setup;
+  if (args.takes("max-entities")) {  // (ranges: the option table)
+    opt.max_entities = args.size_value("max-entities", opt.max_entities);
+    opt.max_length = args.size_value("max-length", opt.max_length);
+    opt.predicate = args.flag("predicate");
+    opt.add_special = args.flag("add-special");
+    if (args.has("truncation")) opt.truncation = truncation_option(args);
+    opt.hops = args.size_value("hops", opt.hops);
+    opt.max_facts = args.size_value("max-facts", opt.max_facts);
   }
-  opt.max_entities = args.size_value("max-entities", opt.max_entities);
-  opt.max_length = args.size_value("max-length", opt.max_length);
-  if (opt.max_length == 0) throw UsageError("--max-length must be at least 1");
-  opt.predicate = args.flag("predicate");
-  opt.add_special = args.flag("add-special");
-  if (args.has("truncation")) opt.truncation = truncation_option(args);
-  hops_options(args, opt);
   setup->builder = std::make_unique<SentenceTreeBuilder>(use_kg ? &setup->kg : nullptr, setup->tokenizer, opt);
   return setup;
-}
-
-void hops_options(const Args& args, TreeOptions& opt) {
-  opt.hops = args.size_value("hops", opt.hops);
-  if (opt.hops < 1 || opt.hops > kMaxHops)
-    throw UsageError("--hops must be from 1 to " + std::to_string(kMaxHops) + ", got " + std::to_string(opt.hops));
-  opt.max_facts = args.size_value("max-facts", opt.max_facts);
-  if (opt.max_facts > kMaxFacts)
-    throw UsageError("--max-facts must be at most " + std::to_string(kMaxFacts) + ", got " + std::to_string(opt.max_facts));
 }
 
 nlohmann::json fact_json(const InjectedTriple& x) {

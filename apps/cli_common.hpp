@@ -80,8 +80,6 @@ void refuse_symlink_output(const std::string& out);
 /// files loaded of `steps` (0: the number of files).
 std::size_t load_kg_files(const Args& args, KnowledgeGraph& kg, ProgressLine* progress = nullptr,
                           std::size_t steps = 0);
-/// --hops and --max-facts into `opt` (usage errors name a bad value).
-void hops_options(const Args& args, TreeOptions& opt);
 
 /// An injected fact as JSON: entity, relation, object, span [start, end), hop, parent.
 nlohmann::json fact_json(const InjectedTriple& x);

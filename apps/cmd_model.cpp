@@ -89,7 +89,6 @@ Pooling pooling_option(const Args& args) {
 RunOptions run_options(const Args& args) {
   RunOptions r;
   r.batch_size = args.size_value("batch-size", r.batch_size);
-  if (r.batch_size == 0) throw UsageError("--batch-size must be at least 1");
   r.threads = args.threads(r.threads);
   if (args.has("kg")) r.kg = args.value("kg");
   if (args.takes("max-length") && args.has("max-length")) r.max_length = args.size_value("max-length", TreeOptions().max_length);
@@ -138,7 +137,8 @@ int import_hf_cmd(int argc, char** argv) {
   o.tree.max_length = args.size_value("max-length", o.tree.max_length);
   o.tree.predicate = args.flag("predicate");
   if (args.has("truncation")) o.tree.truncation = truncation_option(args);
-  hops_options(args, o.tree);
+  o.tree.hops = args.size_value("hops", o.tree.hops);
+  o.tree.max_facts = args.size_value("max-facts", o.tree.max_facts);
   o.kg_files = args.kg_files();
   import_hf(o);
   std::cerr << "kbert import-hf: wrote " << o.out << "\n";

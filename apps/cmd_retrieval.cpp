@@ -135,7 +135,6 @@ int search_cmd(int argc, char** argv) {
     throw UsageError("search needs --index INDEX and --model DIR (the model the index was built with: an index names "
                      "no path that kbert would open; the model's fingerprint is checked against the index's)");
   const std::size_t k = args.size_value("k", 5);
-  if (k == 0) throw UsageError("--k must be at least 1");
   const std::string path = args.value("index");
   const VectorIndex ix = VectorIndex::open(path);
   // The index fixes how queries are embedded: the model's fingerprint, the KG and max_length.

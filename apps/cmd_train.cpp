@@ -84,12 +84,8 @@ int train_cmd(int argc, char** argv) {
   if (args.has("max-entities")) setup.max_entities = args.size_value("max-entities", tree_defaults.max_entities);
   if (args.flag("predicate")) setup.predicate = true;
   if (args.has("truncation")) setup.truncation = truncation_option(args);
-  if (args.has("hops") || args.has("max-facts")) {
-    TreeOptions hops;
-    hops_options(args, hops);
-    if (args.has("hops")) setup.hops = hops.hops;
-    if (args.has("max-facts")) setup.max_facts = hops.max_facts;
-  }
+  if (args.has("hops")) setup.hops = args.size_value("hops");
+  if (args.has("max-facts")) setup.max_facts = args.size_value("max-facts");
   setup.pooling = pooling_option(args);
   const std::string head_name = args.value("head", "kbert");
   if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");

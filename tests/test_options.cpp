@@ -16,16 +16,6 @@ namespace opt = kbert::options;
 
 namespace {
 
-bool in_choices(std::string_view choices, std::string_view v) {
-  std::size_t start = 0;
-  while (start <= choices.size()) {
-    const std::size_t end = std::min(choices.find('|', start), choices.size());
-    if (choices.substr(start, end - start) == v) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 double num(const char* command, const char* name) { return opt::default_number(command, name); }
 
 }  // namespace
@@ -44,7 +34,7 @@ TEST_CASE("option table: every row is well formed and names real commands", "[op
       CHECK(opt::find(c, o.name) == &o);  // no two rows of one name share a command
       start = end + 1;
     }
-    if (o.kind == opt::Kind::kChoice && !o.fallback.empty()) CHECK(in_choices(o.choices, o.fallback));
+    if (o.kind == opt::Kind::kChoice && !o.fallback.empty()) CHECK(opt::is_choice(o, o.fallback));
     if ((o.kind == opt::Kind::kCount || o.kind == opt::Kind::kReal) && !o.fallback.empty()) {
       const double d = std::stod(std::string(o.fallback));
       CHECK(d >= o.min);

@@ -271,14 +271,20 @@ const std::vector<Command> kCommands = {
      "Ends with a JSON line of the timings and the CPU kernels used."},
 };
 
-bool in_list(std::string_view list, std::string_view command) {
+// Whether `item` is one of `list`'s `sep`-separated entries, compared after `same`.
+template <typename Same>
+bool in_list(std::string_view list, char sep, std::string_view item, Same same) {
   std::size_t start = 0;
   while (start <= list.size()) {
-    const std::size_t end = std::min(list.find(',', start), list.size());
-    if (list.substr(start, end - start) == command) return true;
+    const std::size_t end = std::min(list.find(sep, start), list.size());
+    if (same(list.substr(start, end - start), item)) return true;
     start = end + 1;
   }
   return false;
+}
+
+bool in_list(std::string_view list, std::string_view command) {
+  return in_list(list, ',', command, [](std::string_view a, std::string_view b) { return a == b; });
 }
 
 std::string value_name(const Option& o) {
@@ -321,6 +327,16 @@ std::string wrap(const std::string& text, std::size_t indent, std::size_t width,
 }  // namespace
 
 const std::vector<Option>& table() { return kTable; }
+
+bool is_choice(const Option& option, std::string_view value) {
+  auto same = [](std::string_view a, std::string_view b) {  // trunk_first and trunk-first are one choice
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i] && !((a[i] == '_' || a[i] == '-') && (b[i] == '_' || b[i] == '-'))) return false;
+    return true;
+  };
+  return in_list(option.choices, '|', value, same);
+}
 const std::vector<Command>& commands() { return kCommands; }
 
 const Command* find_command(std::string_view name) {

@@ -47,6 +47,8 @@ const std::vector<Option>& table();
 const std::vector<Command>& commands();
 /// The command named `name` ("train", "bench tree"), or nullptr.
 const Command* find_command(std::string_view name);
+/// Whether `value` is one of a kChoice option's choices ('_' and '-' are one: trunk_first).
+bool is_choice(const Option& option, std::string_view value);
 /// The option `name` of `command`, or nullptr when the command does not take it.
 const Option* find(std::string_view command, std::string_view name);
 /// The options of `command`, in table order.
