@@ -8,10 +8,10 @@
 #include "kbert/common/output_dir.hpp"
 #include "kbert/model/model.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
-#include "io/model_spec.hpp"
-#include "model/checkpoint.hpp"
+#include "model/model_spec.hpp"
+#include "encoder/checkpoint.hpp"
 #include "model/model_impl.hpp"
-#include "model/tensor_io.hpp"
+#include "encoder/tensor_io.hpp"
 
 namespace kbert {
 

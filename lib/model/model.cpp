@@ -26,12 +26,12 @@
 #include "kbert/text/utf8.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
 #include "kbert/train/ner.hpp"
-#include "model/bert.hpp"
-#include "model/checkpoint.hpp"
+#include "encoder/bert.hpp"
+#include "encoder/checkpoint.hpp"
 #include "model/model_impl.hpp"
 #include "model/run_batches.hpp"
-#include "io/model_spec.hpp"
-#include "model/tensor_io.hpp"
+#include "model/model_spec.hpp"
+#include "encoder/tensor_io.hpp"
 
 namespace kbert {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kbert/common/error.hpp"
-#include "model/bert.hpp"
+#include "encoder/bert.hpp"
 #include "model/model_impl.hpp"
 
 namespace kbert {

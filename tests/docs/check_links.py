@@ -11,7 +11,7 @@ import sys
 LINK = re.compile(r"(?<!\!)\[(?:[^\]\[]|\[[^\]]*\])*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~)")
-# A repository path named in the text (`lib/model/bert.cpp`, docs/DESIGN.md): it must exist too.
+# A repository path named in the text (`lib/encoder/bert.cpp`, docs/DESIGN.md): it must exist too.
 PATH = re.compile(r"(?<![\w./-])((?:lib|include|apps|python_bindings|examples|tests|data|docs|scripts|\.ci)/[\w./+{},-]*[\w/}])")
 
 
@@ -80,7 +80,7 @@ def main():
         for no, named in named_paths(page):
             if "*" in named or "/build" in named or named == "examples/s":  # globs, outputs, "examples/s" the unit
                 continue
-            m = re.match(r"^(.*)\{([^}]*)\}(.*)$", named)  # lib/model/bert.{hpp,cpp}
+            m = re.match(r"^(.*)\{([^}]*)\}(.*)$", named)  # lib/encoder/bert.{hpp,cpp}
             for one in ([m.group(1) + x + m.group(3) for x in m.group(2).split(",")] if m else [named.rstrip(",")]):
                 count += 1
                 if not os.path.exists(os.path.join(repo, one)):

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include "io/model_spec.hpp"
+#include "model/model_spec.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/model/config.hpp"
 #include "kbert/tree/limits.hpp"

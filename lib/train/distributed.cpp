@@ -1,4 +1,4 @@
-#include "model/distributed.hpp"
+#include "train/distributed.hpp"
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>

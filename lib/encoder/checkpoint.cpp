@@ -1,4 +1,4 @@
-#include "model/checkpoint.hpp"
+#include "encoder/checkpoint.hpp"
 
 #include <torch/torch.h>
 

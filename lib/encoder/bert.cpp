@@ -1,4 +1,4 @@
-#include "model/bert.hpp"
+#include "encoder/bert.hpp"
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-#include "model/lexical_fit.hpp"
+#include "train/lexical_fit.hpp"
 
 #include <array>
 #include <cmath>

@@ -1,6 +1,6 @@
-#include "model/distributed.hpp"
-#include "model/train_loop.hpp"
-#include "model/train_report.hpp"
+#include "train/distributed.hpp"
+#include "train/train_loop.hpp"
+#include "train/train_report.hpp"
 
 #include <unistd.h>
 
@@ -21,10 +21,10 @@
 #include "kbert/common/error.hpp"
 #include "kbert/common/output_dir.hpp"
 #include "io/run_state.hpp"
-#include "model/allocator.hpp"
-#include "model/checkpoint.hpp"
+#include "encoder/allocator.hpp"
+#include "encoder/checkpoint.hpp"
 #include "model/model_impl.hpp"
-#include "model/tensor_io.hpp"
+#include "encoder/tensor_io.hpp"
 
 
 namespace kbert {

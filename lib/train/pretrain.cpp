@@ -1,4 +1,4 @@
-#include "model/train_loop.hpp"
+#include "train/train_loop.hpp"
 
 #include <unistd.h>
 
@@ -17,10 +17,10 @@
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/common/output_dir.hpp"
-#include "model/allocator.hpp"
-#include "model/checkpoint.hpp"
+#include "encoder/allocator.hpp"
+#include "encoder/checkpoint.hpp"
 #include "model/model_impl.hpp"
-#include "model/tensor_io.hpp"
+#include "encoder/tensor_io.hpp"
 
 
 namespace kbert {

@@ -1,5 +1,5 @@
 #include "kbert/common/cpu.hpp"
-#include "io/model_spec.hpp"
+#include "model/model_spec.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -1,5 +1,5 @@
 #include "kbert/train/trainer.hpp"
-#include "model/train_loop.hpp"
+#include "train/train_loop.hpp"
 
 #include <unistd.h>
 
@@ -18,11 +18,11 @@
 #include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/common/output_dir.hpp"
-#include "model/allocator.hpp"
-#include "model/checkpoint.hpp"
-#include "model/lexical_fit.hpp"
+#include "encoder/allocator.hpp"
+#include "encoder/checkpoint.hpp"
+#include "train/lexical_fit.hpp"
 #include "model/model_impl.hpp"
-#include "model/tensor_io.hpp"
+#include "encoder/tensor_io.hpp"
 
 
 namespace kbert {

@@ -1,4 +1,4 @@
-#include "model/allocator.hpp"
+#include "encoder/allocator.hpp"
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>

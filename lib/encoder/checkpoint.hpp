@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "kbert/model/model.hpp"
-#include "model/bert.hpp"
-#include "model/tensor_io.hpp"
+#include "encoder/bert.hpp"
+#include "encoder/tensor_io.hpp"
 
 namespace kbert {
 

@@ -1,4 +1,4 @@
-#include "model/tensor_io.hpp"
+#include "encoder/tensor_io.hpp"
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
