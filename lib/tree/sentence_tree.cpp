@@ -14,6 +14,7 @@
 #include "kbert/kg/entity_matcher.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/text/utf8.hpp"
+#include "tree/tree_parts.hpp"
 
 namespace kbert {
 
@@ -57,66 +58,9 @@ SentenceTree SentenceTreeBuilder::build(std::string_view text_a, std::string_vie
   return build_impl(text_a, &text_b);
 }
 
+using namespace tree_build;
+
 namespace {
-
-// A token of the flattened, untruncated tree.
-struct FlatToken {
-  std::int32_t position;
-  std::uint32_t word;
-  std::int32_t branch;  // index into branches, -1 for trunk
-};
-
-struct Branch {
-  std::uint32_t word, start, end;     // flat token range of the branch's own tokens
-  std::int32_t parent;                // branch index of the parent fact, -1 at hop 1
-  std::uint32_t hop;
-  std::uint32_t node;                 // surface id of the fact's subject
-  std::string_view relation, object;  // views into the KG
-};
-
-// A fact chosen for one entity mention, before layout (breadth first).
-struct Chosen {
-  std::string value;     // the branch's text (predicate + object, or object)
-  KgFact fact;
-  std::int32_t parent;   // index into the chosen facts, -1 at hop 1
-  std::uint32_t hop;
-  std::uint32_t node;    // surface id of the fact's subject
-  std::int64_t object;   // surface id of the object, -1 when it is none (or not looked up)
-};
-
-// A node to expand: a surface form, the chosen fact it came from (-1: the mention), its hop.
-struct Node {
-  std::uint32_t surface;
-  std::int32_t from;
-  std::uint32_t hop;
-};
-
-
-// Kept range (new indices) of a group of tokens; contiguous by construction.
-struct Range {
-  std::int32_t b = -1, e = -1;
-  void add(std::int32_t k) {
-    if (b < 0) b = k;
-    e = k + 1;
-  }
-};
-
-// Per-thread buffers, reused from tree to tree.
-struct Scratch {
-  TokenizedText seg;
-  std::vector<FlatToken> flat;
-  std::vector<Branch> branches;
-  std::vector<Chosen> chosen;
-  std::vector<Node> nodes;
-  std::unordered_set<std::uint32_t> expanded;  // nodes expanded for the current mention
-  std::vector<std::int32_t> first_child, next_sibling;
-  std::vector<std::int32_t> injected_index;  // per branch: its index in tree.injected, or -1
-  std::unordered_set<std::string> seen;  // values already taken, once there are many
-  std::vector<std::uint32_t> keep;
-  std::vector<std::uint8_t> kept_branch, trunk_row;
-  std::vector<Range> trunk_r, branches_r, branch_r, subtree_r;
-  std::string text;
-};
 
 // The facts of one entity mention, breadth first: each node's facts in KG order (by score
 // when the KG has scores), a repeated value skipped as K-BERT does, at most max_entities
@@ -223,20 +167,12 @@ void lay_out(const Tokenizer& tok, std::uint32_t word, std::int32_t trunk_end, S
     if (chosen[i].parent < 0) emit(emit, i, trunk_end, -1);
 }
 
-}  // namespace
-
-SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::string_view* b) const {
-  const Tokenizer& tok = *tokenizer_;
-  thread_local Scratch sc;
+// Step 1: words and their trunk tokens. Either truncation keeps at most L trunk tokens, so
+// segmentation may stop there.
+void segment(const Tokenizer& tok, const EntityMatcher* matcher, const TreeOptions& options, std::string_view a,
+             const std::string_view* b, Scratch& sc) {
   TokenizedText& seg = sc.seg;
-  seg.clear();
-  SentenceTree tree;
-  tree.is_pair = b != nullptr;
-  const std::size_t L = options_.max_length;
-  const bool kbert_cut = options_.truncation == Truncation::kKbert;
-
-  // 1. Words and their trunk tokens. Either policy keeps at most L trunk tokens, so
-  // segmentation may stop there.
+  const std::size_t L = options.max_length;
   if (tok.tags_in_text()) {
     // K-BERT builds the string "[CLS]" + a + "[SEP]" + b + "[SEP]" and segments it whole.
     // Each text is checked on its own first, so that an error's byte offset is the text's.
@@ -244,27 +180,33 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
     if (b) check_utf8(*b, "second text");
     std::string& text = sc.text;
     text.clear();
-    if (options_.add_special) text += kClsToken;
+    if (options.add_special) text += kClsToken;
     text += a;
     if (b) {
-      if (options_.add_special) text += kSepToken;
+      if (options.add_special) text += kSepToken;
       text += *b;
-      if (options_.add_special) text += kSepToken;
+      if (options.add_special) text += kSepToken;
     }
-    tok.append_segments(text, matcher_.get(), seg, L);
+    tok.append_segments(text, matcher, seg, L);
   } else {
-    if (options_.add_special) seg.push_special(kClsToken);
-    tok.append_segments(a, matcher_.get(), seg, L);
-    if (options_.add_special) seg.push_special(kSepToken);
+    if (options.add_special) seg.push_special(kClsToken);
+    tok.append_segments(a, matcher, seg, L);
+    if (options.add_special) seg.push_special(kSepToken);
     if (b) {
-      tok.append_segments(*b, matcher_.get(), seg, L);
-      if (options_.add_special) seg.push_special(kSepToken);
+      tok.append_segments(*b, matcher, seg, L);
+      if (options.add_special) seg.push_special(kSepToken);
     }
   }
+}
 
-  // 2. The flattened tree: trunk of w1, branches of w1, trunk of w2, ... With kbert
-  // truncation nothing after the first L tokens can survive, so stop there.
-  std::vector<std::string>& tokens = tree.tokens;
+// Step 2: the flattened tree: trunk of w1, branches of w1, trunk of w2, ... With kbert
+// truncation nothing after the first L tokens can survive, so it stops there. Returns the
+// words laid out (kbert truncation may stop before the last).
+std::size_t flatten(const Tokenizer& tok, const KnowledgeGraph* kg, const TreeOptions& options, Scratch& sc,
+                    std::vector<std::string>& tokens) {
+  TokenizedText& seg = sc.seg;
+  const std::size_t L = options.max_length;
+  const bool kbert_cut = options.truncation == Truncation::kKbert;
   std::vector<FlatToken>& flat = sc.flat;
   std::vector<Branch>& branches = sc.branches;
   flat.clear();
@@ -282,150 +224,27 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
       flat.push_back({++pos, wi, -1});
     }
     ++words;
-    if (surface < 0 || !kg_ || options_.max_entities == 0) continue;
-    choose_facts(*kg_, options_, joiner, static_cast<std::uint32_t>(surface), sc);
+    if (surface < 0 || !kg || options.max_entities == 0) continue;
+    choose_facts(*kg, options, joiner, static_cast<std::uint32_t>(surface), sc);
     lay_out(tok, wi, pos, sc, cap, tokens);
   }
+  return words;
+}
 
-  // 3. Which flattened tokens are kept.
-  const std::size_t n = tokens.size();
-  std::vector<std::uint32_t>& keep = sc.keep;
-  keep.clear();
-  if (kbert_cut || n <= L) {
-    keep.resize(std::min(n, L));
-    for (std::uint32_t i = 0; i < keep.size(); ++i) keep[i] = i;
-  } else {
-    std::size_t trunk = 0;
-    for (const auto& f : flat) trunk += f.branch < 0;
-    sc.kept_branch.assign(branches.size(), 0);
-    if (trunk < L) {
-      std::size_t budget = L - trunk;
-      for (std::size_t bi = 0; bi < branches.size(); ++bi) {
-        std::size_t len = branches[bi].end - branches[bi].start;
-        const std::int32_t parent = branches[bi].parent;  // a sub-branch needs its parent
-        if (len <= budget && (parent < 0 || sc.kept_branch[static_cast<std::size_t>(parent)])) {
-          sc.kept_branch[bi] = 1;
-          budget -= len;
-        }
-      }
-    }
-    std::size_t trunk_kept = 0;
-    for (std::uint32_t i = 0; i < n && keep.size() < L; ++i) {
-      if (flat[i].branch < 0) {
-        if (trunk_kept < L) keep.push_back(i), ++trunk_kept;
-      } else if (sc.kept_branch[flat[i].branch]) {
-        keep.push_back(i);
-      }
-    }
-  }
-  const std::size_t m = keep.size();
-  const bool identity = m == n || (m > 0 && keep[m - 1] == m - 1);
-  if (!identity) {
-    std::vector<std::string> kept;
-    kept.reserve(m);
-    for (std::uint32_t i : keep) kept.push_back(std::move(tokens[i]));
-    tokens.swap(kept);
-  } else {
-    tokens.resize(m);
-  }
+}  // namespace
 
-  // 4. Outputs over the kept tokens.
-  tree.positions.resize(m);
-  tree.hard_index.resize(m);
-  tree.segments.resize(m);
-  for (std::uint32_t k = 0; k < m; ++k) {
-    const FlatToken& f = flat[keep[k]];
-    tree.positions[k] = f.position;
-    tree.hard_index[k] = static_cast<std::int32_t>(keep[k]);
-    tree.segments[k] = f.branch < 0 ? 0 : 1;
-  }
-  sc.trunk_r.assign(words, Range{});
-  sc.branches_r.assign(words, Range{});
-  sc.branch_r.assign(branches.size(), Range{});
-  sc.subtree_r.assign(branches.size(), Range{});
-  for (std::uint32_t k = 0; k < m; ++k) {
-    const FlatToken& f = flat[keep[k]];
-    if (f.branch < 0) {
-      sc.trunk_r[f.word].add(static_cast<std::int32_t>(k));
-    } else {
-      sc.branches_r[f.word].add(static_cast<std::int32_t>(k));
-      sc.branch_r[f.branch].add(static_cast<std::int32_t>(k));
-      // A branch and its descendants are contiguous (depth-first layout).
-      for (std::int32_t a = f.branch; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
-        sc.subtree_r[a].add(static_cast<std::int32_t>(k));
-    }
-  }
-
-  // Visible matrix: a trunk row sees the trunk and its word's branches; a branch row
-  // sees its own branch with its descendants, its ancestors' branches and its word's
-  // trunk (hop 1 alone: its own branch and its word's trunk). Every row is written whole.
-  tree.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
-  if (m > 0) {
-    std::uint8_t* data = tree.visible.data();
-    sc.trunk_row.resize(m);
-    for (std::uint32_t k = 0; k < m; ++k) sc.trunk_row[k] = tree.segments[k] == 0;
-    auto fill = [](std::uint8_t* row, const Range& r) {
-      if (r.b >= 0) std::memset(row + r.b, 1, static_cast<std::size_t>(r.e - r.b));
-    };
-    for (std::uint32_t k = 0; k < m; ++k) {
-      std::uint8_t* row = data + static_cast<std::size_t>(k) * m;
-      const FlatToken& f = flat[keep[k]];
-      if (f.branch < 0) {
-        std::memcpy(row, sc.trunk_row.data(), m);
-        fill(row, sc.branches_r[f.word]);
-      } else {
-        std::memset(row, 0, m);
-        fill(row, sc.subtree_r[f.branch]);
-        for (std::int32_t a = branches[f.branch].parent; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
-          fill(row, sc.branch_r[a]);
-        fill(row, sc.trunk_r[f.word]);
-      }
-    }
-  }
-
-  // Model segment ids. UER (run_kbert_cls.py): pairs count [SEP]s, 1 then 2;
-  // single texts are all 1; a [PAD] token is 0 either way. HF: 0, then 1 after the first [SEP].
-  tree.uer_segments.resize(m);
-  tree.hf_segments.resize(m);
-  int seps = 0;
-  for (std::uint32_t k = 0; k < m; ++k) {
-    const bool pad = tokens[k] == kPadToken;
-    if (tree.is_pair) {
-      tree.uer_segments[k] = pad ? 0 : 1 + seps;
-      tree.hf_segments[k] = pad ? 0 : std::min(seps, 1);
-      if (tree.segments[k] == 0 && tokens[k] == kSepToken) ++seps;
-    } else {
-      tree.uer_segments[k] = pad ? 0 : 1;
-      tree.hf_segments[k] = 0;
-    }
-  }
-
-  if (const Vocab* vocab = tok.vocab()) {
-    tree.ids.reserve(m);
-    for (const auto& t : tokens) tree.ids.push_back(vocab->id(t));
-  }
-
-  // A kept branch's parent is kept (it comes first; trunk-first keeps only whole paths).
-  std::vector<std::int32_t>& injected_index = sc.injected_index;
-  injected_index.assign(branches.size(), -1);
-  for (std::size_t bi = 0; bi < branches.size(); ++bi) {
-    const Range& r = sc.branch_r[bi];
-    if (r.b < 0) continue;
-    const Branch& br = branches[bi];
-    const Range& t = sc.trunk_r[br.word];
-    InjectedTriple inj;
-    injected_index[bi] = static_cast<std::int32_t>(tree.injected.size());
-    inj.entity = std::string(kg_->surface_form(br.node));
-    inj.hop = br.hop;
-    inj.parent = br.parent < 0 ? -1 : injected_index[static_cast<std::size_t>(br.parent)];
-    inj.relation = std::string(br.relation);
-    inj.object = std::string(br.object);
-    inj.start = static_cast<std::uint32_t>(r.b);
-    inj.end = static_cast<std::uint32_t>(r.e);
-    inj.entity_start = static_cast<std::uint32_t>(std::max(t.b, 0));
-    inj.entity_end = static_cast<std::uint32_t>(std::max(t.e, 0));
-    tree.injected.push_back(std::move(inj));
-  }
+SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::string_view* b) const {
+  const Tokenizer& tok = *tokenizer_;
+  thread_local Scratch sc;
+  sc.seg.clear();
+  SentenceTree tree;
+  tree.is_pair = b != nullptr;
+  segment(tok, matcher_.get(), options_, a, b, sc);
+  std::vector<std::string>& tokens = tree.tokens;
+  const std::size_t words = flatten(tok, kg_, options_, sc, tokens);
+  keep_tokens(options_, sc, tokens);
+  write_outputs(tok, words, sc, tree);
+  if (kg_) list_injected(*kg_, sc, tree);
   return tree;
 }
 

@@ -134,10 +134,10 @@ class KnowledgeGraph {
   /// Whether this graph is a mapped compiled file (read-only).
   bool is_compiled() const;
 
+  struct Impl;  ///< the store (lib/kg/kg_impl.hpp; its readers and compiled form live in lib/kg)
+
  private:
   void add_impl(std::string_view subject, std::string_view relation, std::string_view object, const float* score);
-  struct Impl;
-  friend struct KgLoader;
   std::unique_ptr<Impl> impl_;
 };
 

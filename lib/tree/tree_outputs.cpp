@@ -1,0 +1,172 @@
+#include <algorithm>
+#include <cstring>
+
+#include "kbert/tokenizer/vocab.hpp"
+#include "tree/tree_parts.hpp"
+
+namespace kbert::tree_build {
+
+namespace {
+
+// Model segment ids. UER (run_kbert_cls.py): pairs count [SEP]s, 1 then 2; single texts are
+// all 1; a [PAD] token is 0 either way. HF: 0, then 1 after the first [SEP].
+void set_model_segments(SentenceTree& tree) {
+  const std::vector<std::string>& tokens = tree.tokens;
+  const std::size_t m = tokens.size();
+  tree.uer_segments.resize(m);
+  tree.hf_segments.resize(m);
+  int seps = 0;
+  for (std::uint32_t k = 0; k < m; ++k) {
+    const bool pad = tokens[k] == kPadToken;
+    if (tree.is_pair) {
+      tree.uer_segments[k] = pad ? 0 : 1 + seps;
+      tree.hf_segments[k] = pad ? 0 : std::min(seps, 1);
+      if (tree.segments[k] == 0 && tokens[k] == kSepToken) ++seps;
+    } else {
+      tree.uer_segments[k] = pad ? 0 : 1;
+      tree.hf_segments[k] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void keep_tokens(const TreeOptions& options, Scratch& sc, std::vector<std::string>& tokens) {
+  const std::size_t L = options.max_length;
+  const bool kbert_cut = options.truncation == Truncation::kKbert;
+  const std::vector<FlatToken>& flat = sc.flat;
+  const std::vector<Branch>& branches = sc.branches;
+  const std::size_t n = tokens.size();
+  std::vector<std::uint32_t>& keep = sc.keep;
+  keep.clear();
+  if (kbert_cut || n <= L) {
+    keep.resize(std::min(n, L));
+    for (std::uint32_t i = 0; i < keep.size(); ++i) keep[i] = i;
+  } else {
+    std::size_t trunk = 0;
+    for (const auto& f : flat) trunk += f.branch < 0;
+    sc.kept_branch.assign(branches.size(), 0);
+    if (trunk < L) {
+      std::size_t budget = L - trunk;
+      for (std::size_t bi = 0; bi < branches.size(); ++bi) {
+        std::size_t len = branches[bi].end - branches[bi].start;
+        const std::int32_t parent = branches[bi].parent;  // a sub-branch needs its parent
+        if (len <= budget && (parent < 0 || sc.kept_branch[static_cast<std::size_t>(parent)])) {
+          sc.kept_branch[bi] = 1;
+          budget -= len;
+        }
+      }
+    }
+    std::size_t trunk_kept = 0;
+    for (std::uint32_t i = 0; i < n && keep.size() < L; ++i) {
+      if (flat[i].branch < 0) {
+        if (trunk_kept < L) keep.push_back(i), ++trunk_kept;
+      } else if (sc.kept_branch[flat[i].branch]) {
+        keep.push_back(i);
+      }
+    }
+  }
+  const std::size_t m = keep.size();
+  const bool identity = m == n || (m > 0 && keep[m - 1] == m - 1);
+  if (!identity) {
+    std::vector<std::string> kept;
+    kept.reserve(m);
+    for (std::uint32_t i : keep) kept.push_back(std::move(tokens[i]));
+    tokens.swap(kept);
+  } else {
+    tokens.resize(m);
+  }
+}
+
+void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree) {
+  const std::vector<std::string>& tokens = tree.tokens;
+  const std::vector<FlatToken>& flat = sc.flat;
+  const std::vector<Branch>& branches = sc.branches;
+  const std::vector<std::uint32_t>& keep = sc.keep;
+  const std::size_t m = keep.size();
+  tree.positions.resize(m);
+  tree.hard_index.resize(m);
+  tree.segments.resize(m);
+  for (std::uint32_t k = 0; k < m; ++k) {
+    const FlatToken& f = flat[keep[k]];
+    tree.positions[k] = f.position;
+    tree.hard_index[k] = static_cast<std::int32_t>(keep[k]);
+    tree.segments[k] = f.branch < 0 ? 0 : 1;
+  }
+  sc.trunk_r.assign(words, Range{});
+  sc.branches_r.assign(words, Range{});
+  sc.branch_r.assign(branches.size(), Range{});
+  sc.subtree_r.assign(branches.size(), Range{});
+  for (std::uint32_t k = 0; k < m; ++k) {
+    const FlatToken& f = flat[keep[k]];
+    if (f.branch < 0) {
+      sc.trunk_r[f.word].add(static_cast<std::int32_t>(k));
+    } else {
+      sc.branches_r[f.word].add(static_cast<std::int32_t>(k));
+      sc.branch_r[f.branch].add(static_cast<std::int32_t>(k));
+      // A branch and its descendants are contiguous (depth-first layout).
+      for (std::int32_t a = f.branch; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
+        sc.subtree_r[a].add(static_cast<std::int32_t>(k));
+    }
+  }
+
+  // Visible matrix: a trunk row sees the trunk and its word's branches; a branch row
+  // sees its own branch with its descendants, its ancestors' branches and its word's
+  // trunk (hop 1 alone: its own branch and its word's trunk). Every row is written whole.
+  tree.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
+  if (m > 0) {
+    std::uint8_t* data = tree.visible.data();
+    sc.trunk_row.resize(m);
+    for (std::uint32_t k = 0; k < m; ++k) sc.trunk_row[k] = tree.segments[k] == 0;
+    auto fill = [](std::uint8_t* row, const Range& r) {
+      if (r.b >= 0) std::memset(row + r.b, 1, static_cast<std::size_t>(r.e - r.b));
+    };
+    for (std::uint32_t k = 0; k < m; ++k) {
+      std::uint8_t* row = data + static_cast<std::size_t>(k) * m;
+      const FlatToken& f = flat[keep[k]];
+      if (f.branch < 0) {
+        std::memcpy(row, sc.trunk_row.data(), m);
+        fill(row, sc.branches_r[f.word]);
+      } else {
+        std::memset(row, 0, m);
+        fill(row, sc.subtree_r[f.branch]);
+        for (std::int32_t a = branches[f.branch].parent; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
+          fill(row, sc.branch_r[a]);
+        fill(row, sc.trunk_r[f.word]);
+      }
+    }
+  }
+
+  set_model_segments(tree);
+  if (const Vocab* vocab = tok.vocab()) {
+    tree.ids.reserve(m);
+    for (const auto& t : tokens) tree.ids.push_back(vocab->id(t));
+  }
+}
+
+void list_injected(const KnowledgeGraph& kg, Scratch& sc, SentenceTree& tree) {
+  const std::vector<Branch>& branches = sc.branches;
+  // A kept branch's parent is kept (it comes first; trunk-first keeps only whole paths).
+  std::vector<std::int32_t>& injected_index = sc.injected_index;
+  injected_index.assign(branches.size(), -1);
+  for (std::size_t bi = 0; bi < branches.size(); ++bi) {
+    const Range& r = sc.branch_r[bi];
+    if (r.b < 0) continue;
+    const Branch& br = branches[bi];
+    const Range& t = sc.trunk_r[br.word];
+    InjectedTriple inj;
+    injected_index[bi] = static_cast<std::int32_t>(tree.injected.size());
+    inj.entity = std::string(kg.surface_form(br.node));
+    inj.hop = br.hop;
+    inj.parent = br.parent < 0 ? -1 : injected_index[static_cast<std::size_t>(br.parent)];
+    inj.relation = std::string(br.relation);
+    inj.object = std::string(br.object);
+    inj.start = static_cast<std::uint32_t>(r.b);
+    inj.end = static_cast<std::uint32_t>(r.e);
+    inj.entity_start = static_cast<std::uint32_t>(std::max(t.b, 0));
+    inj.entity_end = static_cast<std::uint32_t>(std::max(t.e, 0));
+    tree.injected.push_back(std::move(inj));
+  }
+}
+
+}  // namespace kbert::tree_build
