@@ -270,21 +270,12 @@ int embed_cmd(int argc, char** argv) {
 int eval_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   if (!args.has("model") || !args.has("data")) throw UsageError("eval needs --model DIR and --data FILE");
-  Model m = Model::load(args.value("model"), run_options(args));
-  std::string table, json;
-  if (m.is_tagger()) {
-    EntityReport r = evaluate_tagger(m, TaggedDataset::load(args.value("data"), parse_tagged_format(args.value("format", "auto"))));
-    table = r.to_table();
-    json = r.to_json();
-  } else {
-    if (args.has("format")) throw UsageError("--format is for tagger (NER) models");
-    ClassificationReport r = evaluate(m, Dataset::load(args.value("data")));
-    table = r.to_table();
-    json = r.to_json();
-  }
-  std::cout << table;
+  const Model m = Model::load(args.value("model"), run_options(args));
+  if (args.has("format") && !m.is_tagger()) throw UsageError("--format is for tagger (NER) models");
+  const EvalReport r = evaluate_file(m, args.value("data"), parse_tagged_format(args.value("format", "auto")));
+  std::cout << r.table;
   const std::string out = args.value("out", "metrics.json");
-  write_file_atomically(out, [&](std::ostream& os) { os << json << "\n"; });
+  write_file_atomically(out, [&](std::ostream& os) { os << r.json << "\n"; });
   std::cerr << "kbert eval: metrics written to " << out << "\n";
   return 0;
 }

@@ -19,12 +19,6 @@
 namespace kbert::cli {
 namespace {
 
-// A fresh model from --config (UER or Hugging Face JSON) and --vocab.
-Model create_from_config(const Args& args, const ModelSpec& spec, const RunOptions& run) {
-  if (!args.has("vocab")) throw UsageError("--config needs --vocab");
-  return Model::create(args.value("config"), spec, args.value("vocab"), run);
-}
-
 // The options of the training loop that train and pretrain share; the defaults are o's own.
 void read_loop_options(const Args& args, TrainOptions& o) {
   o.epochs = args.size_value("epochs", o.epochs);
@@ -126,37 +120,21 @@ int pretrain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   if (!args.has("corpus") || !args.has("out")) throw UsageError("pretrain needs --corpus FILE and --out DIR");
   require_one_start(args);
-  std::vector<std::string> corpus;
-  {
-    std::ifstream in(args.value("corpus"));
-    if (!in) throw FileError(args.value("corpus"), "cannot open corpus");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") != std::string::npos) corpus.push_back(line);
-    }
-  }
-  set_random_seed(args.size_value("seed", PretrainOptions().seed));
-  RunOptions run;
-  run.threads = args.threads(run.threads);
-  const std::vector<std::string> kgs = args.kg_files();
-  Model model;
-  if (args.has("model")) {
-    if (args.has("kg")) run.kg = kgs.empty() ? std::string("none") : kgs.front();
-    model = Model::load(args.value("model"), run);
-    if (model.spec().head != HeadKind::kNone) model.reset_head(HeadKind::kNone, Pooling::kFirst, {});
-  } else {
-    ModelSpec spec;
-    spec.tokenizer.kind = args.value("tokenizer", spec.tokenizer.kind);
-    spec.tree.max_length = args.size_value("max-length", spec.tree.max_length);
-    spec.tree.max_entities = args.size_value("max-entities", spec.tree.max_entities);
-    spec.tree.predicate = args.flag("predicate");
-    spec.tree.add_special = true;
-    spec.kg_files = kgs;
-    spec.segments = spec.tokenizer.kind == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
-    model = create_from_config(args, spec, run);
-  }
-  PretrainOptions o;  // every default is the struct's own
+  PretrainJob job;  // every default is the struct's own
+  job.corpus = args.value("corpus");
+  job.out = args.value("out");
+  job.model_dir = args.value("model", "");
+  job.config = args.value("config", "");
+  job.vocab = args.value("vocab", "");
+  if (!job.config.empty() && job.vocab.empty()) throw UsageError("--config needs --vocab");
+  job.tokenizer = args.value("tokenizer", job.tokenizer);
+  job.kg_files = args.kg_files();
+  job.kg_none = args.has("kg") && job.kg_files.empty();
+  job.tree.max_length = args.size_value("max-length", job.tree.max_length);
+  job.tree.max_entities = args.size_value("max-entities", job.tree.max_entities);
+  job.tree.predicate = args.flag("predicate");
+  job.threads = args.threads(job.threads);
+  PretrainOptions& o = job.options;
   read_loop_options(args, o);
   o.mask_probability = args.double_value("mask-probability", o.mask_probability);
   o.whole_word = !args.flag("no-whole-word");
@@ -166,10 +144,7 @@ int pretrain_cmd(int argc, char** argv) {
   o.discriminator_weight = args.double_value("discriminator-weight", o.discriminator_weight);
   if (o.objective != "electra" && (args.has("generator-layers") || args.has("discriminator-weight")))
     throw UsageError("--generator-layers and --discriminator-weight are for --objective electra");
-  PretrainResult r = pretrain_encoder(model, corpus, o, args.value("out"));
-  nlohmann::json j = {{"epochs", r.epochs_run}, {"steps", r.steps}, {"first_loss", r.first_loss}, {"final_loss", r.final_loss},
-                      {"seconds", r.seconds}, {"texts_per_s", r.texts_per_second}, {"interrupted", r.interrupted}};
-  std::cout << j.dump() << std::endl;
+  std::cout << to_json(run_pretrain_job(job)) << std::endl;
   return 0;
 }
 

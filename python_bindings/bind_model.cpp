@@ -5,8 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "kbert/common/options.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/common/options.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
@@ -36,8 +36,11 @@ std::vector<TagResult> tag_without_gil(const Model& m, const std::vector<std::st
 
 }  // namespace
 
-void bind_model(py::module_& m) {
-  py::class_<Model>(m, "Model", R"(A kbert model directory, loaded for inference.
+namespace {
+
+// The class: loading, prediction and tagging.
+py::class_<Model> bind_model_class(py::module_& m) {
+  return py::class_<Model>(m, "Model", R"(A kbert model directory, loaded for inference.
 
 Example:
     model = kbert.Model.load("models/senti")
@@ -59,7 +62,8 @@ Example:
           },
           // Defaults: RunOptions' own, the precision the option table's (tests check both).
           py::arg("dir"), py::arg("kg") = py::none(), py::arg("batch_size") = RunOptions().batch_size,
-          py::arg("threads") = RunOptions().threads, py::arg("precision") = options::default_text("predict", "precision"),
+          py::arg("threads") = RunOptions().threads,
+          py::arg("precision") = options::default_text("predict", "precision"),
           py::arg("max_tokens") = RunOptions().max_tokens,
           R"(Loads a model directory (config.json, vocabulary, model.safetensors, kbert.json, kg/).
 
@@ -134,21 +138,25 @@ Returns:
 Example:
     r = ner.tag(["患者左上肢疼痛3天"])[0]
     list(zip(r.tokens, r.tags)))")
-      .def_property_readonly("is_tagger", &Model::is_tagger, "True for a token-classification (NER) model.")
-      .def(
-          "embed",
-          [](const Model& m, const std::vector<std::string>& texts, const std::string& pooling, bool normalize) {
-            Matrix e;
-            {
-              py::gil_scoped_release release;
-              e = m.embed(texts, parse_embed_pooling(pooling), normalize);
-            }
-            py::array_t<float> out({e.rows, e.cols});
-            std::copy(e.data.begin(), e.data.end(), out.mutable_data());
-            return out;
-          },
-          py::arg("texts"), py::arg("pooling") = options::default_text("embed", "pooling"), py::arg("normalize") = false,
-          R"(Sentence vectors from the last layer.
+      .def_property_readonly("is_tagger", &Model::is_tagger, "True for a token-classification (NER) model.");
+}
+
+// Embedding, explaining, benchmarking and the properties.
+void bind_model_methods(py::class_<Model>& cls) {
+  cls.def(
+         "embed",
+         [](const Model& m, const std::vector<std::string>& texts, const std::string& pooling, bool normalize) {
+           Matrix e;
+           {
+             py::gil_scoped_release release;
+             e = m.embed(texts, parse_embed_pooling(pooling), normalize);
+           }
+           py::array_t<float> out({e.rows, e.cols});
+           std::copy(e.data.begin(), e.data.end(), out.mutable_data());
+           return out;
+         },
+         py::arg("texts"), py::arg("pooling") = options::default_text("embed", "pooling"), py::arg("normalize") = false,
+         R"(Sentence vectors from the last layer.
 
 Arguments:
     pooling: "cls", "mean" or "max" (over the text's real tokens). normalize: L2-normalise rows.
@@ -160,12 +168,14 @@ Example:
           "predict_details",
           [](const Model& m, const std::vector<std::string>& texts) {
             std::vector<Prediction> p = predict_without_gil(m, texts);
-            static py::object Detail = py::module_::import("collections").attr("namedtuple")(
-                "Prediction", py::make_tuple("label", "probability", "probs", "injected"));
+            static py::object Detail =
+                py::module_::import("collections")
+                    .attr("namedtuple")("Prediction", py::make_tuple("label", "probability", "probs", "injected"));
             py::list out;
             for (auto& x : p) {
               const float probability = x.probs.empty() ? 0.f : x.probs[static_cast<std::size_t>(x.label)];
-              out.append(Detail(x.label_name, probability, to_numpy(std::move(x.probs)), injected_to_python(x.injected)));
+              out.append(
+                  Detail(x.label_name, probability, to_numpy(std::move(x.probs)), injected_to_python(x.injected)));
             }
             return out;
           },
@@ -186,17 +196,20 @@ Example:
               py::gil_scoped_release release;
               ex = m.explain(texts);
             }
-            static py::object Expl = py::module_::import("collections").attr("namedtuple")(
-                "Explanation", py::make_tuple("label", "probability", "probs", "facts"));
-            static py::object Fact = py::module_::import("collections").attr("namedtuple")(
-                "FactAttribution", py::make_tuple("entity", "relation", "object", "start", "end", "prob_without",
-                                                  "change", "label_without", "hop", "parent", "gate"));
+            static py::object Expl =
+                py::module_::import("collections")
+                    .attr("namedtuple")("Explanation", py::make_tuple("label", "probability", "probs", "facts"));
+            static py::object Fact =
+                py::module_::import("collections")
+                    .attr("namedtuple")("FactAttribution",
+                                        py::make_tuple("entity", "relation", "object", "start", "end", "prob_without",
+                                                       "change", "label_without", "hop", "parent", "gate"));
             py::list out;
             for (auto& e : ex) {
               py::list facts;
               for (const FactAttribution& a : e.facts)
-                facts.append(Fact(a.fact.entity, a.fact.relation, a.fact.object, a.fact.start, a.fact.end, a.prob_without,
-                                  a.change, m.label_name(a.label_without), a.fact.hop, a.fact.parent,
+                facts.append(Fact(a.fact.entity, a.fact.relation, a.fact.object, a.fact.start, a.fact.end,
+                                  a.prob_without, a.change, m.label_name(a.label_without), a.fact.hop, a.fact.parent,
                                   m.spec().knowledge_gate ? py::object(py::float_(a.gate)) : py::object(py::none())));
               const float probability = e.prediction.probs[static_cast<std::size_t>(e.prediction.label)];
               out.append(Expl(e.prediction.label_name, probability, to_numpy(std::move(e.prediction.probs)), facts));
@@ -229,12 +242,20 @@ Example:
             return tree_to_python(std::move(t));
           },
           py::arg("text"), "The sentence tree the model builds for a text (its KG, tokenizer and options).")
-      .def_property_readonly("labels", [](const Model& m) { return m.spec().labels; }, "Label names, in output order.")
+      .def_property_readonly(
+          "labels", [](const Model& m) { return m.spec().labels; }, "Label names, in output order.")
       .def_property_readonly("hidden_size", [](const Model& m) { return m.config().hidden_size; })
       .def("__repr__", [](const Model& m) {
         return "kbert.Model(" + std::to_string(m.config().num_layers) + " layers, hidden " +
                std::to_string(m.config().hidden_size) + ", " + std::to_string(m.spec().labels.size()) + " labels)";
       });
+}
+
+}  // namespace
+
+void bind_model(py::module_& m) {
+  py::class_<Model> cls = bind_model_class(m);
+  bind_model_methods(cls);
 }
 
 }  // namespace kbert::python

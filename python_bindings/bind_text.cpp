@@ -20,8 +20,11 @@ using namespace kbert;
 
 namespace kbert::python {
 
-void bind_text(py::module_& m) {
-  py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer", R"(A tokenizer: K-BERT's char mode, BERT WordPiece or sentencepiece.
+namespace {
+
+void bind_tokenizer(py::module_& m) {
+  py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer",
+                                                    R"(A tokenizer: K-BERT's char mode, BERT WordPiece or sentencepiece.
 
 Arguments:
     kind: "char", "wordpiece" or "sentencepiece".
@@ -44,10 +47,12 @@ Example:
              o.lower_case = lower_case;
              return make_tokenizer(o);
            }),
-           py::arg("kind") = "char", py::arg("vocab") = "", py::arg("spm_model") = "", py::arg("lower_case") = py::none())
+           py::arg("kind") = "char", py::arg("vocab") = "", py::arg("spm_model") = "",
+           py::arg("lower_case") = py::none())
       .def_property_readonly("kind", [](const Tokenizer& t) { return std::string(t.kind()); })
-      .def("tokenize", [](const Tokenizer& t, const std::string& text) { return t.tokenize(text); }, py::arg("text"),
-           "The tokens of a text (no knowledge matching): a list of str.")
+      .def(
+          "tokenize", [](const Tokenizer& t, const std::string& text) { return t.tokenize(text); }, py::arg("text"),
+          "The tokens of a text (no knowledge matching): a list of str.")
       .def(
           "encode",
           [](const Tokenizer& t, const std::string& text) {
@@ -60,9 +65,12 @@ Example:
           py::arg("text"), "Vocabulary ids of the tokens (unknown tokens get [UNK]'s id): numpy int32.")
       .def_property_readonly("vocab_size", [](const Tokenizer& t) { return t.vocab() ? t.vocab()->size() : 0; })
       .def("__repr__", [](const Tokenizer& t) {
-        return "kbert.Tokenizer(" + std::string(t.kind()) + ", " + std::to_string(t.vocab() ? t.vocab()->size() : 0) + " tokens)";
+        return "kbert.Tokenizer(" + std::string(t.kind()) + ", " + std::to_string(t.vocab() ? t.vocab()->size() : 0) +
+               " tokens)";
       });
+}
 
+void bind_tree_options(py::module_& m) {
   py::class_<TreeOptions>(m, "TreeOptions", R"(Sentence-tree options.
 
 Arguments:
@@ -89,7 +97,8 @@ Arguments:
            }),
            // TreeOptions' own defaults (tests/test_options.cpp ties them to the option table)
            py::arg("max_entities") = TreeOptions().max_entities, py::arg("max_length") = TreeOptions().max_length,
-           py::arg("predicate") = TreeOptions().predicate, py::arg("truncation") = truncation_name(TreeOptions().truncation),
+           py::arg("predicate") = TreeOptions().predicate,
+           py::arg("truncation") = truncation_name(TreeOptions().truncation),
            py::arg("add_special") = TreeOptions().add_special, py::arg("hops") = TreeOptions().hops,
            py::arg("max_facts") = TreeOptions().max_facts)
       .def_readwrite("max_entities", &TreeOptions::max_entities)
@@ -98,7 +107,9 @@ Arguments:
       .def_readwrite("add_special", &TreeOptions::add_special)
       .def_readwrite("hops", &TreeOptions::hops)
       .def_readwrite("max_facts", &TreeOptions::max_facts);
+}
 
+void bind_tree_builder(py::module_& m) {
   py::class_<SentenceTreeBuilder>(m, "SentenceTreeBuilder", R"(Builds K-BERT sentence trees.
 
 Example:
@@ -157,6 +168,14 @@ Example:
 
 Returns:
     a list of trees as build() returns them, in input order.)");
+}
+
+}  // namespace
+
+void bind_text(py::module_& m) {
+  bind_tokenizer(m);
+  bind_tree_options(m);
+  bind_tree_builder(m);
 }
 
 }  // namespace kbert::python

@@ -9,6 +9,7 @@
 
 #include "kbert/common/cpu.hpp"
 #include "kbert/common/options.hpp"
+#include "kbert/tokenizer/vocab_builder.hpp"
 #include "kbert/train/trainer.hpp"  // only the option structs' defaults: nothing of the model is linked
 
 using namespace kbert;
@@ -98,6 +99,15 @@ TEST_CASE("option table: the defaults are the library's own", "[options]") {
   CHECK(num("pretrain", "discriminator-weight") == Approx(p.discriminator_weight));
   CHECK(num("pretrain", "seed") == p.seed);
   CHECK(opt::default_text("pretrain", "objective") == p.objective);
+  const PretrainJob pj;
+  CHECK(opt::default_text("pretrain", "tokenizer") == pj.tokenizer);
+  CHECK(num("pretrain", "max-entities") == pj.tree.max_entities);
+  CHECK(num("pretrain", "threads") == pj.threads);
+
+  const VocabJob v;
+  CHECK(opt::default_text("vocab", "kind") == v.kind);
+  CHECK(num("vocab", "size") == v.size);
+  CHECK(num("vocab", "min-frequency") == v.min_frequency);
 
   const RunOptions r;
   for (const char* c : {"predict", "embed", "eval", "explain", "index", "search", "bench encoder"}) {

@@ -155,11 +155,11 @@ const std::vector<Option> kTable = {
      "--lexical-fit first: the L2 penalty's C (0: chosen on dev from 0.03-3)", "lexical_c"},
     {"gate-learning-rate", "train", Kind::kReal, "0.003", 0, 1, "", "the knowledge gate's learning rate",
      "gate_learning_rate"},
-    {"mask-probability", "pretrain", Kind::kReal, "0.15", 0, 1, "", "share of tokens (or words) masked", ""},
+    {"mask-probability", "pretrain", Kind::kReal, "0.15", 0, 1, "", "share of tokens (or words) masked", "mask_probability"},
     {"no-whole-word", "pretrain", Kind::kFlag, "", 0, 0, "", "mask WordPiece pieces, not whole words", ""},
-    {"objective", "pretrain", Kind::kChoice, "mlm", 0, 0, "mlm|electra", "masked LM, or replaced-token detection", ""},
-    {"generator-layers", "pretrain", Kind::kCount, "1", 1, 64, "", "electra: the generator's layers", ""},
-    {"discriminator-weight", "pretrain", Kind::kReal, "50", 0, kBig, "", "electra: weight of the detection loss", ""},
+    {"objective", "pretrain", Kind::kChoice, "mlm", 0, 0, "mlm|electra", "masked LM, or replaced-token detection", "objective"},
+    {"generator-layers", "pretrain", Kind::kCount, "1", 1, 64, "", "electra: the generator's layers", "generator_layers"},
+    {"discriminator-weight", "pretrain", Kind::kReal, "50", 0, kBig, "", "electra: weight of the detection loss", "discriminator_weight"},
     {"nproc", FIT_CMDS, Kind::kCount, "1", 1, kThreads, "", "local data-parallel ranks", "nproc"},
     {"quiet", FIT_CMDS, Kind::kFlag, "", 0, 0, "", "no progress output", ""},
     {"quiet", RUN_CMDS ",kg compile", Kind::kFlag, "", 0, 0, "",
@@ -185,9 +185,9 @@ const std::vector<Option> kTable = {
 
     // kg score, vocab.
     {"min-score", "kg score", Kind::kReal, "0", 0, kBig, "", "leave out facts scoring below this", ""},
-    {"size", "vocab", Kind::kCount, "8000", 1, 1e8, "", "vocabulary size", ""},
-    {"kind", "vocab", Kind::kChoice, "wordpiece", 0, 0, "wordpiece|sentencepiece", "what to learn", ""},
-    {"min-frequency", "vocab", Kind::kCount, "2", 1, kBig, "", "least count of a merge", ""},
+    {"size", "vocab", Kind::kCount, "8000", 1, 1e8, "", "vocabulary size", "size"},
+    {"kind", "vocab", Kind::kChoice, "wordpiece", 0, 0, "wordpiece|sentencepiece", "what to learn", "kind"},
+    {"min-frequency", "vocab", Kind::kCount, "2", 1, kBig, "", "least count of a merge", "min_frequency"},
 
     // Benchmarks.
     {"repeat", "bench tree,bench index", Kind::kCount, "5", 1, 1e6, "", "passes (the median is reported)", ""},

@@ -1,11 +1,14 @@
 #include "kbert/tokenizer/vocab_builder.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <set>
 #include <unordered_map>
 
+#include "kbert/common/atomic_file.hpp"
 #include "kbert/common/error.hpp"
+#include "kbert/tokenizer/sentencepiece_tokenizer.hpp"
 #include "kbert/text/utf8.hpp"
 
 namespace kbert {
@@ -87,6 +90,33 @@ std::vector<std::string> build_wordpiece_vocab(const std::vector<std::string>& c
   }
   if (vocab.size() > vocab_size) vocab.resize(std::max<std::size_t>(vocab_size, 5));
   return vocab;
+}
+
+VocabResult build_vocab(const VocabJob& job) {
+  KBERT_CHECK(job.kind == "wordpiece" || job.kind == "sentencepiece", "the vocabulary kind must be wordpiece or sentencepiece, got '",
+              job.kind, "'");
+  KBERT_CHECK(job.size >= 10, "the vocabulary size must be at least 10, got ", job.size);
+  KBERT_CHECK(!job.out.empty(), "the vocabulary needs an output path");
+  std::ifstream in(job.corpus, std::ios::binary);
+  if (!in) throw FileError(job.corpus, "cannot open corpus");
+  if (job.kind == "sentencepiece") {
+    SentencePieceTokenizer::train("--input=" + job.corpus + " --model_prefix=" + job.out + " --vocab_size=" +
+                                  std::to_string(job.size) +
+                                  " --model_type=unigram --character_coverage=0.9995 --minloglevel=2 --hard_vocab_limit=false"
+                                  " --user_defined_symbols=[CLS],[SEP],[MASK],[PAD]");
+    return {{job.out + ".model", job.out + ".vocab"}, 0};
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  if (in.bad()) throw FileError(job.corpus, "read error");
+  WordPieceOptions opt;
+  opt.lower_case = job.lower_case;
+  const auto vocab = build_wordpiece_vocab(lines, job.size, opt, job.min_frequency);
+  write_file_atomically(job.out, [&](std::ostream& os) {
+    for (const auto& t : vocab) os << t << "\n";
+  });
+  return {{job.out}, vocab.size()};
 }
 
 }  // namespace kbert

@@ -371,4 +371,19 @@ TrainResult run_train_job(const TrainJob& job) {
   return train_classifier(model, train, dev ? &*dev : nullptr, test ? &*test : nullptr, job.options, job.out);
 }
 
+EvalReport evaluate_file(const Model& model, const std::string& data, TaggedFormat format) {
+  EvalReport out;
+  if (model.is_tagger()) {
+    const EntityReport r = evaluate_tagger(model, TaggedDataset::load(data, format));
+    out.table = r.to_table();
+    out.json = r.to_json();
+  } else {
+    KBERT_CHECK(format == TaggedFormat::kAuto, "a data format (bio-tsv, conll) is for tagger (NER) models");
+    const ClassificationReport r = evaluate(model, Dataset::load(data));
+    out.table = r.to_table();
+    out.json = r.to_json();
+  }
+  return out;
+}
+
 }  // namespace kbert

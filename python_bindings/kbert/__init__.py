@@ -6,6 +6,9 @@
     model = kbert.Model.load("models/senti"); model.predict(["这家酒店服务很好"])
     ix = kbert.Index.build(model, texts, labels=labels); ix.search(model, ["..."], k=5)
     kbert.train("train.tsv", "models/new", dev="dev.tsv", model="pretrained", kg=["energy.spo"])
+    kbert.evaluate(kbert.Model.load("models/new"), "test.tsv")
+    kbert.build_vocab("corpus.txt", "vocab.txt"); kbert.pretrain("corpus.txt", "models/enc", config=..., vocab=...)
+    kg.save_compiled("energy.kbkg")  # kbert kg compile
 
 Errors: missing files raise FileNotFoundError, bad files and values ValueError (the
 message names the file and line, or the value), other failures RuntimeError; wrong
@@ -16,7 +19,8 @@ from ._cpu import choose_cpu_kernels as _choose_cpu_kernels
 _choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
-    Index, KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, import_hf, import_uer, report, score_facts)
+    Index, KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, build_vocab, evaluate, import_hf,
+    import_uer, pretrain, report, score_facts)
 from ._kbert import train as _train  # noqa: E402
 
 
@@ -32,5 +36,5 @@ def train(train, out, *, nproc=1, **kwargs):
     from ._launch import train_ranks
     return train_ranks(nproc, train, out, kwargs)
 
-__all__ = ["Index", "KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "import_hf", "import_uer",
-           "report", "score_facts", "train"]
+__all__ = ["Index", "KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "build_vocab", "evaluate",
+           "import_hf", "import_uer", "pretrain", "report", "score_facts", "train"]

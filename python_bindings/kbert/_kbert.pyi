@@ -184,3 +184,16 @@ def import_hf(from_dir: str, out: str, *, labels_file: str = "", kg: List[str] =
               max_length: int = 256, predicate: bool = False, hops: int = 1, max_facts: int = 0) -> None: ...
 def report(model: Model, data: str, out: str = "report.html", *, baseline: Optional[Model] = None,
            index: Optional[Index] = None, similar: int = 3, title: str = "kbert report") -> Dict[str, Any]: ...
+
+def pretrain(corpus: str, out: str, *, model: Optional[str] = None, config: Optional[str] = None,
+             vocab: Optional[str] = None, tokenizer: str = "char", kg: Optional[List[str]] = None,
+             max_length: int = 256, max_entities: int = 2, predicate: bool = False, epochs: int = 3,
+             batch_size: int = 32, accumulation: int = 1, learning_rate: float = 1e-4, warmup: float = 0.1,
+             weight_decay: float = 0.01, max_grad_norm: float = 1.0, seed: int = 7, resume: bool = False,
+             stop_after_steps: int = 0, checkpoint_every: int = 200, length_grouping: bool = True,
+             objective: str = "mlm", mask_probability: float = 0.15, whole_word: bool = True,
+             generator_layers: int = 1, discriminator_weight: float = 50.0, precision: str = "fp32",
+             threads: int = 0, progress: Union[bool, Callable[[Dict[str, Any]], None]] = True) -> Dict[str, Any]: ...
+def evaluate(model: Model, data: str, *, format: str = "auto") -> Dict[str, Any]: ...
+def build_vocab(corpus: str, out: str, *, kind: str = "wordpiece", size: int = 8000, min_frequency: int = 2,
+                lower_case: bool = True) -> List[str]: ...

@@ -434,7 +434,7 @@ def test_stub_defaults_are_the_cpp_defaults():
     stub = ast.parse(open(stub_path, encoding="utf-8").read())
     stubs = {n.name: n for n in stub.body if isinstance(n, ast.FunctionDef)}
     checked = 0
-    for name in ("train", "import_uer", "import_hf", "score_facts", "report"):
+    for name in ("train", "import_uer", "import_hf", "score_facts", "report", "pretrain", "evaluate", "build_vocab"):
         runtime = _defaults_of_signature(getattr(kbert._kbert, name).__doc__.splitlines()[0])
         node = stubs[name]
         text = ast.get_source_segment(open(stub_path, encoding="utf-8").read(), node)
@@ -636,7 +636,8 @@ def test_python_defaults_are_the_option_table():
     functions = {"train": (kbert._kbert.train, "train"), "import_uer": (kbert._kbert.import_uer, "import-uer"),
                  "import_hf": (kbert._kbert.import_hf, "import-hf"), "score_facts": (kbert._kbert.score_facts, "kg score"),
                  "Model.load": (kbert.Model.load, "predict"), "TreeOptions": (kbert.TreeOptions.__init__, "tree"),
-                 "Model.embed": (kbert.Model.embed, "embed")}
+                 "Model.embed": (kbert.Model.embed, "embed"), "pretrain": (kbert._kbert.pretrain, "pretrain"),
+                 "evaluate": (kbert._kbert.evaluate, "eval"), "build_vocab": (kbert._kbert.build_vocab, "vocab")}
     checked = 0
     for name, (fn, command) in functions.items():
         sig = fn.__doc__.splitlines()[0]
@@ -681,3 +682,46 @@ def test_report_equals_the_cli(model_dir, tmp_path):
         (tmp_path / "d2.tsv").write_text("label\ttext_a\nnine\t我不高兴\n", encoding="utf-8")
         kbert.report(m, str(tmp_path / "d2.tsv"), str(tmp_path / "x.html"))
     assert not (tmp_path / "x.html").exists()
+
+
+def test_pretrain_evaluate_and_vocab_equal_the_cli(tiny_data, tmp_path):
+    """kbert.pretrain, kbert.evaluate and kbert.build_vocab run the library recipes `kbert
+    pretrain`, `kbert eval` and `kbert vocab` run: the same losses, metrics and files."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("房间干净，服务很好\n\n我不高兴，房间太小\r\n价格不贵，很满意\n服务太差，很失望\n" * 4, encoding="utf-8")
+    vocab = os.path.join(DATA, "google_vocab.txt")
+    r = kbert.pretrain(str(corpus), str(tmp_path / "py_enc"), config=tiny_data["config"], vocab=vocab, kg=[HOWNET],
+                       epochs=1, batch_size=4, learning_rate=1e-3, max_length=32, seed=5, progress=False)
+    cli = [CLI, "pretrain", "--corpus", str(corpus), "--out", str(tmp_path / "cli_enc"), "--config", tiny_data["config"],
+           "--vocab", vocab, "--kg", HOWNET, "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-3",
+           "--max-length", "32", "--seed", "5", "--quiet"]
+    want = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True).stdout)
+    assert r["steps"] == want["steps"] == 4 and not r["interrupted"]  # 16 texts: the blank line is skipped
+    assert r["first_loss"] == pytest.approx(want["first_loss"], rel=1e-5)
+    assert r["final_loss"] == pytest.approx(want["final_loss"], rel=1e-5)
+    assert kbert.Model.load(str(tmp_path / "py_enc")).labels == []  # an encoder: no head
+    with pytest.raises(ValueError, match="objective"):
+        kbert.pretrain(str(corpus), str(tmp_path / "x"), config=tiny_data["config"], vocab=vocab, objective="gpt")
+    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
+        kbert.pretrain(str(tmp_path / "nowhere.txt"), str(tmp_path / "x"), config=tiny_data["config"], vocab=vocab)
+
+    # evaluate: a classifier trained here, against `kbert eval`'s metrics.json
+    kbert.train(tiny_data["train"], str(tmp_path / "clf"), model=str(tmp_path / "py_enc"), epochs=1, batch_size=8,
+                learning_rate=1e-3, progress=False)
+    m = kbert.Model.load(str(tmp_path / "clf"))
+    got = kbert.evaluate(m, tiny_data["dev"])
+    subprocess.run([CLI, "eval", "--model", str(tmp_path / "clf"), "--data", tiny_data["dev"], "--out",
+                    str(tmp_path / "metrics.json")], capture_output=True, check=True)
+    assert got == json.loads((tmp_path / "metrics.json").read_text()) and got["examples"] == 8
+    with pytest.raises(ValueError, match="tagger"):
+        kbert.evaluate(m, tiny_data["dev"], format="conll")
+
+    # build_vocab: the same vocab.txt, byte for byte
+    files = kbert.build_vocab(str(corpus), str(tmp_path / "py_vocab.txt"), size=40, min_frequency=1)
+    subprocess.run([CLI, "vocab", "--corpus", str(corpus), "--out", str(tmp_path / "cli_vocab.txt"), "--size", "40",
+                    "--min-frequency", "1"], capture_output=True, check=True)
+    assert files == [str(tmp_path / "py_vocab.txt")]
+    assert (tmp_path / "py_vocab.txt").read_bytes() == (tmp_path / "cli_vocab.txt").read_bytes()
+    assert "[CLS]" in (tmp_path / "py_vocab.txt").read_text().split("\n")
+    with pytest.raises(ValueError, match="at least 10"):
+        kbert.build_vocab(str(corpus), str(tmp_path / "v.txt"), size=5)

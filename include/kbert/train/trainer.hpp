@@ -204,6 +204,30 @@ struct PretrainResult {
 PretrainResult pretrain_encoder(Model& model, const std::vector<std::string>& corpus, const PretrainOptions& options,
                                 const std::string& out_dir);
 
+/// One pre-training run as `kbert pretrain` and kbert.pretrain describe it: a corpus, the
+/// encoder to start from, the options. The front ends only fill it in.
+struct PretrainJob {
+  std::string corpus;                 ///< one text a line; blank lines are skipped
+  std::string out;                    ///< the encoder model directory to write
+  std::string model_dir;              ///< continue this model's encoder (a head is dropped), or
+  std::string config, vocab;          ///< a new encoder: UER or HF config JSON + vocabulary
+  std::string tokenizer = "char";     ///< new encoders: char | wordpiece | sentencepiece
+  std::vector<std::string> kg_files;  ///< knowledge; with model_dir, one file replaces the directory's
+  bool kg_none = false;               ///< no knowledge at all
+  TreeOptions tree;                   ///< new encoders' tree options (max_length, max_entities, predicate)
+  unsigned threads = 0;               ///< LibTorch threads; 0: KBERT_NUM_THREADS or all cores
+  PretrainOptions options;
+};
+
+/// The texts of a corpus file, one a line (a trailing CR dropped, blank lines skipped).
+/// FileError naming the file when it cannot be read.
+std::vector<std::string> read_corpus(const std::string& path);
+/// Seeds, loads or creates the encoder, pre-trains it on the job's corpus, writes job.out.
+PretrainResult run_pretrain_job(const PretrainJob& job);
+/// The result as the JSON `kbert pretrain` prints: epochs, steps, first_loss, final_loss,
+/// seconds, texts_per_s, interrupted.
+std::string to_json(const PretrainResult& result);
+
 /// Asks the training running in this process (train_classifier, train_tagger, pretrain_encoder)
 /// to stop after its current optimizer step, writing a checkpoint that `resume` continues
 /// exactly; the call returns a result with `interrupted` set. A request made before
@@ -215,5 +239,14 @@ bool training_stop_requested() noexcept;
 
 /// Predicts every example and compares with its label.
 ClassificationReport evaluate(const Model& model, const Dataset& data);
+
+/// What `kbert eval` and kbert.evaluate report: the metrics as a table and as JSON.
+struct EvalReport {
+  std::string table, json;
+};
+/// Evaluates a model on a labelled data file: a classifier on TSV / CSV / JSONL
+/// (ClassificationReport), a tagger on BIO TSV or CoNLL in `format` (EntityReport).
+/// std::invalid_argument for a format other than auto with a classifier.
+EvalReport evaluate_file(const Model& model, const std::string& data, TaggedFormat format = TaggedFormat::kAuto);
 
 }  // namespace kbert
