@@ -31,6 +31,13 @@ int cmd_env(int argc, char** argv) {
       {"aten_cpu_capability", chosen("ATEN_CPU_CAPABILITY", cpu::aten_capability(c))},
       {"threads", env::num_threads()},
   };
+  // What kbert-model, the Python module and the benchmarks run with (a user's setting wins).
+  nlohmann::json kernels = nlohmann::json::object();
+  for (const auto& [name, value] : cpu::kernel_environment(c)) {
+    const char* set = std::getenv(name.c_str());
+    kernels[name] = set ? set : value;
+  }
+  j["kernel_environment"] = kernels;
   if (args.flag("json")) {
     std::cout << j.dump() << "\n";
     return 0;

@@ -17,22 +17,13 @@
 
 namespace {
 
-// OpenBLAS and LibTorch choose their kernels from the CPU model; on virtual machines that
-// report a generic CPU both fall back to their slowest (kbert/common/cpu.hpp). The choice
-// from the CPU's flags must be in the environment before the libraries load, which is why
-// the front end makes it before running kbert-model; a user's own setting wins.
-void choose_cpu_kernels() {
-  const kbert::cpu::Info& c = kbert::cpu::info();
-  if (*kbert::cpu::openblas_coretype(c)) ::setenv("OPENBLAS_CORETYPE", kbert::cpu::openblas_coretype(c), /*overwrite=*/0);
-  if (*kbert::cpu::aten_capability(c)) ::setenv("ATEN_CPU_CAPABILITY", kbert::cpu::aten_capability(c), 0);
-  // Worker threads wait spinning between the many short parallel regions of a forward
-  // pass instead of sleeping (measured: about 8% faster on 2 cores).
-  ::setenv("OMP_WAIT_POLICY", "ACTIVE", 0);
-}
-
 // Runs kbert-model, found beside this executable, in this process's place.
 [[noreturn]] void exec_model_tool(char** argv) {
-  choose_cpu_kernels();
+  // OpenBLAS and LibTorch choose their kernels from the CPU model; on virtual machines that
+  // report a generic CPU both fall back to their slowest (kbert/common/cpu.hpp). The choice
+  // from the CPU's flags must be in the environment before the libraries load, which is why
+  // the front end makes it before running kbert-model; a user's own setting wins.
+  kbert::cpu::choose_kernels();
   char self[4096];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   std::string dir = ".";

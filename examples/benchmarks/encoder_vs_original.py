@@ -26,18 +26,18 @@ import time
 import types
 
 
-def choose_cpu_kernels():
-    """The same choice `kbert` makes, so both sides run the same BLAS and ATen kernels: the
-    package's own function, loaded by path (importing kbert would load LibTorch first)."""
-    import importlib.util
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python_bindings", "kbert", "_cpu.py")
-    spec = importlib.util.spec_from_file_location("kbert_cpu", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.choose_cpu_kernels()
+def choose_cpu_kernels(kbert_cli):
+    """The kernels `kbert` runs with (kbert env --json: kernel_environment, decided in one place,
+    kbert/common/cpu.hpp), so both sides of a comparison run the same BLAS and ATen kernels.
+    Before torch loads; a variable already set wins."""
+    import json
+    env = json.loads(subprocess.run([kbert_cli, "env", "--json"], check=True, capture_output=True,
+                                    text=True).stdout)["kernel_environment"]
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
 
 
-choose_cpu_kernels()
+choose_cpu_kernels(sys.argv[sys.argv.index("--kbert") + 1] if "--kbert" in sys.argv[:-1] else "kbert")
 import torch  # noqa: E402  (after OPENBLAS_CORETYPE is set)
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -25,9 +25,7 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from encoder_vs_original import choose_cpu_kernels  # noqa: E402  (sets the same kernels before torch loads)
-
-choose_cpu_kernels()
+import encoder_vs_original  # noqa: E402,F401  (sets kbert's kernels before torch loads)
 import torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))

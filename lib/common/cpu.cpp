@@ -1,5 +1,6 @@
 #include "kbert/common/cpu.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -76,6 +77,18 @@ const char* aten_capability(const Info& c) {
   if (c.avx512) return "avx512";
   if (c.avx2 && c.fma) return "avx2";
   return "";
+}
+
+std::vector<std::pair<std::string, std::string>> kernel_environment(const Info& c) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (*openblas_coretype(c)) out.emplace_back("OPENBLAS_CORETYPE", openblas_coretype(c));
+  if (*aten_capability(c)) out.emplace_back("ATEN_CPU_CAPABILITY", aten_capability(c));
+  out.emplace_back("OMP_WAIT_POLICY", "ACTIVE");
+  return out;
+}
+
+void choose_kernels() {
+  for (const auto& [name, value] : kernel_environment(info())) ::setenv(name.c_str(), value.c_str(), /*overwrite=*/0);
 }
 
 }  // namespace kbert::cpu

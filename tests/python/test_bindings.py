@@ -725,3 +725,22 @@ def test_pretrain_evaluate_and_vocab_equal_the_cli(tiny_data, tmp_path):
     assert "[CLS]" in (tmp_path / "py_vocab.txt").read_text().split("\n")
     with pytest.raises(ValueError, match="at least 10"):
         kbert.build_vocab(str(corpus), str(tmp_path / "v.txt"), size=5)
+
+
+def test_python_chooses_the_kernels_the_cli_chooses():
+    """`import kbert` sets, before LibTorch loads, the kernel environment `kbert` sets (one
+    decision, kbert::cpu::kernel_environment), and a variable the user set wins."""
+    want = json.loads(subprocess.run([CLI, "env", "--json"], check=True, capture_output=True,
+                                     text=True).stdout)["kernel_environment"]
+    assert want["OMP_WAIT_POLICY"] == "ACTIVE" or "OMP_WAIT_POLICY" in os.environ
+    code = ("import ctypes, json, kbert; libc = ctypes.CDLL(None); libc.getenv.restype = ctypes.c_char_p; "
+            "print(json.dumps({k: (libc.getenv(k.encode()) or b'').decode() for k in %r}))" % sorted(want))
+    env = {k: v for k, v in os.environ.items() if k not in want}
+    got = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                    env=env).stdout)
+    if not any(k in os.environ for k in want):
+        assert got == want and dict(kbert._cpu.kernel_environment()) == want
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    got = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                    env=env).stdout)
+    assert got["OMP_WAIT_POLICY"] == "PASSIVE"
