@@ -3,10 +3,12 @@
 // Post-LN transformer: h1 = LN1(dropout(MHA(h)) + h); h2 = LN2(dropout(W2 gelu(W1 h1)) + h1),
 // exact erf GELU, attention scores QK^T / sqrt(d) + mask with the visible matrix as an
 // additive mask over heads (0 visible, -10000 not). Both LayerNorm flavours.
-// Parameter names are kbert's own (fused QKV); model/checkpoint.cpp maps HF and UER names.
+// Parameter names are kbert's own (fused QKV); encoder/checkpoint.cpp maps HF and UER names.
+// The heads and the whole network (encoder + head): encoder/head.hpp.
 #pragma once
 
 #include <array>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
@@ -135,44 +137,5 @@ class BertImpl : public torch::nn::Module {
   Workspace ws_;
 };
 TORCH_MODULE(Bert);
-
-/// Classification heads. K-BERT: pool, tanh(output_layer_1), output_layer_2.
-/// HF: tanh(pooler.dense([CLS])), classifier. Tagger: out over every position (no dense).
-class HeadImpl : public torch::nn::Module {
- public:
-  HeadImpl(HeadKind kind, Pooling pooling, std::int64_t hidden, std::int64_t labels, double dropout,
-           std::int64_t lexical_buckets = 0);
-  /// hidden: [B, L, H] -> logits [B, labels] ([B, L, labels] for the tagger). K-BERT's
-  /// mean/max/last pool over every position, pads included (the model pads such batches
-  /// to max_length, as K-BERT does). With a lexical side channel, `lexical` holds each
-  /// text's hashed bag-of-words (embedding_bag form: index, offsets, weights); its linear
-  /// scores are added to the logits.
-  torch::Tensor forward(const torch::Tensor& hidden, const std::array<torch::Tensor, 3>* lexical = nullptr);
-
-  Linear dense{nullptr}, out{nullptr};
-  torch::Tensor lexical;      ///< [buckets, labels]; undefined without a side channel
-  torch::Tensor lexical_idf;  ///< [buckets]: each slot's IDF weight (1 until a fit sets it; no gradient)
-  HeadKind kind;
-  Pooling pooling;
-
- private:
-  torch::Tensor forward_encoder(const torch::Tensor& hidden);  // the logits from the hidden states
-  double dropout_;
-};
-TORCH_MODULE(Head);
-
-}  // namespace kbert::nn
-
-namespace kbert::nn {
-
-/// The whole network: encoder and (optionally) a head; its parameter names are the
-/// internal names model/checkpoint.cpp maps to and from.
-class NetworkImpl : public torch::nn::Module {
- public:
-  NetworkImpl(const BertConfig& c, HeadKind head, Pooling pooling, std::int64_t labels, std::int64_t lexical_buckets = 0);
-  Bert bert{nullptr};
-  Head head{nullptr};  ///< null for HeadKind::kNone
-};
-TORCH_MODULE(Network);
 
 }  // namespace kbert::nn

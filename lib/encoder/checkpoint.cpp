@@ -87,15 +87,7 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
     t.push_back({"bert.gate.bias", {"knowledge_gate.bias"}});
   }
   if (net.head) {
-    if (net.head->kind == HeadKind::kKbert) {
-      wb("head.dense", "output_layer_1");
-      wb("head.out", "output_layer_2");
-    } else if (net.head->kind == HeadKind::kTagger) {
-      wb("head.out", uer ? "output_layer" : "classifier");
-    } else {
-      wb("head.dense", "pooler.dense");
-      wb("head.out", "classifier");
-    }
+    for (const auto& [internal, external] : net.head_type->file_names(*net.head, uer)) wb("head." + internal, external);
     if (net.head->lexical.defined()) {  // kbert's own
       t.push_back({"head.lexical", {"lexical.weight"}});
       t.push_back({"head.lexical_idf", {"lexical.idf"}, true});  // kbert before 2026-12 wrote none: all 1

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kbert/model/model.hpp"
-#include "encoder/bert.hpp"
+#include "encoder/head.hpp"
 #include "encoder/tensor_io.hpp"
 
 namespace kbert {

@@ -152,7 +152,11 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
   if (im.spec.head != HeadKind::kNone && labels == 0) throw ParseError(dir + "/kbert.json", 1, "a head needs labels");
   {
     nn::SkipInit skip;
-    im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
+    try {  // an unknown head, or a side channel its kind does not take
+      im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
+    } catch (const std::invalid_argument& e) {
+      throw ParseError(dir + "/kbert.json", 1, std::string("bad kbert.json: ") + e.what());
+    }
     im.net->bert->set_knowledge_gate(im.spec.knowledge_gate);
   }
   load_weights(im.net, tensors, weights);
@@ -261,12 +265,12 @@ void Model::set_tree_options(const TreeOptions& tree) {
   }
 }
 
-void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets,
+void Model::reset_head(const HeadKind& head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets,
                        bool lexical_knowledge) {
   Impl& im = *impl_;
   KBERT_CHECK(head == HeadKind::kNone || !labels.empty(), "a head needs at least one label");
-  KBERT_CHECK(lexical_buckets == 0 || head == HeadKind::kKbert || head == HeadKind::kHf,
-              "a lexical side channel is for sentence classifiers (kbert or hf heads)");
+  KBERT_CHECK(lexical_buckets == 0 || (head != HeadKind::kNone && head_type(head).lexical),
+              "a lexical side channel is for sentence classifiers (kbert or hf heads), not head ", head.name());
   KBERT_CHECK(!lexical_knowledge || lexical_buckets, "lexical knowledge needs a lexical side channel (lexical buckets > 0)");
   nn::Network fresh(im.config, head, pooling, static_cast<std::int64_t>(labels.size()),
                     static_cast<std::int64_t>(lexical_buckets));
@@ -284,7 +288,7 @@ void Model::reset_head(HeadKind head, Pooling pooling, std::vector<std::string> 
   im.spec.labels = std::move(labels);
   im.spec.lexical_buckets = lexical_buckets;
   im.spec.lexical_knowledge = lexical_knowledge;
-  im.spec.pad_to_max_length = head == HeadKind::kKbert && pooling != Pooling::kFirst;
+  im.spec.pad_to_max_length = head != HeadKind::kNone && head_type(head).pooled && pooling != Pooling::kFirst;
 }
 
 void Model::set_knowledge_gate(bool on) {

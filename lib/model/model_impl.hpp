@@ -12,7 +12,7 @@
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
 #include "kbert/text/lexical.hpp"
-#include "encoder/bert.hpp"
+#include "encoder/head.hpp"
 
 namespace kbert {
 

@@ -1,6 +1,7 @@
 #include "kbert/common/cpu.hpp"
 #include "model/model_spec.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -16,12 +17,13 @@ namespace fs = std::filesystem;
 // kbert.json is small; a larger file is not one kbert wrote.
 constexpr std::uintmax_t kMaxSpecBytes = 16u << 20;
 
+// A head's name in kbert.json: a built-in (kbert, hf, tagger, none) or a registered head
+// (lib/encoder/head.hpp), which Model::load looks up: lower-case letters, digits and '_'.
 HeadKind parse_head(const std::string& n) {
-  if (n == "kbert") return HeadKind::kKbert;
-  if (n == "hf") return HeadKind::kHf;
-  if (n == "tagger") return HeadKind::kTagger;
-  if (n == "none") return HeadKind::kNone;
-  throw std::invalid_argument("unknown head \"" + n + "\" (expected kbert, hf, tagger or none)");
+  const bool ok = !n.empty() && n.size() <= 64 &&
+                  std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+  if (!ok) throw std::invalid_argument("\"head\" must be a head's name (kbert, hf, tagger, none or a registered one), got \"" + n.substr(0, 64) + "\"");
+  return HeadKind(n);
 }
 
 // Typed, checked access to the fields of one JSON object; errors name the field.
@@ -126,9 +128,6 @@ bool cpu_has_native_bf16() {
   return cpu::info().amx_bf16;
 }
 
-const char* head_name(HeadKind h) {
-  return h == HeadKind::kKbert ? "kbert" : h == HeadKind::kHf ? "hf" : h == HeadKind::kTagger ? "tagger" : "none";
-}
 
 nlohmann::json spec_to_json(const ModelSpec& s) {
   nlohmann::json tok = {{"kind", s.tokenizer.kind}, {"case_insensitive_match", s.tokenizer.case_insensitive_match}};
@@ -150,7 +149,7 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
                         {"max_facts", s.tree.max_facts}}},
                       {"kg", s.kg_files},
                       {"segments", s.segments == SegmentConvention::kUer ? "uer" : "hf"},
-                      {"head", head_name(s.head)},
+                      {"head", s.head.name()},
                       {"pooling", pooling_name(s.pooling)},
                       {"labels", s.labels},
                       {"pad_to_max_length", s.pad_to_max_length},
@@ -201,7 +200,7 @@ ModelSpec spec_from_json(const std::string& path) {
     s.kg_files = top.strings("kg");
     s.segments = top.one_of("segments", {"uer", "hf"}, "", true) == "uer" ? SegmentConvention::kUer
                                                                          : SegmentConvention::kHuggingFace;
-    s.head = parse_head(top.one_of("head", {"kbert", "hf", "tagger", "none"}, "", true));
+    s.head = parse_head(top.str("head", "", true));
     s.pooling = parse_pooling(top.one_of("pooling", {"first", "mean", "max", "last"}, "first"));
     s.labels = top.strings("labels");
     std::set<std::string> seen;
@@ -215,8 +214,8 @@ ModelSpec spec_from_json(const std::string& path) {
     s.use_visible_matrix = top.boolean("use_visible_matrix", true);
     s.use_soft_positions = top.boolean("use_soft_positions", true);
     s.lexical_buckets = j.contains("lexical_buckets") ? top.count("lexical_buckets", 0, std::size_t{1} << 24, false) : 0;
-    if (s.lexical_buckets && s.head != HeadKind::kKbert && s.head != HeadKind::kHf)
-      throw std::invalid_argument("\"lexical_buckets\" is for sentence classifiers (head kbert or hf)");
+    if (s.lexical_buckets && (s.head == HeadKind::kTagger || s.head == HeadKind::kNone))  // registered heads: Model::load
+      throw std::invalid_argument("\"lexical_buckets\" is for sentence classifiers, not head " + s.head.name());
     s.lexical_knowledge = top.boolean("lexical_knowledge", false);  // absent (older files): words only
     if (s.lexical_knowledge && !s.lexical_buckets)
       throw std::invalid_argument("\"lexical_knowledge\" needs a lexical side channel (\"lexical_buckets\" > 0)");

@@ -10,7 +10,6 @@
 
 namespace kbert {
 
-const char* head_name(HeadKind h);
 nlohmann::json spec_to_json(const ModelSpec& s);
 /// Reads and validates kbert.json (ParseError naming the file and the field).
 ModelSpec spec_from_json(const std::string& path);

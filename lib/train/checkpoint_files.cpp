@@ -5,12 +5,25 @@
 #include <map>
 #include <stdexcept>
 
+#include "encoder/head.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/tree/sentence_tree.hpp"
 
 namespace kbert {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// A head in a checkpoint's fingerprint: the built-ins as the numbers older checkpoints hold
+// (0 none, 1 kbert, 2 hf, 3 tagger), so that they still resume; a registered head by name.
+nlohmann::json head_fingerprint(const HeadKind& head) {
+  if (head == HeadKind::kNone) return 0;
+  const HeadType& type = head_type(head);
+  return type.fingerprint_id >= 0 ? nlohmann::json(type.fingerprint_id) : nlohmann::json(type.name);
+}
+
+}  // namespace
 
 nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
   const TreeOptions& t = im.builder->options();
@@ -27,7 +40,7 @@ nlohmann::json run_fingerprint(const Model::Impl& im, const TrainOptions& o) {
                       {"metric", o.metric},
                       {"precision", precision_name(o.precision)},
                       {"labels", im.spec.labels},
-                      {"head", static_cast<int>(im.spec.head)},
+                      {"head", head_fingerprint(im.spec.head)},
                       {"pooling", static_cast<int>(im.spec.pooling)},
                       {"max_length", t.max_length},
                       {"max_entities", t.max_entities},

@@ -20,6 +20,7 @@
 #include "kbert/common/output_dir.hpp"
 #include "encoder/allocator.hpp"
 #include "encoder/checkpoint.hpp"
+#include "encoder/head.hpp"
 #include "train/lexical_fit.hpp"
 #include "model/model_impl.hpp"
 #include "encoder/tensor_io.hpp"
@@ -57,6 +58,61 @@ std::int64_t checked_label(const LabelSet& labels, const Example& e, const std::
   } catch (const std::out_of_range& err) {
     throw ParseError(path, e.line, err.what());
   }
+}
+
+// The head's outputs (float32, for the loss) for training examples: their trees, one batch,
+// the encoder and the head (with the lexical side channel's features when it has one).
+torch::Tensor head_outputs(Model::Impl& im, const Dataset& train, const LexicalTexts& texts,
+                           const std::vector<std::size_t>& examples) {
+  std::vector<SentenceTree> trees;
+  for (std::size_t k : examples) {
+    const Example& e = train.examples[k];
+    trees.push_back(e.text_b.empty() ? im.builder->build(e.text_a) : im.builder->build(e.text_a, e.text_b));
+  }
+  std::vector<std::size_t> idx(trees.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  Batch batch = im.make_batch(trees, idx, 0, idx.size());
+  torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
+  torch::Tensor logits;
+  if (im.spec.lexical_buckets) {
+    const auto lex = im.lexical_batch(texts.a, texts.b, examples);
+    logits = im.net->head->forward(hidden, &lex);
+  } else {
+    logits = im.net->head->forward(hidden);
+  }
+  return logits.to(torch::kFloat);
+}
+
+// A head with its own loss and evaluation (HeadType::loss, HeadType::evaluate): the loop
+// runs on its terms; no label ids, class weights or side-channel fit.
+TrainResult train_own_loss(Model& model, const HeadType& type, const Dataset& train, const Dataset* dev,
+                           const Dataset* test, TrainOptions o, const std::string& out_dir) {
+  Model::Impl& im = TrainAccess::impl(model);
+  KBERT_CHECK(type.loss && type.evaluate, "head ", type.name, " has a loss but no evaluation (or the other way round)");
+  KBERT_CHECK(o.class_weights == "none", "class weights are for classifiers, not head ", type.name);
+  KBERT_CHECK(o.lexical_fit == "joint", "lexical fit 'first' is for classifiers, not head ", type.name);
+  KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
+  if (o.metric.empty()) o.metric = type.name;
+  const LexicalTexts texts = im.spec.lexical_buckets ? lexical_texts(train) : LexicalTexts{};
+  TrainTask task;
+  task.size = train.examples.size();
+  task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
+  task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
+    std::vector<const Example*> batch;
+    for (std::size_t k : examples) batch.push_back(&train.examples[k]);
+    const HeadLoss l = type.loss(head_outputs(im, train, texts, examples), batch, train.path);
+    return TaskLoss{l.mean, l.units};
+  };
+  task.evaluate = [&](const Model& m, bool on_test) {
+    const auto [metric, json] = type.evaluate(m, on_test ? *test : *dev);
+    Evaluation ev;
+    ev.metric = metric;
+    ev.json = json;
+    return ev;
+  };
+  task.fingerprint.update({{"task", type.name}, {"train", data_hash(&train)}, {"dev", data_hash(dev)},
+                          {"test", data_hash(test)}});
+  return run_training(model, task, dev != nullptr, test != nullptr, o, out_dir);
 }
 
 }  // namespace
@@ -172,10 +228,11 @@ TrainResult train_tagger(Model& model, const TaggedDataset& train, const TaggedD
 
 TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* dev, const Dataset* test,
                              const TrainOptions& options, const std::string& out_dir) {
-  TrainOptions o = options;
-  if (o.metric.empty()) o.metric = "accuracy";
   Model::Impl& im = TrainAccess::impl(model);
   KBERT_CHECK(im.net->head, "training needs a classification head");
+  if (im.net->head_type->loss) return train_own_loss(model, *im.net->head_type, train, dev, test, options, out_dir);
+  TrainOptions o = options;
+  if (o.metric.empty()) o.metric = "accuracy";
   KBERT_CHECK(o.metric == "accuracy" || o.metric == "macro_f1", "metric must be accuracy or macro_f1, got ", o.metric);
   KBERT_CHECK(im.spec.head != HeadKind::kTagger, "this is a token-classification model: use train_tagger");
   KBERT_CHECK(!train.examples.empty(), "the training set ", train.path, " is empty");
@@ -226,25 +283,9 @@ TrainResult train_classifier(Model& model, const Dataset& train, const Dataset* 
   task.size = train.examples.size();
   task.length = [&](std::size_t i) { return train.examples[i].text_a.size() + train.examples[i].text_b.size(); };
   task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
-    std::vector<SentenceTree> trees;
     std::vector<std::int64_t> y;
-    for (std::size_t k : examples) {
-      const Example& e = train.examples[k];
-      trees.push_back(e.text_b.empty() ? im.builder->build(e.text_a) : im.builder->build(e.text_a, e.text_b));
-      y.push_back(targets[k]);
-    }
-    std::vector<std::size_t> idx(trees.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    Batch batch = im.make_batch(trees, idx, 0, idx.size());
-    torch::Tensor hidden = im.net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
-    torch::Tensor logits;
-    if (im.spec.lexical_buckets) {
-      const auto lex = im.lexical_batch(texts.a, texts.b, examples);
-      logits = im.net->head->forward(hidden, &lex);
-    } else {
-      logits = im.net->head->forward(hidden);
-    }
-    logits = logits.to(torch::kFloat);  // the loss in float32
+    for (std::size_t k : examples) y.push_back(targets[k]);
+    const torch::Tensor logits = head_outputs(im, train, texts, examples);
     // A weighted mean (class weights): its units are the summed weights of the batch's labels.
     double units = static_cast<double>(y.size());
     if (class_weight.defined()) {
@@ -311,7 +352,12 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
     if (s.truncation) tree.truncation = *s.truncation;
     model.set_tree_options(tree);
     const bool tagger_now = model.spec().head == HeadKind::kTagger, tagger_wanted = s.head == HeadKind::kTagger;
+    // A head with its own loss is kept only for the same kind (a classifier's head is kept
+    // when the labels agree, whichever classifier head it is: an imported HF one goes on).
+    const bool own_loss = model.spec().head != HeadKind::kNone &&
+                          (head_type(model.spec().head).loss || head_type(s.head).loss);
     if (model.spec().labels != labels || model.spec().head == HeadKind::kNone || tagger_now != tagger_wanted ||
+        (own_loss && model.spec().head != s.head) ||
         model.spec().lexical_buckets != s.lexical_buckets || model.spec().lexical_knowledge != s.lexical_knowledge)
       model.reset_head(s.head, s.pooling, labels, s.lexical_buckets, s.lexical_knowledge);
     model.set_ablation(s.use_visible_matrix, s.use_soft_positions);
@@ -321,18 +367,19 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   if (s.vocab.empty()) throw std::invalid_argument("a new model needs a vocabulary (vocab) beside its config");
   ModelSpec spec;
   spec.tokenizer.kind = s.tokenizer;
-  spec.tree.max_length = s.max_length.value_or(256);
-  spec.tree.max_entities = s.max_entities.value_or(2);
-  spec.tree.hops = s.hops.value_or(1);
-  spec.tree.max_facts = s.max_facts.value_or(0);
-  spec.tree.predicate = s.predicate.value_or(false);
+  const TreeOptions tree;  // unset options: the tree's defaults
+  spec.tree.max_length = s.max_length.value_or(tree.max_length);
+  spec.tree.max_entities = s.max_entities.value_or(tree.max_entities);
+  spec.tree.hops = s.hops.value_or(tree.hops);
+  spec.tree.max_facts = s.max_facts.value_or(tree.max_facts);
+  spec.tree.predicate = s.predicate.value_or(tree.predicate);
   if (s.truncation) spec.tree.truncation = *s.truncation;
   spec.tree.add_special = true;
   spec.kg_files = s.kg_none ? std::vector<std::string>{} : s.kg_files;
   spec.head = s.head;
   spec.pooling = s.pooling;
   spec.labels = labels;
-  spec.pad_to_max_length = s.head == HeadKind::kKbert && s.pooling != Pooling::kFirst;
+  spec.pad_to_max_length = head_type(s.head).pooled && s.pooling != Pooling::kFirst;
   spec.segments = s.tokenizer == "char" ? SegmentConvention::kUer : SegmentConvention::kHuggingFace;
   spec.use_visible_matrix = s.use_visible_matrix;
   spec.use_soft_positions = s.use_soft_positions;

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kbert/model/config.hpp"
@@ -23,13 +24,29 @@
 
 namespace kbert {
 
-enum class HeadKind {
-  kNone,   ///< encoder only (embeddings)
-  kKbert,  ///< K-BERT / UER: pool, tanh(output_layer_1), output_layer_2
-  kHf,     ///< Hugging Face: tanh(pooler.dense([CLS])), classifier
-  kTagger, ///< token classification (NER): a linear layer over every position (K-BERT's
-           ///< output_layer, HF's classifier of BertForTokenClassification)
+/// A model's head, by its kbert.json name ("head"). The built-in heads are the constants;
+/// a head registered in the encoder's head registry (lib/encoder/head.hpp: a module, its
+/// weight names, and optionally its own loss and evaluation) is named by its own string.
+class HeadKind {
+ public:
+  HeadKind() = default;  ///< none
+  explicit HeadKind(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+  bool operator==(const HeadKind& o) const { return name_ == o.name_; }
+  bool operator!=(const HeadKind& o) const { return name_ != o.name_; }
+
+  static const HeadKind kNone;    ///< encoder only (embeddings)
+  static const HeadKind kKbert;   ///< K-BERT / UER: pool, tanh(output_layer_1), output_layer_2
+  static const HeadKind kHf;      ///< Hugging Face: tanh(pooler.dense([CLS])), classifier
+  static const HeadKind kTagger;  ///< token classification (NER): a linear layer over every position
+                                  ///< (K-BERT's output_layer, HF's classifier of BertForTokenClassification)
+ private:
+  std::string name_ = "none";
 };
+inline const HeadKind HeadKind::kNone{"none"};
+inline const HeadKind HeadKind::kKbert{"kbert"};
+inline const HeadKind HeadKind::kHf{"hf"};
+inline const HeadKind HeadKind::kTagger{"tagger"};
 enum class Pooling { kFirst, kMean, kMax, kLast };  ///< K-BERT head pooling (over all positions, pads included)
 enum class EmbedPooling { kCls, kMean, kMax, kTokens };  ///< sentence vectors; kTokens: every token's vector
 enum class SegmentConvention { kUer, kHuggingFace };   ///< which SentenceTree segment ids feed the model
@@ -192,7 +209,7 @@ class Model {
   /// Replaces the head by a new, randomly initialised one (fine-tuning to new labels), with a
   /// lexical side channel of `lexical_buckets` slots (0: none) that counts the KG's facts too
   /// when `lexical_knowledge` (ModelSpec).
-  void reset_head(HeadKind head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets = 0,
+  void reset_head(const HeadKind& head, Pooling pooling, std::vector<std::string> labels, std::size_t lexical_buckets = 0,
                   bool lexical_knowledge = false);
   /// Adds (closed: the model then computes what it computes without facts) or removes the
   /// knowledge gate (ModelSpec::knowledge_gate). Needs the visible matrix.
