@@ -208,7 +208,7 @@ std::vector<std::string> Args::kg_files() const {
 
 Truncation truncation_option(const Args& args) {
   try {
-    return parse_truncation(args.value("truncation", "kbert"));
+    return parse_truncation(args.value("truncation"));
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--truncation: ") + e.what());
   }
@@ -241,7 +241,7 @@ std::unique_ptr<TreeSetup> make_tree_setup(const Args& args) {
   setup->kg_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   TokenizerOptions tok;
-  tok.kind = args.value("tokenizer", "char");
+  tok.kind = args.value("tokenizer");
   tok.vocab_path = args.value("vocab");
   tok.spm_model_path = args.value("spm-model");
   tok.case_insensitive_match = args.flag("case-insensitive");

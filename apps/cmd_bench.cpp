@@ -48,7 +48,7 @@ int bench_tree(int argc, char** argv) {
     texts.push_back(line);
   }
   const unsigned threads = args.threads(1);
-  const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat", 5));
+  const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat"));
   // Untimed warm-up over a few texts (page faults, first allocations).
   for (std::size_t i = 0; i < std::min<std::size_t>(texts.size(), 8); ++i) setup->builder->build(texts[i]);
   // Each pass builds every tree; the median pass is reported (short passes are noisy).
@@ -167,9 +167,9 @@ nlohmann::json run_self(const std::vector<std::string>& args) {
 int bench_kg(int argc, char** argv) {
   Args args(argc, argv, 3);
   if (args.has("open")) return bench_kg_open(args);
-  const std::size_t n = args.size_value("triples", 1000000);
-  const std::size_t seed = args.size_value("seed", 7);
-  std::string dir = args.value("dir", "/tmp");
+  const std::size_t n = args.size_value("triples");
+  const std::size_t seed = args.size_value("seed");
+  std::string dir = args.value("dir");
   const std::string stem = dir + "/kbert-bench-kg-" + std::to_string(::getpid());
   const std::string path = stem + ".spo", compiled = stem + ".kbkg";
 
@@ -260,16 +260,16 @@ int bench_kg(int argc, char** argv) {
 // in batches of --queries; the median of --repeat passes.
 int bench_index(int argc, char** argv) {
   Args args(argc, argv, 3);
-  const std::size_t n = args.size_value("vectors", 100000), dim = args.size_value("dim", 768);
-  const std::size_t nq = args.size_value("queries", 100), k = args.size_value("k", 5);
-  const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat", 5));
+  const std::size_t n = args.size_value("vectors"), dim = args.size_value("dim");
+  const std::size_t nq = args.size_value("queries"), k = args.size_value("k");
+  const std::size_t repeat = std::max<std::size_t>(1, args.size_value("repeat"));
   if (n == 0 || dim == 0 || nq == 0) throw UsageError("--vectors, --dim and --queries must be at least 1");
-  std::mt19937_64 rng(args.size_value("seed", 7));
+  std::mt19937_64 rng(args.size_value("seed"));
   std::normal_distribution<float> normal;
   std::vector<float> x(n * dim), q(nq * dim);
   for (float& v : x) v = normal(rng);
   for (float& v : q) v = normal(rng);
-  const std::string path = args.value("dir", "/tmp") + "/kbert-bench-index-" + std::to_string(::getpid()) + ".kbix";
+  const std::string path = args.value("dir") + "/kbert-bench-index-" + std::to_string(::getpid()) + ".kbix";
   auto t0 = Clock::now();
   VectorIndex::build(std::move(x), dim, {}, {}, {}, {}).save(path);
   const double build_s = seconds_since(t0);

@@ -18,7 +18,7 @@ int kg_score(int argc, char** argv) {
   Args args(argc, argv, 3);
   if (args.kg_files().empty() || !args.has("train") || !args.has("out"))
     throw UsageError("kg score needs --kg FILE, --train FILE and --out FILE.spo");
-  const double min_score = args.double_value("min-score", 0.0);
+  const double min_score = args.double_value("min-score");
   std::vector<std::string> inputs = args.kg_files();
   inputs.push_back(args.value("train"));
   refuse_output_over_inputs(args.value("out"), inputs);

@@ -71,7 +71,7 @@ Texts read_texts(bool pairs, Shard shard) {
 
 Precision precision_option(const Args& args) {
   try {
-    return parse_precision(args.value("precision", "fp32"));
+    return parse_precision(args.value("precision"));
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--precision: ") + e.what());
   }
@@ -80,7 +80,7 @@ Precision precision_option(const Args& args) {
 // Bad option values are usage errors (exit 2) in every command.
 Pooling pooling_option(const Args& args) {
   try {
-    return parse_pooling(args.value("pooling", "first"));
+    return parse_pooling(args.value("pooling"));
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--pooling: ") + e.what());
   }
@@ -227,11 +227,11 @@ int embed_cmd(int argc, char** argv) {
   const Shard shard = shard_option(args);
   EmbedPooling pooling;
   try {
-    pooling = parse_embed_pooling(args.value("pooling", "mean"));
+    pooling = parse_embed_pooling(args.value("pooling"));
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  const std::string format = args.value("format", "jsonl");
+  const std::string format = args.value("format");
   if (format != "jsonl" && format != "npy") throw UsageError("--format must be jsonl or npy");
   if (format == "npy" && !args.has("out")) throw UsageError("--format npy needs --out FILE");
   Model m = Model::load(args.value("model"), run_options(args));
@@ -272,9 +272,9 @@ int eval_cmd(int argc, char** argv) {
   if (!args.has("model") || !args.has("data")) throw UsageError("eval needs --model DIR and --data FILE");
   const Model m = Model::load(args.value("model"), run_options(args));
   if (args.has("format") && !m.is_tagger()) throw UsageError("--format is for tagger (NER) models");
-  const EvalReport r = evaluate_file(m, args.value("data"), parse_tagged_format(args.value("format", "auto")));
+  const EvalReport r = evaluate_file(m, args.value("data"), parse_tagged_format(args.value("format")));
   std::cout << r.table;
-  const std::string out = args.value("out", "metrics.json");
+  const std::string out = args.value("out");
   write_file_atomically(out, [&](std::ostream& os) { os << r.json << "\n"; });
   std::cerr << "kbert eval: metrics written to " << out << "\n";
   return 0;

@@ -62,7 +62,7 @@ Corpus read_corpus(const Args& args) {
 int explain_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   if (!args.has("model")) throw UsageError("explain needs --model DIR");
-  const std::size_t top = args.size_value("top", 10);
+  const std::size_t top = args.size_value("top");
   const Model m = Model::load(args.value("model"), run_options(args));
   const Texts t = read_texts(false);
   const std::vector<Explanation> ex = m.explain(t.a);
@@ -115,7 +115,7 @@ int index_cmd(int argc, char** argv) {
   refuse_symlink_output(args.value("out"));
   IndexBuildOptions o;
   try {
-    o.pooling = parse_embed_pooling(args.value("pooling", "mean"));
+    o.pooling = parse_embed_pooling(args.value("pooling"));
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--pooling: ") + e.what());
   }
@@ -134,7 +134,7 @@ int search_cmd(int argc, char** argv) {
   if (!args.has("index") || !args.has("model"))
     throw UsageError("search needs --index INDEX and --model DIR (the model the index was built with: an index names "
                      "no path that kbert would open; the model's fingerprint is checked against the index's)");
-  const std::size_t k = args.size_value("k", 5);
+  const std::size_t k = args.size_value("k");
   const std::string path = args.value("index");
   const VectorIndex ix = VectorIndex::open(path);
   // The index fixes how queries are embedded: the model's fingerprint, the KG and max_length.

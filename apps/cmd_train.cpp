@@ -52,7 +52,7 @@ int train_cmd(int argc, char** argv) {
   Args args(argc, argv, 2);
   if (!args.has("train") || !args.has("out")) throw UsageError("train needs --train FILE and --out DIR");
   require_one_start(args);
-  const std::string task = args.value("task", "classify");
+  const std::string task = args.value("task");
   if (task != "classify" && task != "ner") throw UsageError("--task must be classify or ner, got " + task);
   const bool ner = task == "ner";
   if (!ner && args.has("format")) throw UsageError("--format is for --task ner (bio-tsv or conll)");
@@ -60,15 +60,15 @@ int train_cmd(int argc, char** argv) {
   if (ner && args.has("class-weights")) throw UsageError("--class-weights is for classifiers");
   TrainJob job;  // every default below is the struct's own
   job.task = task;
-  job.format = parse_tagged_format(args.value("format", "auto"));
+  job.format = parse_tagged_format(args.value("format"));
   job.train = args.value("train");
-  job.dev = args.value("dev", "");
-  job.test = args.value("test", "");
+  job.dev = args.value("dev");
+  job.test = args.value("test");
   job.out = args.value("out");
   ClassifierSetup& setup = job.setup;
-  setup.model_dir = args.value("model", "");
-  setup.config = args.value("config", "");
-  setup.vocab = args.value("vocab", "");
+  setup.model_dir = args.value("model");
+  setup.config = args.value("config");
+  setup.vocab = args.value("vocab");
   if (!setup.config.empty() && setup.vocab.empty()) throw UsageError("--config needs --vocab");
   setup.tokenizer = args.value("tokenizer", setup.tokenizer);
   setup.kg_files = args.kg_files();
@@ -81,7 +81,7 @@ int train_cmd(int argc, char** argv) {
   if (args.has("hops")) setup.hops = args.size_value("hops");
   if (args.has("max-facts")) setup.max_facts = args.size_value("max-facts");
   setup.pooling = pooling_option(args);
-  const std::string head_name = args.value("head", "kbert");
+  const std::string head_name = args.value("head");
   if (head_name != "kbert" && head_name != "hf") throw UsageError("--head must be kbert or hf");
   setup.head = ner ? HeadKind::kTagger : head_name == "hf" ? HeadKind::kHf : HeadKind::kKbert;
   setup.use_visible_matrix = !args.flag("no-visible-matrix");
@@ -123,9 +123,9 @@ int pretrain_cmd(int argc, char** argv) {
   PretrainJob job;  // every default is the struct's own
   job.corpus = args.value("corpus");
   job.out = args.value("out");
-  job.model_dir = args.value("model", "");
-  job.config = args.value("config", "");
-  job.vocab = args.value("vocab", "");
+  job.model_dir = args.value("model");
+  job.config = args.value("config");
+  job.vocab = args.value("vocab");
   if (!job.config.empty() && job.vocab.empty()) throw UsageError("--config needs --vocab");
   job.tokenizer = args.value("tokenizer", job.tokenizer);
   job.kg_files = args.kg_files();
