@@ -24,7 +24,7 @@ std::string usage_hint(int argc, char** argv) {
 const CommandInfo kCommands[] = {
     // name        sub        model  trains
     {"tree", "", false, false},        {"bench", "encoder", true, false}, {"bench", "", false, false},
-    {"vocab", "", false, false},       {"kg", "", false, false},          {"import-uer", "", true, false},
+    {"vocab", "", false, false},       {"kg", "suggest", true, false},    {"kg", "", false, false},          {"import-uer", "", true, false},
     {"import-hf", "", true, false},    {"predict", "", true, false},      {"embed", "", true, false},
     {"train", "", true, true},         {"eval", "", true, false},         {"pretrain", "", true, true},
     {"index", "", true, false},        {"search", "", true, false},       {"explain", "", true, false},

@@ -289,7 +289,7 @@ int cmd_model(int argc, char** argv) {
       {"bench", bench_encoder}, {"import-uer", import_uer_cmd}, {"import-hf", import_hf_cmd},
       {"predict", predict_cmd}, {"embed", embed_cmd},           {"train", train_cmd},
       {"eval", eval_cmd},       {"pretrain", pretrain_cmd}, {"index", index_cmd}, {"explain", explain_cmd},
-      {"search", search_cmd},   {"report", cmd_report}};
+      {"search", search_cmd},   {"report", cmd_report},       {"kg", kg_suggest_cmd}};
   for (std::size_t i = 0; i < kCommandCount; ++i)  // the command list (kCommands) and the handlers agree
     if (kCommands[i].model && !handlers.count(kCommands[i].name))
       throw std::logic_error(std::string("no handler for the model command ") + kCommands[i].name);

@@ -39,5 +39,6 @@ int index_cmd(int argc, char** argv);     // cmd_retrieval.cpp
 int search_cmd(int argc, char** argv);    // cmd_retrieval.cpp
 int train_cmd(int argc, char** argv);     // cmd_train.cpp
 int pretrain_cmd(int argc, char** argv);  // cmd_train.cpp
+int kg_suggest_cmd(int argc, char** argv);  // cmd_suggest.cpp
 
 }  // namespace kbert::cli

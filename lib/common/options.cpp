@@ -24,7 +24,7 @@ constexpr double kThreads = env::kMaxThreads;
 // The command groups many options share.
 #define TREE_CMDS "tree,bench tree"
 #define KG_LOAD_CMDS "tree,bench tree,kg score"
-#define RUN_CMDS "predict,embed,eval,explain,index,search,report,bench encoder"
+#define RUN_CMDS "predict,embed,eval,explain,index,search,report,bench encoder,kg suggest"
 #define FIT_CMDS "train,pretrain"
 
 const std::vector<Option> kTable = {
@@ -37,6 +37,17 @@ const std::vector<Option> kTable = {
     {"out", "kg score,kg compile,vocab,import-uer,import-hf,train,pretrain,index,embed", Kind::kText, "", 0, 0, "",
      "where the result goes (written to a temporary path, then renamed)", "out", false, "PATH"},
     {"out", "eval", Kind::kText, "metrics.json", 0, 0, "", "the metrics as JSON", "", false, "FILE"},
+    {"out", "kg suggest", Kind::kText, "", 0, 0, "",
+     "the suggestions: a TSV (subject, predicate, object, score, evidence) that loads as a KG", "", false, "F.tsv"},
+    {"terms", "kg suggest", Kind::kText, "", 0, 0, "", "candidate children, one a line: a name, optionally TAB and its "
+     "definition", "", false, "FILE"},
+    {"parents", "kg suggest", Kind::kText, "", 0, 0, "", "candidate parents, one a line (default: the terms' names)", "",
+     false, "FILE"},
+    {"relation", "kg suggest", Kind::kText, "subclass of", 0, 0, "", "the predicate of the suggested facts", "", false,
+     "TEXT"},
+    {"label", "kg suggest", Kind::kText, "1", 0, 0, "", "the model's label for 'text_a is a superclass of text_b'", "",
+     false, "NAME"},
+    {"top", "kg suggest", Kind::kCount, "3", 0, 1e6, "", "parents per term at most, best first (0: all)", ""},
     {"out", "report", Kind::kText, "report.html", 0, 0, "", "the HTML report (one self-contained file)", "out", false,
      "FILE"},
     {"baseline", "report", Kind::kText, "", 0, 0, "", "a second model on the same data (e.g. the same without "
@@ -185,6 +196,7 @@ const std::vector<Option> kTable = {
 
     // kg score, vocab.
     {"min-score", "kg score", Kind::kReal, "0", 0, kBig, "", "leave out facts scoring below this", ""},
+    {"min-score", "kg suggest", Kind::kReal, "0.5", 0, 1, "", "leave out pairs the model gives less probability", ""},
     {"size", "vocab", Kind::kCount, "8000", 1, 1e8, "", "vocabulary size", "size"},
     {"kind", "vocab", Kind::kChoice, "wordpiece", 0, 0, "wordpiece|sentencepiece", "what to learn", "kind"},
     {"min-frequency", "vocab", Kind::kCount, "2", 1, kBig, "", "least count of a merge", "min_frequency"},
@@ -217,6 +229,11 @@ const std::vector<Command> kCommands = {
      "The G statistic of the labels among the texts that mention a fact's subject and among those its branch falls on, "
      "the smaller (0: no evidence; with 8 labels 14.07 is the 5% level). Writes a .spo file with the score as a 4th "
      "column; a scored KG injects each entity's best facts first."},
+    {"kg suggest", "the facts a trained pair classifier believes, for review", "--model DIR --terms F --out F.tsv",
+     "Scores every (parent, term) pair with a model trained on pairs (text_a a parent, text_b a term with its "
+     "definition; examples/ontology_learning), keeps each term's best --top parents with probability at least "
+     "--min-score, and writes them with the facts the KG injected into each pair (the evidence), for a person to "
+     "accept or reject."},
     {"kg compile", "one memory-mapped binary file of a KG", "--kg FILE --out KG.kbkg",
      "Every --kg accepts the result: it opens in milliseconds and processes share its pages; the same facts in the "
      "same order. A compiled KG is used alone (compile all of a KG's files into one)."},

@@ -72,6 +72,40 @@ def main():
     rows = [l for l in out.stdout.splitlines() if re.match(r"\| (iso14224|geonames) \| (honest|own) \| \d+ \| 0\.\d{3} ", l)]
     assert len(rows) == 3, out.stdout
     print("ontology_learning.py --quick: " + str(len(rows)) + " table rows")
+    check_suggest(a.kbert, os.path.join(a.out, "iso14224", "honest"))
+
+
+def check_suggest(kbert, d):
+    """kbert kg suggest on the quick run's model: best first, at most --top per term, at least
+    --min-score, no fact the KG holds, evidence from the KG, a file that loads as a KG."""
+    edges, definitions = load_taxonomy(os.path.join(REPO, "data", "ontology", "iso14224.tsv"))
+    names = sorted({c for c, _ in edges} | {p for _, p in edges})
+    terms = os.path.join(d, "terms.tsv")
+    with open(terms, "w", encoding="utf-8") as f:
+        f.write("# ISO 14224 failure mechanisms\n\n")
+        f.write("".join(f"{n}\t{definitions[n]}\n" if n in definitions else f"{n}\n" for n in names))
+    out = os.path.join(d, "suggested.tsv")
+    r = subprocess.run([kbert, "kg", "suggest", "--model", os.path.join(d, "kg_s7"), "--terms", terms, "--out", out,
+                        "--top", "2", "--min-score", "0.2", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = open(out, encoding="utf-8").read().splitlines()
+    assert lines[0] == "subject\tpredicate\tobject\tscore\tevidence", lines[0]
+    rows = [l.split("\t") for l in lines[1:]]
+    known = {(c, p) for c, p in (tuple(l.split("\t")[::2]) for l in open(os.path.join(d, "kg.spo"), encoding="utf-8")
+                                 .read().splitlines())}
+    per = {}
+    for subject, predicate, obj, score, evidence in rows:
+        assert predicate == "subclass of" and subject != obj and float(score) >= 0.2, (subject, obj, score)
+        assert (subject, obj) not in known, f"a known fact suggested: {subject} subclass of {obj}"
+        per.setdefault(subject, []).append(float(score))
+    assert per and all(len(v) <= 2 and v == sorted(v, reverse=True) for v in per.values()), per
+    assert any(r[4] for r in rows), "no suggestion shows its evidence"
+    loaded = subprocess.run([kbert, "tree", "--kg", out], input=rows[0][0] + "\n", capture_output=True, text=True)
+    assert loaded.returncode == 0 and '"injected"' in loaded.stdout, loaded.stderr
+    bad = subprocess.run([kbert, "kg", "suggest", "--model", os.path.join(d, "kg_s7"), "--terms", terms, "--out",
+                          os.path.join(d, "x.tsv"), "--label", "yes"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "no label 'yes'" in bad.stderr, bad.stderr
+    print(f"kg suggest: {len(rows)} suggestions for {len(per)} terms, best first, none known")
 
 
 if __name__ == "__main__":
