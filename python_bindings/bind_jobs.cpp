@@ -11,6 +11,7 @@
 #include "kbert/index/vector_index.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/model/model.hpp"
+#include "kbert/model/suggest.hpp"
 #include "kbert/report/collect.hpp"
 #include "kbert/tokenizer/tokenizer.hpp"
 #include "kbert/tokenizer/vocab_builder.hpp"
@@ -510,6 +511,56 @@ Example:
     kbert.build_vocab("corpus.txt", "vocab.txt", size=8000))");
 }
 
+void bind_suggest_facts(py::module_& m) {
+  const SuggestOptions kOpt;
+  m.def(
+      "suggest_facts",
+      [](const Model& model, const std::vector<std::pair<std::string, std::string>>& terms,
+         const std::optional<std::vector<std::string>>& parents, const std::string& relation, const std::string& label,
+         std::size_t top, double min_score, bool skip_known, const std::optional<std::string>& out) {
+        std::vector<Term> children;
+        for (const auto& [name, definition] : terms) children.push_back({name, definition});
+        SuggestOptions o;
+        o.relation = relation;
+        o.label = label;
+        o.top = top;
+        o.min_score = min_score;
+        o.skip_known = skip_known;
+        std::vector<SuggestedFact> facts;
+        {
+          py::gil_scoped_release release;
+          facts = suggest_facts(model, children, parents ? *parents : term_names(children), o);
+          if (out) write_suggestions(facts, *out);
+        }
+        py::list rows;
+        for (const auto& f : facts) {
+          py::list evidence;
+          for (const auto& e : f.evidence) evidence.append(py::make_tuple(e.entity, e.relation, e.object));
+          py::dict d;
+          d["subject"] = f.subject;
+          d["relation"] = f.relation;
+          d["object"] = f.object;
+          d["score"] = f.score;
+          d["evidence"] = evidence;
+          rows.append(d);
+        }
+        return rows;
+      },
+      py::arg("model"), py::arg("terms"), py::kw_only(), py::arg("parents") = py::none(),
+      py::arg("relation") = kOpt.relation, py::arg("label") = kOpt.label, py::arg("top") = kOpt.top,
+      py::arg("min_score") = kOpt.min_score, py::arg("skip_known") = kOpt.skip_known, py::arg("out") = py::none(),
+      R"(The facts a pair classifier believes, as `kbert kg suggest`: every (parent, term) pair scored
+(text_a the parent, text_b "name: definition"), each term's best `top` parents with probability at
+least `min_score`, facts the model's KG holds left out (skip_known). terms: (name, definition)
+pairs (definition may be ""); parents: names (default: the terms'). out: also write the
+reviewable TSV. Returns a dict per fact: subject, relation, object, score, evidence (the
+injected facts as (entity, relation, object)).
+
+Example:
+    kbert.suggest_facts(kbert.Model.load("models/taxonomy"), [("ground disconnector", "A switch ...")],
+                        parents=["switch", "conductor"]))");
+}
+
 }  // namespace
 
 void bind_jobs(py::module_& m) {
@@ -521,6 +572,7 @@ void bind_jobs(py::module_& m) {
   bind_pretrain(m);
   bind_evaluate(m);
   bind_build_vocab(m);
+  bind_suggest_facts(m);
 }
 
 }  // namespace kbert::python

@@ -43,11 +43,11 @@ const std::vector<Option> kTable = {
      "definition", "", false, "FILE"},
     {"parents", "kg suggest", Kind::kText, "", 0, 0, "", "candidate parents, one a line (default: the terms' names)", "",
      false, "FILE"},
-    {"relation", "kg suggest", Kind::kText, "subclass of", 0, 0, "", "the predicate of the suggested facts", "", false,
+    {"relation", "kg suggest", Kind::kText, "subclass of", 0, 0, "", "the predicate of the suggested facts", "relation", false,
      "TEXT"},
-    {"label", "kg suggest", Kind::kText, "1", 0, 0, "", "the model's label for 'text_a is a superclass of text_b'", "",
+    {"label", "kg suggest", Kind::kText, "1", 0, 0, "", "the model's label for 'text_a is a superclass of text_b'", "label",
      false, "NAME"},
-    {"top", "kg suggest", Kind::kCount, "3", 0, 1e6, "", "parents per term at most, best first (0: all)", ""},
+    {"top", "kg suggest", Kind::kCount, "3", 0, 1e6, "", "parents per term at most, best first (0: all)", "top"},
     {"out", "report", Kind::kText, "report.html", 0, 0, "", "the HTML report (one self-contained file)", "out", false,
      "FILE"},
     {"baseline", "report", Kind::kText, "", 0, 0, "", "a second model on the same data (e.g. the same without "
@@ -196,7 +196,7 @@ const std::vector<Option> kTable = {
 
     // kg score, vocab.
     {"min-score", "kg score", Kind::kReal, "0", 0, kBig, "", "leave out facts scoring below this", ""},
-    {"min-score", "kg suggest", Kind::kReal, "0.5", 0, 1, "", "leave out pairs the model gives less probability", ""},
+    {"min-score", "kg suggest", Kind::kReal, "0.5", 0, 1, "", "leave out pairs the model gives less probability", "min_score"},
     {"size", "vocab", Kind::kCount, "8000", 1, 1e8, "", "vocabulary size", "size"},
     {"kind", "vocab", Kind::kChoice, "wordpiece", 0, 0, "wordpiece|sentencepiece", "what to learn", "kind"},
     {"min-frequency", "vocab", Kind::kCount, "2", 1, kBig, "", "least count of a merge", "min_frequency"},

@@ -20,7 +20,7 @@ _choose_cpu_kernels()  # before LibTorch loads with the native module
 
 from ._kbert import (  # noqa: E402
     Index, KnowledgeGraph, Model, SentenceTreeBuilder, Tokenizer, TreeOptions, build_vocab, evaluate, import_hf,
-    import_uer, pretrain, report, score_facts)
+    import_uer, pretrain, report, score_facts, suggest_facts)
 from ._kbert import train as _train  # noqa: E402
 
 
@@ -37,4 +37,4 @@ def train(train, out, *, nproc=1, **kwargs):
     return train_ranks(nproc, train, out, kwargs)
 
 __all__ = ["Index", "KnowledgeGraph", "Model", "SentenceTreeBuilder", "Tokenizer", "TreeOptions", "build_vocab", "evaluate",
-           "import_hf", "import_uer", "pretrain", "report", "score_facts", "train"]
+           "import_hf", "import_uer", "pretrain", "report", "score_facts", "suggest_facts", "train"]

@@ -434,7 +434,8 @@ def test_stub_defaults_are_the_cpp_defaults():
     stub = ast.parse(open(stub_path, encoding="utf-8").read())
     stubs = {n.name: n for n in stub.body if isinstance(n, ast.FunctionDef)}
     checked = 0
-    for name in ("train", "import_uer", "import_hf", "score_facts", "report", "pretrain", "evaluate", "build_vocab"):
+    for name in ("train", "import_uer", "import_hf", "score_facts", "report", "pretrain", "evaluate", "build_vocab",
+                 "suggest_facts"):
         runtime = _defaults_of_signature(getattr(kbert._kbert, name).__doc__.splitlines()[0])
         node = stubs[name]
         text = ast.get_source_segment(open(stub_path, encoding="utf-8").read(), node)
@@ -637,7 +638,8 @@ def test_python_defaults_are_the_option_table():
                  "import_hf": (kbert._kbert.import_hf, "import-hf"), "score_facts": (kbert._kbert.score_facts, "kg score"),
                  "Model.load": (kbert.Model.load, "predict"), "TreeOptions": (kbert.TreeOptions.__init__, "tree"),
                  "Model.embed": (kbert.Model.embed, "embed"), "pretrain": (kbert._kbert.pretrain, "pretrain"),
-                 "evaluate": (kbert._kbert.evaluate, "eval"), "build_vocab": (kbert._kbert.build_vocab, "vocab")}
+                 "evaluate": (kbert._kbert.evaluate, "eval"), "build_vocab": (kbert._kbert.build_vocab, "vocab"),
+                 "suggest_facts": (kbert._kbert.suggest_facts, "kg suggest")}
     checked = 0
     for name, (fn, command) in functions.items():
         sig = fn.__doc__.splitlines()[0]
@@ -744,3 +746,29 @@ def test_python_chooses_the_kernels_the_cli_chooses():
     got = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                                     env=env).stdout)
     assert got["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_suggest_facts_equal_the_cli(tiny_data, tmp_path):
+    """kbert.suggest_facts and `kbert kg suggest` run the same library function: the same facts,
+    scores and evidence, best first, at most `top` per term."""
+    rows = [("1", "水果", "苹果: 一种水果"), ("0", "城市", "苹果: 一种水果"), ("1", "城市", "北京: 中国的城市"),
+            ("0", "水果", "北京: 中国的城市")] * 6
+    train = tmp_path / "pairs.tsv"
+    train.write_text("label\ttext_a\ttext_b\n" + "".join(f"{l}\t{a}\t{b}\n" for l, a, b in rows), encoding="utf-8")
+    kbert.train(str(train), str(tmp_path / "m"), config=tiny_data["config"], vocab=os.path.join(DATA, "google_vocab.txt"),
+                kg=[HOWNET], epochs=1, batch_size=8, learning_rate=1e-3, max_length=32, progress=False)
+    m = kbert.Model.load(str(tmp_path / "m"))
+    terms = [("苹果", "一种水果"), ("北京", "中国的城市"), ("香蕉", "")]
+    got = kbert.suggest_facts(m, terms, parents=["水果", "城市", "苹果"], top=2, min_score=0.0, out=str(tmp_path / "py.tsv"))
+    (tmp_path / "terms.tsv").write_text("".join(f"{n}\t{d}\n" if d else f"{n}\n" for n, d in terms), encoding="utf-8")
+    (tmp_path / "parents.tsv").write_text("水果\n城市\n苹果\n", encoding="utf-8")
+    subprocess.run([CLI, "kg", "suggest", "--model", str(tmp_path / "m"), "--terms", str(tmp_path / "terms.tsv"),
+                    "--parents", str(tmp_path / "parents.tsv"), "--top", "2", "--min-score", "0", "--out",
+                    str(tmp_path / "cli.tsv"), "--quiet"], check=True, capture_output=True)
+    assert (tmp_path / "py.tsv").read_text() == (tmp_path / "cli.tsv").read_text()
+    assert [g["subject"] for g in got] == ["苹果", "苹果", "北京", "北京", "香蕉", "香蕉"]
+    assert all(g["object"] != g["subject"] for g in got)
+    for i in range(0, len(got), 2):
+        assert got[i]["score"] >= got[i + 1]["score"]
+    with pytest.raises(ValueError, match="no label 'yes'"):
+        kbert.suggest_facts(m, terms, label="yes")
