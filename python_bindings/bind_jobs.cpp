@@ -314,7 +314,7 @@ void bind_import_hf(py::module_& m) {
       "import_hf",
       [](const std::string& from, const std::string& out, const std::string& labels_file,
          const std::vector<std::string>& kg, std::size_t max_entities, std::size_t max_length, bool predicate,
-         std::size_t hops, std::size_t max_facts) {
+         std::size_t hops, std::size_t max_facts, const std::string& truncation) {
         ImportHfOptions o;
         o.from = from;
         o.out = out;
@@ -325,13 +325,14 @@ void bind_import_hf(py::module_& m) {
         o.tree.predicate = predicate;
         o.tree.hops = hops;
         o.tree.max_facts = max_facts;
+        o.tree.truncation = parse_truncation(truncation);
         py::gil_scoped_release release;
         import_hf(o);
       },
       py::arg("from_dir"), py::arg("out"), py::kw_only(), py::arg("labels_file") = "",
       py::arg("kg") = std::vector<std::string>{}, py::arg("max_entities") = kTree.max_entities,
       py::arg("max_length") = kTree.max_length, py::arg("predicate") = kTree.predicate, py::arg("hops") = kTree.hops,
-      py::arg("max_facts") = kTree.max_facts,
+      py::arg("max_facts") = kTree.max_facts, py::arg("truncation") = std::string(truncation_name(kTree.truncation)),
       R"(Converts a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors or
 pytorch_model.bin) into a model directory, as `kbert import-hf`.
 
