@@ -8,6 +8,7 @@
 
 #include "cli_common.hpp"
 #include "kbert/model/model.hpp"
+#include "kbert/train/trainer.hpp"
 
 namespace kbert::cli {
 
@@ -34,11 +35,23 @@ Pooling pooling_option(const Args& args);
 // precision, the progress line).
 RunOptions run_options(const Args& args);
 
-int explain_cmd(int argc, char** argv);   // cmd_retrieval.cpp
-int index_cmd(int argc, char** argv);     // cmd_retrieval.cpp
-int search_cmd(int argc, char** argv);    // cmd_retrieval.cpp
-int train_cmd(int argc, char** argv);     // cmd_train.cpp
-int pretrain_cmd(int argc, char** argv);  // cmd_train.cpp
+// train and pretrain (cmd_train.cpp): the training loop's options, the defaults o's own; a
+// run starts from a model directory or a new model, never both.
+void read_loop_options(const Args& args, TrainOptions& o);
+void require_one_start(const Args& args);
+
+// One command a file.
+int import_uer_cmd(int argc, char** argv);  // cmd_import.cpp
+int import_hf_cmd(int argc, char** argv);   // cmd_import.cpp
+int predict_cmd(int argc, char** argv);     // cmd_predict.cpp
+int embed_cmd(int argc, char** argv);       // cmd_embed.cpp
+int eval_cmd(int argc, char** argv);        // cmd_eval.cpp
+int bench_encoder(int argc, char** argv);   // cmd_bench_encoder.cpp
+int explain_cmd(int argc, char** argv);     // cmd_explain.cpp
+int index_cmd(int argc, char** argv);       // cmd_index.cpp
+int search_cmd(int argc, char** argv);      // cmd_index.cpp
+int train_cmd(int argc, char** argv);       // cmd_train.cpp
+int pretrain_cmd(int argc, char** argv);    // cmd_pretrain.cpp
 int kg_suggest_cmd(int argc, char** argv);  // cmd_suggest.cpp
 
 }  // namespace kbert::cli

@@ -32,6 +32,7 @@ void bind_kg(py::module_& m);
 void bind_text(py::module_& m);
 void bind_model(py::module_& m);
 void bind_jobs(py::module_& m);
+void bind_facts(py::module_& m);  // bind_facts.cpp: score_facts, suggest_facts, report
 void bind_index(py::module_& m);
 
 }  // namespace kbert::python

@@ -29,4 +29,5 @@ PYBIND11_MODULE(_kbert, m) {
   python::bind_model(m);
   python::bind_index(m);  // before the jobs: kbert.report takes an Index (its signature names the type)
   python::bind_jobs(m);
+  python::bind_facts(m);
 }

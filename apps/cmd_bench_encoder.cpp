@@ -1,0 +1,65 @@
+// kbert bench encoder: trees + batching + forward timed, with the GEMM peak and the CPU named.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "kbert/common/atomic_file.hpp"
+#include "kbert/common/cpu.hpp"
+#include "kbert/common/error.hpp"
+#include "kbert/index/retrieval.hpp"
+#include "kbert/index/vector_index.hpp"
+#include "kbert/model/model.hpp"
+#include "kbert/train/data.hpp"
+#include "kbert/train/trainer.hpp"
+#include "model_cli.hpp"
+
+namespace kbert::cli {
+
+int bench_encoder(int argc, char** argv) {
+  Args args(argc, argv, 3);
+  if (!args.has("model")) throw UsageError("bench encoder needs --model DIR");
+  Model m = Model::load(args.value("model"), run_options(args));
+  Texts t = read_texts(false);
+  // The peak is the best of a GEMM timed before and after the run: on a shared machine
+  // one measurement alone can land in a slow moment.
+  double peak = measure_gemm_gflops();
+  EncoderBench b = m.bench(t.a);
+  peak = std::max(peak, measure_gemm_gflops());
+  // What the figures ran on: the CPU, and the instruction set of the matrix products (ATen's
+  // capability as kbert set it before LibTorch loaded, or bfloat16's path).
+  const cpu::Info& c = cpu::info();
+  const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
+  const std::string isa = m.run_options().precision == Precision::kBFloat16 ? std::string("bf16 via ") + cpu::bf16_path(c)
+                          : aten                                            ? std::string(aten)
+                                                                            : std::string(cpu::best_isa(c));
+  nlohmann::json info = {{"cpu", c.model},
+                         {"isa", isa},
+                         {"precision", precision_name(precision_option(args))},
+                         {"tokens", b.tokens},
+                         {"padded_tokens", b.padded_tokens},
+                         {"threads", b.threads},
+                         {"parameters_mib", static_cast<double>(m.parameter_bytes()) / (1 << 20)},
+                         {"forward_seconds", b.forward_seconds},
+                         {"forward_gflops_per_s", b.forward_seconds > 0 ? b.flops / b.forward_seconds / 1e9 : 0.0},
+                         {"gemm_peak_gflops_per_s", peak}};
+  std::cout << info.dump() << "\n";
+  nlohmann::json j = {{"texts", b.texts},
+                      {"seconds", b.seconds},
+                      {"tokens_per_s", b.seconds > 0 ? static_cast<double>(b.tokens) / b.seconds : 0.0},
+                      {"gflops_per_s", b.seconds > 0 ? b.flops / b.seconds / 1e9 : 0.0},
+                      {"gemm_peak_gflops_per_s", peak},
+                      {"cpu", c.model}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace kbert::cli
