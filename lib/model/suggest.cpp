@@ -82,10 +82,17 @@ std::vector<SuggestedFact> suggest_facts(const Model& model, const std::vector<T
     std::vector<std::string> a, b;
     std::vector<std::size_t> parent_of;
     const std::string text = child_text(child);
+    // What the KG already implies: the child's ancestors through `relation`, transitively.
     std::set<std::string> known;
-    if (kg)
-      for (const KgFact& f : kg->lookup(child.name))
-        if (f.relation == o.relation) known.insert(std::string(f.object));
+    if (kg) {
+      std::vector<std::string> frontier = {child.name};
+      while (!frontier.empty()) {
+        const std::string node = std::move(frontier.back());
+        frontier.pop_back();
+        for (const KgFact& f : kg->lookup(node))
+          if (f.relation == o.relation && known.insert(std::string(f.object)).second) frontier.emplace_back(f.object);
+      }
+    }
     for (std::size_t p = 0; p < parents.size(); ++p) {
       if (parents[p] == child.name || known.count(parents[p])) continue;
       a.push_back(parents[p]);

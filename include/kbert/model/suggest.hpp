@@ -28,7 +28,8 @@ struct SuggestOptions {
   std::string label = "1";               ///< the model's label for "text_a is a superclass of text_b"
   std::size_t top = 3;                   ///< suggestions per child at most, best first (0: every parent)
   double min_score = 0.5;                ///< leave out pairs the model gives less probability
-  bool skip_known = true;                ///< leave out facts the model's KG already holds (child relation parent)
+  bool skip_known = true;                ///< leave out facts the model's KG holds or implies (child relation
+                                         ///< parent, directly or through a chain of `relation` facts)
 };
 
 /// A suggested fact: `subject relation object`, the model's probability, and the facts the
@@ -45,7 +46,8 @@ std::vector<Term> read_terms(const std::string& path);
 std::vector<std::string> term_names(const std::vector<Term>& terms);
 
 /// Scores every (parent, child) pair with the model (a child is never its own parent; with
-/// skip_known, a parent the model's KG already gives the child is not suggested again) and
+/// skip_known, a parent the model's KG already gives the child, directly or through a chain
+/// of `relation` facts, is not suggested again) and
 /// keeps, per child, the best `top` parents scoring at least `min_score`. The child's text
 /// is "name: definition" (the definition cut at 400 bytes, at a space) or the name alone.
 /// Children in their order, each child's parents best first (ties: parents' order).
