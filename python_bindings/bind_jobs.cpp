@@ -48,6 +48,19 @@ py::dict progress_to_python(const TrainProgress& p) {
   return d;
 }
 
+// The training loop's options kbert.train and kbert.pretrain both take (the CLI's read_loop_options).
+void set_loop_options(TrainOptions& o, std::size_t epochs, std::size_t batch_size, std::size_t accumulation,
+                      double learning_rate, double warmup, double weight_decay, double max_grad_norm, std::uint64_t seed) {
+  o.epochs = epochs;
+  o.batch_size = batch_size;
+  o.accumulation = accumulation;
+  o.learning_rate = learning_rate;
+  o.warmup = warmup;
+  o.weight_decay = weight_decay;
+  o.max_grad_norm = max_grad_norm;
+  o.seed = seed;
+}
+
 // progress: True (a bar in the notebook cell or on the terminal), False, or a callable of dicts.
 void set_progress(TrainOptions& o, const py::object& progress) {
   const bool flag = py::isinstance<py::bool_>(progress);
@@ -126,14 +139,7 @@ py::object train_job(const std::string& train, const std::string& out, const std
     throw std::invalid_argument("knowledge_gate needs the visible matrix (visible_matrix=True)");
   TrainOptions& o = job.options;
   o.gate_learning_rate = gate_learning_rate;
-  o.epochs = epochs;
-  o.batch_size = batch_size;
-  o.accumulation = accumulation;
-  o.learning_rate = learning_rate;
-  o.warmup = warmup;
-  o.weight_decay = weight_decay;
-  o.max_grad_norm = max_grad_norm;
-  o.seed = seed;
+  set_loop_options(o, epochs, batch_size, accumulation, learning_rate, warmup, weight_decay, max_grad_norm, seed);
   o.metric = metric.value_or("");  // empty: the task's usual metric
   o.class_weights = class_weights;
   o.patience = patience;
@@ -323,14 +329,7 @@ void bind_pretrain(py::module_& m) {
         job.tree.predicate = predicate;
         job.threads = threads;
         PretrainOptions& o = job.options;
-        o.epochs = epochs;
-        o.batch_size = batch_size;
-        o.accumulation = accumulation;
-        o.learning_rate = learning_rate;
-        o.warmup = warmup;
-        o.weight_decay = weight_decay;
-        o.max_grad_norm = max_grad_norm;
-        o.seed = seed;
+        set_loop_options(o, epochs, batch_size, accumulation, learning_rate, warmup, weight_decay, max_grad_norm, seed);
         o.resume = resume;
         o.stop_after_steps = stop_after_steps;
         o.checkpoint_every = checkpoint_every;
