@@ -1,25 +1,13 @@
 // kbert bench encoder: trees + batching + forward timed, with the GEMM peak and the CPU named.
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <optional>
-#include <sstream>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "kbert/common/atomic_file.hpp"
 #include "kbert/common/cpu.hpp"
-#include "kbert/common/error.hpp"
-#include "kbert/index/retrieval.hpp"
-#include "kbert/index/vector_index.hpp"
 #include "kbert/model/model.hpp"
-#include "kbert/train/data.hpp"
-#include "kbert/train/trainer.hpp"
 #include "model_cli.hpp"
 
 namespace kbert::cli {

@@ -1,30 +1,17 @@
 // kbert-model's dispatcher and the options every command that runs a model shares. One command
 // a file: cmd_import (import-uer, import-hf), cmd_predict, cmd_embed, cmd_eval, cmd_bench_encoder,
 // cmd_train, cmd_pretrain, cmd_explain, cmd_index (index, search), cmd_report, cmd_suggest.
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <iomanip>
 #include <iostream>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <memory>
+#include <string>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "model_cli.hpp"
-#include "kbert/common/atomic_file.hpp"
-#include "kbert/common/cpu.hpp"
 #include "kbert/common/error.hpp"
 #include "kbert/common/progress.hpp"
-#include "kbert/index/retrieval.hpp"
 #include "kbert/model/model.hpp"
-#include "kbert/train/data.hpp"
-#include "kbert/train/trainer.hpp"
-
-#include <fstream>
-#include <map>
-#include <optional>
+#include "model_cli.hpp"
 
 namespace kbert::cli {
 

@@ -1,25 +1,10 @@
 // kbert train: fine-tuning (the library's run_train_job does the work; this translates the
 // options), and the options train and pretrain share.
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <sstream>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "kbert/common/atomic_file.hpp"
-#include "kbert/common/cpu.hpp"
-#include "kbert/common/error.hpp"
-#include "kbert/index/retrieval.hpp"
-#include "kbert/index/vector_index.hpp"
-#include "kbert/model/model.hpp"
-#include "kbert/train/data.hpp"
 #include "kbert/train/trainer.hpp"
 #include "model_cli.hpp"
 

@@ -95,8 +95,8 @@ def prepare(tax, out, quick):
     return splits
 
 
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd, stdin=None):
+    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:2])} failed ({p.returncode}): {p.stderr.strip()[-1500:]}")
     return p.stdout
@@ -115,11 +115,7 @@ def kbert_run(a, d, config, seed, quick):
     seconds = time.time() - t0
     test = read_pairs(os.path.join(d, "test.tsv"))
     text = "".join(f"{x}\t{y}\n" for _, x, y in test)
-    p = subprocess.run([a.kbert, "predict", "--model", model, "--pairs", "--json", "--threads", str(a.threads)],
-                       input=text, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"kbert predict failed ({p.returncode}): {p.stderr.strip()[-1500:]}")
-    out = p.stdout
+    out = run([a.kbert, "predict", "--model", model, "--pairs", "--json", "--threads", str(a.threads)], text)
     preds = [int(json.loads(x)["label"]) for x in out.splitlines() if x.strip()]
     if len(preds) != len(test):
         raise RuntimeError(f"{len(preds)} predictions for {len(test)} pairs")
@@ -158,6 +154,11 @@ def suggest_energy(a, quick):
          os.path.join(d, "parents.tsv"), "--top", "1",
          "--min-score", "0.5", "--out", out, "--threads", str(a.threads), "--quiet"])
     return out
+
+
+def predictions(run_record):
+    """A run's test predictions (0/1) from results.json."""
+    return [int(c) for c in run_record["pred"]]
 
 
 def summary(gold, runs):
@@ -201,21 +202,22 @@ def main():
                     if str(seed) in runs.get(c, {}):
                         continue
                     preds, seconds = kbert_run(a, d, c, seed, a.quick)
-                    runs.setdefault(c, {})[str(seed)] = {"pred": preds, "seconds": round(seconds, 1),
+                    # The test predictions as one string of 0s and 1s: results.json stays small.
+                    runs.setdefault(c, {})[str(seed)] = {"pred": "".join(map(str, preds)), "seconds": round(seconds, 1),
                                                          "macro_f1": macro_f1(gold, preds)}
                     print(f"{key} {c} seed {seed}: macro-F1 {macro_f1(gold, preds):.3f} ({seconds:.0f} s)", flush=True)
                     if not a.quick:
                         write_atomic(a.results, json.dumps(results, indent=1))
             cells = []
             for c in configs:
-                m, s = summary(gold, [runs[c][str(x)]["pred"] for x in seeds])
+                m, s = summary(gold, [predictions(runs[c][str(x)]) for x in seeds])
                 cells.append(f"{m:.3f} ± {s:.3f}")
             effect = ""
             if "no_kg" in configs and "kg" in configs:
                 lab = lambda rs: [["yes" if p else "no" for p in x] for x in rs]  # noqa: E731
                 g = ["yes" if x else "no" for x in gold]
-                pt, lo, hi = paired_bootstrap(g, lab([runs["no_kg"][str(x)]["pred"] for x in seeds]),
-                                              lab([runs["kg"][str(x)]["pred"] for x in seeds]), ["no", "yes"], rng)[:3]
+                pt, lo, hi = paired_bootstrap(g, lab([predictions(runs["no_kg"][str(x)]) for x in seeds]),
+                                              lab([predictions(runs["kg"][str(x)]) for x in seeds]), ["no", "yes"], rng)[:3]
                 effect = f"{100 * pt:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
             lines.append(f"| {tax} | {split} | {len(gold)} | {r['ngram_lr']:.3f} | {r['text_a_lr']:.3f} | "
                          f"{r['closure']:.3f} |" + "".join(f" {c} |" for c in cells) + (f" {effect} |" if configs else ""))

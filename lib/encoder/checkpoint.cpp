@@ -87,7 +87,7 @@ std::vector<Slot> table(const nn::NetworkImpl& net, CheckpointFormat f) {
     t.push_back({"bert.gate.bias", {"knowledge_gate.bias"}});
   }
   if (net.head) {
-    for (const auto& [internal, external] : net.head_type->file_names(*net.head, uer)) wb("head." + internal, external);
+    for (const auto& [internal, external] : net.head_type->file_names(uer)) wb("head." + internal, external);
     if (net.head->lexical.defined()) {  // kbert's own
       t.push_back({"head.lexical", {"lexical.weight"}});
       t.push_back({"head.lexical_idf", {"lexical.idf"}, true});  // kbert before 2026-12 wrote none: all 1

@@ -75,7 +75,9 @@ TORCH_MODULE(Network);
 
 namespace kbert {
 
-/// A loss over a batch: its mean and the units it is a mean over (see TaskLoss).
+/// A batch's loss: the mean over `units` (examples, labelled tokens, masked tokens, or the
+/// sum of class weights): ranks sharing a batch weigh their means by their units. What a
+/// head's own loss returns, and what the training loop's tasks return (TaskLoss).
 struct HeadLoss {
   torch::Tensor mean;
   double units = 0;
@@ -85,13 +87,12 @@ struct HeadLoss {
 struct HeadType {
   std::string name;             ///< kbert.json "head"
   int fingerprint_id = -1;      ///< built-ins: their number in older checkpoints' state (resume)
-  bool per_token = false;       ///< outputs per token (a tagger) instead of per text
   bool pooled = false;          ///< pools over every position: mean/max/last pooling pads batches to max_length
   bool lexical = false;         ///< may carry the lexical side channel
   std::function<std::shared_ptr<nn::HeadImpl>(const nn::HeadShape&)> make;
   /// Its parameters (internal names below "head.", without ".weight"/".bias") and their names
   /// in UER (`uer`) or Hugging Face files; kbert writes Hugging Face names.
-  std::function<std::vector<std::pair<std::string, std::string>>(const nn::HeadImpl&, bool uer)> file_names;
+  std::function<std::vector<std::pair<std::string, std::string>>(bool uer)> file_names;
   /// A head that is not a classifier over the model's labels brings its own loss (outputs
   /// [B, labels] in float32 and the batch's examples) and evaluation (`metric`, higher is
   /// better, and its report as JSON); without them, training is cross-entropy over the labels
@@ -102,8 +103,6 @@ struct HeadType {
 
 /// The registered kind named `kind`; std::invalid_argument naming the known ones otherwise.
 const HeadType& head_type(const HeadKind& kind);
-/// Every registered kind's name.
-std::vector<std::string> head_names();
 
 /// Registers a head kind while the program starts (a static HeadRegistration in the head's
 /// own file); a second kind of the same name is a std::logic_error.

@@ -95,7 +95,7 @@ std::vector<HeadType> builtin_types() {
   kbert.fingerprint_id = 1;
   kbert.pooled = kbert.lexical = true;
   kbert.make = [](const HeadShape& s) { return std::make_shared<KbertHeadImpl>(s); };
-  kbert.file_names = [](const HeadImpl&, bool) {
+  kbert.file_names = [](bool) {
     return std::vector<std::pair<std::string, std::string>>{{"dense", "output_layer_1"}, {"out", "output_layer_2"}};
   };
   HeadType hf;
@@ -103,15 +103,14 @@ std::vector<HeadType> builtin_types() {
   hf.fingerprint_id = 2;
   hf.lexical = true;
   hf.make = [](const HeadShape& s) { return std::make_shared<HfHeadImpl>(s); };
-  hf.file_names = [](const HeadImpl&, bool) {
+  hf.file_names = [](bool) {
     return std::vector<std::pair<std::string, std::string>>{{"dense", "pooler.dense"}, {"out", "classifier"}};
   };
   HeadType tagger;
   tagger.name = HeadKind::kTagger.name();
   tagger.fingerprint_id = 3;
-  tagger.per_token = true;
   tagger.make = [](const HeadShape& s) { return std::make_shared<TaggerHeadImpl>(s); };
-  tagger.file_names = [](const HeadImpl&, bool uer) {
+  tagger.file_names = [](bool uer) {
     return std::vector<std::pair<std::string, std::string>>{{"out", uer ? "output_layer" : "classifier"}};
   };
   return {kbert, hf, tagger};
@@ -144,14 +143,6 @@ const HeadType& head_type(const HeadKind& kind) {
   std::string known;
   for (const auto& [name, t] : r.types) known += (known.empty() ? "" : ", ") + name;
   throw std::invalid_argument("unknown head \"" + kind.name() + "\" (this program knows " + known + " and none)");
-}
-
-std::vector<std::string> head_names() {
-  auto& r = nn::registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<std::string> out;
-  for (const auto& [name, t] : r.types) out.push_back(name);
-  return out;
 }
 
 HeadRegistration::HeadRegistration(HeadType type) {

@@ -1,38 +1,17 @@
 // What a loaded model answers: predict, explain, embed, bench (tag: tagging.cpp).
-#include "kbert/model/model.hpp"
-#include "kbert/index/vector_index.hpp"
-
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <mutex>
-#include <iostream>
-#include <numeric>
-#include <set>
-#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
-#include "kbert/common/atomic_file.hpp"
-#include "kbert/common/env.hpp"
 #include "kbert/common/error.hpp"
-#include "kbert/common/output_dir.hpp"
-#include "kbert/kg/knowledge_graph.hpp"
-#include "kbert/text/lexical.hpp"
-#include "kbert/text/unicode.hpp"
-#include "kbert/text/utf8.hpp"
-#include "kbert/tokenizer/wordpiece_tokenizer.hpp"
-#include "kbert/train/ner.hpp"
-#include "encoder/bert.hpp"
-#include "encoder/checkpoint.hpp"
+#include "kbert/model/model.hpp"
 #include "model/model_impl.hpp"
 #include "model/run_batches.hpp"
-#include "model/model_spec.hpp"
-#include "encoder/tensor_io.hpp"
 
 namespace kbert {
 

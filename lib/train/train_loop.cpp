@@ -342,8 +342,8 @@ class TrainingRun {
     ++step_;
   }
 
-  void report_batch(std::size_t epoch, std::size_t b, Clock::time_point e0) const {
-    const double el = std::chrono::duration<double>(Clock::now() - e0).count();
+  void report_batch(std::size_t epoch, std::size_t b) const {
+    const double el = std::chrono::duration<double>(Clock::now() - e0_).count();
     const std::size_t done = b + 1 - (epoch == start_epoch_ ? start_batch_ : 0);
     const double rate = static_cast<double>(done * global_batch_) / std::max(el, 1e-9);
     TrainProgress p;
@@ -378,7 +378,7 @@ class TrainingRun {
           save_checkpoint(epoch, b + 1);
         if (stop) return false;
       }
-      if (o_.progress) report_batch(epoch, b, e0_);
+      if (o_.progress) report_batch(epoch, b);
     }
     result_.loop_seconds += std::chrono::duration<double>(Clock::now() - e0_).count();
     return true;

@@ -31,12 +31,8 @@ struct Evaluation {
   std::optional<ClassificationReport> classification;
   std::optional<EntityReport> entities;
 };
-// A batch's loss: the mean over `units` (examples, labelled tokens, masked tokens, or the
-// sum of class weights): ranks sharing a batch weigh their means by their units.
-struct TaskLoss {
-  torch::Tensor mean;
-  double units = 0;
-};
+// A batch's loss: its mean and the units it is a mean over (encoder/head.hpp).
+using TaskLoss = HeadLoss;
 struct TrainTask {
   std::size_t size = 0;                                          // training examples
   std::function<std::size_t(std::size_t)> length;                // an example's length, for length grouping

@@ -100,8 +100,7 @@ TrainResult train_own_loss(Model& model, const HeadType& type, const Dataset& tr
   task.loss = [&](const std::vector<std::size_t>& examples, std::uint64_t) {
     std::vector<const Example*> batch;
     for (std::size_t k : examples) batch.push_back(&train.examples[k]);
-    const HeadLoss l = type.loss(head_outputs(im, train, texts, examples), batch, train.path);
-    return TaskLoss{l.mean, l.units};
+    return type.loss(head_outputs(im, train, texts, examples), batch, train.path);
   };
   task.evaluate = [&](const Model& m, bool on_test) {
     const auto [metric, json] = type.evaluate(m, on_test ? *test : *dev);

@@ -52,7 +52,7 @@ HeadType regression_head() {
   HeadType t;
   t.name = "test_regression";
   t.make = [](const nn::HeadShape& s) { return std::make_shared<RegressionHeadImpl>(s); };
-  t.file_names = [](const nn::HeadImpl&, bool) {
+  t.file_names = [](bool) {
     return std::vector<std::pair<std::string, std::string>>{{"dense", "regression.dense"}, {"out", "regression.out"}};
   };
   t.loss = [](const torch::Tensor& outputs, const std::vector<const Example*>& batch, const std::string& path) {
