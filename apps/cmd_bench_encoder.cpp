@@ -1,6 +1,5 @@
 // kbert bench encoder: trees + batching + forward timed, with the GEMM peak and the CPU named.
 #include <algorithm>
-#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -22,16 +21,13 @@ int bench_encoder(int argc, char** argv) {
   double peak = measure_gemm_gflops();
   EncoderBench b = m.bench(t.a);
   peak = std::max(peak, measure_gemm_gflops());
-  // What the figures ran on: the CPU, and the instruction set of the matrix products (ATen's
-  // capability as kbert set it before LibTorch loaded, or bfloat16's path).
+  // What the figures ran on: the CPU, the precision auto resolved to, and the kernels of the
+  // matrix products (OpenBLAS with ATen's capability, oneDNN's bfloat16 path, or oneDNN's
+  // int8 kernel as oneDNN named it).
   const cpu::Info& c = cpu::info();
-  const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
-  const std::string isa = m.run_options().precision == Precision::kBFloat16 ? std::string("bf16 via ") + cpu::bf16_path(c)
-                          : aten                                            ? std::string(aten)
-                                                                            : std::string(cpu::best_isa(c));
   nlohmann::json info = {{"cpu", c.model},
-                         {"isa", isa},
-                         {"precision", precision_name(precision_option(args))},
+                         {"isa", b.kernels},
+                         {"precision", precision_name(b.precision)},
                          {"tokens", b.tokens},
                          {"padded_tokens", b.padded_tokens},
                          {"threads", b.threads},

@@ -27,6 +27,8 @@ int cmd_env(int argc, char** argv) {
                {"avx512_bf16", c.avx512_bf16}, {"amx_bf16", c.amx_bf16}, {"amx_int8", c.amx_int8}}},
       {"best_isa", cpu::best_isa(c)},
       {"bf16", cpu::bf16_path(c)},
+      {"int8", cpu::int8_path(c)},
+      {"auto_precision", {{"inference", cpu::auto_precision(c, false)}, {"training", cpu::auto_precision(c, true)}}},
       {"openblas_coretype", chosen("OPENBLAS_CORETYPE", cpu::openblas_coretype(c))},
       {"aten_cpu_capability", chosen("ATEN_CPU_CAPABILITY", cpu::aten_capability(c))},
       {"threads", env::num_threads()},
@@ -49,9 +51,13 @@ int cmd_env(int argc, char** argv) {
     if (has.get<bool>()) std::cout << " " << name;
   std::cout << "\nwidest matrix ISA:   " << j["best_isa"].get<std::string>() << "\n"
             << "bfloat16 products:   " << j["bf16"].get<std::string>()
-            << (c.amx_bf16 ? " (AMX tiles: faster than float32)"
-                           : c.avx512_bf16 ? " (native dot products; not faster than float32 GEMM without AMX)"
+            << (c.amx_bf16 ? " (AMX tiles)"
+                           : c.avx512_bf16 ? " (native dot products)"
                                            : " (emulated by oneDNN: slower than float32)")
+            << "\nint8 products:       " << j["int8"].get<std::string>()
+            << "\n--precision auto:    " << cpu::auto_precision(c, false) << " for inference, "
+            << cpu::auto_precision(c, true) << " for training"
+            << (std::getenv("KBERT_PRECISION") ? std::string(" (KBERT_PRECISION=") + std::getenv("KBERT_PRECISION") + " set: it wins)" : "")
             << "\nOpenBLAS kernels:    " << j["openblas_coretype"].get<std::string>()
             << "\nATen kernels:        " << j["aten_cpu_capability"].get<std::string>()
             << "\nthreads:             " << env::num_threads() << " (--threads, else KBERT_NUM_THREADS, else every core)\n";

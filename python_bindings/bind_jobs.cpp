@@ -207,7 +207,7 @@ Arguments:
     metric, dev_metric, best, message). Interrupting the kernel stops training after the
     current step with a checkpoint (the result has "interrupted": true; resume=True continues).
     task: "classify" or "ner" (K-BERT's NER: BIO TSV or CoNLL files, injected tokens labelled
-    [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner"). precision: "fp32" | "bf16"
+    [ENT]). format: "auto" | "bio-tsv" | "conll" (task="ner"). precision: "auto" | "fp32" | "bf16"
     (matrix products in bfloat16, forward and backward; the rest float32).
     lexical_buckets: a lexical side channel in the classifier head (hashed word and word-pair
     counts, a linear model added to the logits; 0: none), lexical_learning_rate its learning rate

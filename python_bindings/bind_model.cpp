@@ -72,8 +72,9 @@ Arguments:
     batch_size: trees per forward pass, at most. max_tokens: padded tokens per forward pass, at
         most (0: no budget); batches are also cut where text lengths jump.
     threads: LibTorch threads (0: all cores).
-    precision: "fp32" (default) or "bf16" (matrix products in bfloat16: faster on CPUs with
-        AVX512-BF16 or AMX; outputs stay float32).
+    precision: "auto" (default: bf16 where the CPU multiplies bfloat16 natively, AMX or
+        AVX512-BF16, after a one-batch check against fp32; else fp32), "fp32", "bf16" or "int8"
+        (Linear layers in int8, quantised dynamically); outputs stay float32.
 Raises:
     FileNotFoundError (missing file), ValueError (bad file: names it and the tensor or line).
 Example:
@@ -138,7 +139,10 @@ Returns:
 Example:
     r = ner.tag(["患者左上肢疼痛3天"])[0]
     list(zip(r.tokens, r.tags)))")
-      .def_property_readonly("is_tagger", &Model::is_tagger, "True for a token-classification (NER) model.");
+      .def_property_readonly("is_tagger", &Model::is_tagger, "True for a token-classification (NER) model.")
+      .def_property_readonly(
+          "precision", [](const Model& m) { return std::string(precision_name(m.run_options().precision)); },
+          "What the model runs in: \"fp32\", \"bf16\" or \"int8\" (\"auto\" resolved at load).");
 }
 
 // Embedding, explaining, benchmarking and the properties.

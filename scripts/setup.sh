@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   cmake ninja-build g++ pkg-config ccache
   libeigen3-dev libboost-graph-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
-  libtorch-dev libopenblas0-openmp libgloo-dev
+  libtorch-dev libopenblas0-openmp libgloo-dev libdnnl-dev
   catch2 python3 python3-numpy python3-torch python3-dev pybind11-dev python3-pytest python3-sklearn
   python3-nbclient python3-nbformat python3-ipykernel python3-matplotlib
   clang libclang-rt-14-dev

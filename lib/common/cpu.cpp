@@ -63,6 +63,21 @@ const char* bf16_path(const Info& c) {
   return "emulated";
 }
 
+const char* int8_path(const Info& c) {
+  if (c.amx_int8) return "amx";
+  if (c.avx512_vnni) return "avx512_vnni";
+  if (c.avx2) return "avx2";
+  return "baseline";
+}
+
+const char* auto_precision(const Info& c, bool training) {
+  // Inference converts the weights once: bfloat16 pays wherever the CPU multiplies it natively
+  // (AMD EPYC Zen 4, AVX512-BF16 alone: BERT-base 1.9x float32, docs/PERFORMANCE.md). Training
+  // casts at every step (autocast): that pays with AMX only (Zen 4: 0.88x float32).
+  if (training) return c.amx_bf16 ? "bf16" : "fp32";
+  return c.amx_bf16 || c.avx512_bf16 ? "bf16" : "fp32";
+}
+
 // OpenBLAS picks its kernels from the CPU model and LibTorch its vectorised kernels from
 // cpuinfo; on virtual machines that report a generic CPU both fell back to their slowest
 // kernels (OpenBLAS "Prescott", ATen "default"), 3-6x slower than the AVX2 / AVX-512 code

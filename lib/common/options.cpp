@@ -180,8 +180,10 @@ const std::vector<Option> kTable = {
     {"threads", "kg score,train,pretrain," RUN_CMDS, Kind::kCount, "0", 0, kThreads, "",
      "threads (0: KBERT_NUM_THREADS or every core)", "threads"},
     {"threads", "bench tree", Kind::kCount, "1", 1, kThreads, "", "threads building trees", ""},
-    {"precision", "train,pretrain," RUN_CMDS, Kind::kChoice, "fp32", 0, 0, "fp32|bf16",
-     "bf16: matrix products in bfloat16 (AVX512-BF16 / AMX), the rest float32", "precision"},
+    {"precision", "train,pretrain," RUN_CMDS, Kind::kChoice, "auto", 0, 0, "auto|fp32|bf16|int8",
+     "auto: bf16 where the CPU has AMX (after a one-batch check against fp32), else fp32; bf16: matrix products "
+     "in bfloat16, the rest float32; int8 (inference only): Linear layers in int8, quantised dynamically",
+     "precision"},
     {"json", "predict,explain,env", Kind::kFlag, "", 0, 0, "", "one JSON object a text", ""},
     {"pairs", "predict,embed", Kind::kFlag, "", 0, 0, "", "every line is a pair: text_a TAB text_b", ""},
     {"shard", "predict,embed", Kind::kText, "", 0, 0, "", "only the texts of lines I+1, I+1+N, ... (N processes share "

@@ -131,75 +131,6 @@ torch::Tensor LayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ma
   return output_norm(low ? h1 + f : f.add_(h1));
 }
 
-namespace {
-// Resizes a reusable buffer (its storage only grows).
-torch::Tensor& shaped(torch::Tensor& t, at::IntArrayRef sizes) {
-  if (!t.defined()) t = torch::empty(sizes);
-  t.resize_(sizes);
-  return t;
-}
-}  // namespace
-
-void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
-                                  Workspace& ws, torch::Tensor& out) {
-  const std::int64_t H = heads_ * head_dim_, N = B * L;
-  torch::Tensor& qkv_out = shaped(ws.qkv, {N, 3 * H});
-  at::addmm_out(qkv_out, qkv->bias, x, qkv->weight.t());
-  // The 1/sqrt(d) scale goes on Q (N x H) rather than on the scores (B x h x L x L).
-  qkv_out.narrow(1, 0, H).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  // Per sequence, Q, K and V are strided [h, L, d] views of qkv_out: no copies.
-  auto heads = qkv_out.view({B, L, 3, heads_, head_dim_}).permute({0, 2, 3, 1, 4});  // [B, 3, h, L, d]
-  // Scores are needed one sequence at a time (below): one [h, L, L] buffer per thread.
-  const std::int64_t threads = at::get_num_threads();
-  torch::Tensor& scores = shaped(ws.scores, {threads, heads_, L, L});
-  torch::Tensor& ctx = shaped(ws.ctx, {B, heads_, L, head_dim_});
-  // Many small GEMMs: split the sequences between the threads, single-threaded GEMMs
-  // each (OpenBLAS runs single-threaded inside a parallel region). One sequence at a
-  // time from its scores to its context, so that its [h, L, L] scores (3 MiB for
-  // BERT-base at L = 256) stay in cache between the product, the mask, the softmax and
-  // the second product instead of making four passes over all B sequences' scores.
-  // mask: [B or 1, 1, L, L], additive.
-  // parallel_for does not carry thread-local state to its OpenMP workers: set the
-  // caller's inference and grad modes in each.
-  const bool inference = c10::InferenceMode::is_enabled(), grad = at::GradMode::is_enabled();
-  at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
-    c10::InferenceMode inference_guard(inference);
-    at::AutoGradMode grad_guard(grad);
-    for (std::int64_t b = b0; b < b1; ++b) {
-      const std::int64_t t = at::get_thread_num();
-      TORCH_CHECK(t >= 0 && t < threads, "attention: thread ", t, " of ", threads);
-      at::Tensor s = scores[t];
-      at::bmm_out(s, heads[b][0], heads[b][1].transpose(1, 2));
-      s.add_(mask.size(0) == 1 ? mask[0] : mask[b]);
-      at::softmax_out(s, s, -1);  // row by row: in place is safe
-      at::Tensor c = ctx[b];
-      at::bmm_out(c, s, heads[b][2]);
-    }
-  });
-  torch::Tensor& ctx2 = shaped(ws.ctx2, {N, H});
-  ctx2.view({B, L, heads_, head_dim_}).copy_(ctx.permute({0, 2, 1, 3}));
-  torch::Tensor& attn = shaped(ws.attn, {N, H});
-  at::addmm_out(attn, attention_output->bias, ctx2, attention_output->weight.t());
-  attn.add_(x);
-  attention_norm->forward_inplace(attn, ws);
-  // The feed-forward block by blocks of rows: the [rows, I] intermediate stays in cache
-  // between its GEMM, the GELU and the second GEMM, and never exists for all N rows.
-  const std::int64_t I = intermediate->weight.size(0);
-  const std::int64_t rows = std::min<std::int64_t>(N, 512);
-  torch::Tensor& inter = shaped(ws.inter, {rows, I});
-  shaped(out, {N, H});
-  for (std::int64_t r0 = 0; r0 < N; r0 += rows) {
-    const std::int64_t n = std::min(rows, N - r0);
-    at::Tensor in_block = inter.narrow(0, 0, n);
-    at::addmm_out(in_block, intermediate->bias, attn.narrow(0, r0, n), intermediate->weight.t());
-    at::gelu_(in_block);
-    at::Tensor out_block = out.narrow(0, r0, n);
-    at::addmm_out(out_block, output->bias, in_block, output->weight.t());
-  }
-  out.add_(attn);
-  output_norm->forward_inplace(out, ws);
-}
-
 BertImpl::BertImpl(const BertConfig& c) {
   embeddings = register_module("embeddings", Embeddings(c));
   for (std::int64_t i = 0; i < c.num_layers; ++i) layers.push_back(register_module("layer" + std::to_string(i), Layer(c)));
@@ -228,15 +159,38 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
     return x;
   }
   // Inference: two hidden buffers in turn, every other buffer reused.
+  if (prepared_ != precision_) {
+    for (auto& layer : layers) layer->prepare(precision_);
+    prepared_ = precision_;
+  }
   const auto B = x.size(0), L = x.size(1), H = x.size(2);
   torch::Tensor cur = x.view({B * L, H});
+  torch::Tensor m = mask;
+  if (precision_ == Precision::kBFloat16) {  // the scores are bfloat16: so is the mask added to them
+    if (!ws_.mask.defined() || ws_.mask.scalar_type() != at::kBFloat16) ws_.mask = torch::empty({0}, at::kBFloat16);
+    ws_.mask.resize_(mask.sizes()).copy_(mask);
+    m = ws_.mask;
+  }
   torch::Tensor* bufs[2] = {&ws_.out0, &ws_.out1};
   for (std::size_t i = 0; i < layers.size(); ++i) {
     torch::Tensor& out = *bufs[i % 2];
-    layers[i]->forward_inference(cur, mask, B, L, ws_, out);
+    layers[i]->forward_inference(cur, m, B, L, ws_, out, precision_);
     cur = out;
   }
   return cur.view({B, L, H}).clone();
+}
+
+void BertImpl::set_precision(Precision p) {
+  if (p == Precision::kAuto) throw std::invalid_argument("set_precision: resolve kAuto first (resolve_precision)");
+  precision_ = p;
+}
+
+void BertImpl::train(bool on) {
+  if (on && prepared_ != Precision::kFloat32) {
+    for (auto& layer : layers) layer->release();
+    prepared_ = Precision::kFloat32;
+  }
+  torch::nn::Module::train(on);
 }
 
 }  // namespace kbert::nn

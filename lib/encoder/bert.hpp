@@ -8,6 +8,8 @@
 #pragma once
 
 #include <array>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -31,8 +33,19 @@ class SkipInit {
 
 /// Buffers reused from layer to layer and batch to batch in inference, so that the
 /// forward pass does not allocate (and page-fault) hundreds of MB per layer.
+/// Their element type follows the precision (bfloat16 buffers for the products' inputs and
+/// outputs under kBFloat16; the residual stream and LayerNorm stay float32).
 struct Workspace {
-  torch::Tensor qkv, scores, ctx, ctx2, attn, inter, out0, out1;
+  torch::Tensor qkv, scores, ctx, ctx2, attn, inter, out0, out1, low_in, low_out, mask;
+};
+
+class Int8Linear;
+
+/// One Linear's weights in the inference precision, made once from the float32 weights
+/// (BertImpl::set_precision): bfloat16 copies, or int8 with per-channel scales.
+struct LowPrecisionLinear {
+  torch::Tensor weight, bias;         ///< kBFloat16
+  std::shared_ptr<Int8Linear> int8;   ///< kInt8
 };
 
 class LayerNormImpl : public torch::nn::Module {
@@ -105,14 +118,28 @@ class LayerImpl : public torch::nn::Module {
   /// x: [B, L, H]; mask: [B, 1, L, L] additive; gate: [B, 1, L, L] multipliers of the
   /// attention probabilities (the knowledge gate), undefined for none.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, const torch::Tensor& gate = {});
-  /// The same without autograd or allocations: x [B*L, H] in, the result in `out`.
+  /// The same without autograd or allocations, in precision `p` (fp32, bf16 or int8; the
+  /// weights of bf16 / int8 made by prepare(p) first): x [B*L, H] float32 in, the result in `out`.
   void forward_inference(const torch::Tensor& x, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
-                         Workspace& ws, torch::Tensor& out);
+                         Workspace& ws, torch::Tensor& out, Precision p = Precision::kFloat32);
+  /// Makes the low-precision weights of `p` from the float32 ones (none for fp32).
+  void prepare(Precision p);
+  /// Drops them (the float32 weights are about to change: training).
+  void release() { low_ = {}; }
+  /// The instruction set of the int8 products ("" before the first int8 forward).
+  std::string int8_kernel() const;
 
   Linear qkv{nullptr}, attention_output{nullptr}, intermediate{nullptr}, output{nullptr};
   LayerNorm attention_norm{nullptr}, output_norm{nullptr};
 
  private:
+  enum Which { kQkv, kAttentionOutput, kIntermediate, kOutput };
+  // out = in W^T + b for Linear `w` in precision p (in / out bfloat16 under bf16, else float32).
+  void project(Which w, const torch::Tensor& in, torch::Tensor& out, Precision p);
+  // Scaled-dot-product attention of every sequence from the fused QKV rows into ws.ctx2.
+  void attention_inference(const torch::Tensor& qkv_out, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
+                           Workspace& ws, at::ScalarType type);
+  std::array<LowPrecisionLinear, 4> low_;
   std::int64_t heads_, head_dim_;
   double dropout_, attention_dropout_;
 };
@@ -128,6 +155,12 @@ class BertImpl : public torch::nn::Module {
                         const torch::Tensor& mask, const GateInput* gate = nullptr);
   /// Adds (on) or removes (off) the knowledge gate, starting closed.
   void set_knowledge_gate(bool on);
+  /// The precision of inference (no autograd): kFloat32, kBFloat16 or kInt8 (kAuto is resolved
+  /// by the caller). Low-precision weights are made at the first forward that needs them and
+  /// dropped when the network goes into training mode.
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
+  void train(bool on = true) override;
 
   Embeddings embeddings{nullptr};
   std::vector<Layer> layers;
@@ -135,6 +168,8 @@ class BertImpl : public torch::nn::Module {
 
  private:
   Workspace ws_;
+  Precision precision_ = Precision::kFloat32;
+  Precision prepared_ = Precision::kFloat32;  ///< the low-precision weights the layers hold
 };
 TORCH_MODULE(Bert);
 

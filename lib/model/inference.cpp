@@ -1,4 +1,5 @@
 // What a loaded model answers: predict, explain, embed, bench (tag: tagging.cpp).
+#include <cstdlib>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -200,6 +201,16 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.forward_seconds = im.forward_seconds;
+  r.precision = im.run.precision;
+  const cpu::Info& c = cpu::info();
+  const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
+  switch (r.precision) {
+    case Precision::kBFloat16: r.kernels = std::string("bf16 via oneDNN ") + cpu::bf16_path(c); break;
+    case Precision::kInt8:
+      r.kernels = "int8 via oneDNN " + (im.net->bert->layers.empty() ? std::string() : im.net->bert->layers[0]->int8_kernel());
+      break;
+    default: r.kernels = std::string("fp32 via OpenBLAS ") + (aten ? aten : cpu::best_isa(c));
+  }
   return r;
 }
 

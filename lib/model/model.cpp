@@ -1,6 +1,7 @@
 #include "kbert/model/model.hpp"
 #include "kbert/index/vector_index.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -111,13 +112,45 @@ AutocastScope::~AutocastScope() {
   at::autocast::set_autocast_cpu_dtype(was_dtype_);
 }
 
-void warn_if_bf16_slow(Precision p) {
+void warn_if_bf16_slow(Precision p, bool training) {
   static std::once_flag once;
-  if (p == Precision::kBFloat16 && !cpu_has_native_bf16())
-    std::call_once(once, [] {
-      std::cerr << "kbert: bf16 asked for, but this CPU has no AMX-BF16: bfloat16 matrix products run slower than "
-                   "fp32 here (AVX512-BF16 alone, or emulated); fp32 is the faster choice on this machine\n";
+  const cpu::Info& c = cpu::info();
+  const bool slow = p == Precision::kBFloat16 && (training ? !c.amx_bf16 : !cpu_has_native_bf16());
+  if (slow)
+    std::call_once(once, [training] {
+      std::cerr << (training ? "kbert: bf16 training asked for, but this CPU has no AMX-BF16: mixed-precision steps run "
+                               "slower than fp32 here\n"
+                             : "kbert: bf16 asked for, but this CPU has neither AMX-BF16 nor AVX512-BF16: bfloat16 is "
+                               "emulated and slower than fp32 here\n");
     });
+}
+
+void Model::Impl::settle_precision(Precision requested) {
+  run.precision = resolve_precision(requested, cpu::info());
+  if (requested != Precision::kAuto || run.precision == Precision::kFloat32) return;
+  // auto chose a lower precision: one batch of random token ids (fixed seed) through both, and
+  // the lower one only if its outputs stay close (logits with a plain head, else hidden states).
+  const std::int64_t B = 4, L = std::min<std::int64_t>(64, static_cast<std::int64_t>(max_length));
+  c10::InferenceMode guard;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(20261207);
+  const torch::Tensor ids = at::randint(1, config.vocab_size, {B, L}, gen, torch::kLong);
+  const torch::Tensor positions = torch::arange(L, torch::kLong).expand({B, L}).contiguous();
+  const torch::Tensor segments = torch::zeros({B, L}, torch::kLong), mask = torch::zeros({1, 1, L, L});
+  const bool logits = net->head && !spec.lexical_buckets;
+  auto outputs = [&](Precision p) {
+    net->bert->set_precision(p);
+    torch::Tensor h = net->bert->forward(ids, positions, segments, mask);
+    return logits ? net->head->forward(h).to(torch::kFloat) : h.to(torch::kFloat);
+  };
+  const torch::Tensor reference = outputs(Precision::kFloat32), low = outputs(run.precision);
+  const double diff = (reference - low).abs().max().item<double>();
+  constexpr double kTolerance = 0.1;
+  const bool ok = diff <= kTolerance;
+  std::cerr << "kbert: precision auto: " << precision_name(run.precision) << " (" << cpu::bf16_path(cpu::info())
+            << "); one-batch check against fp32: max |" << (logits ? "logit" : "hidden state") << " difference| "
+            << diff << (ok ? "" : " > 0.1: fp32 instead") << "\n";
+  if (!ok) run.precision = Precision::kFloat32;
+  net->bert->set_precision(run.precision);
 }
 
 Model::Model() : impl_(std::make_unique<Impl>()) {}
@@ -161,6 +194,7 @@ Model Model::load(const std::string& dir, const RunOptions& options) {
   }
   load_weights(im.net, tensors, weights);
   im.net->eval();
+  im.settle_precision(options.precision);
   return m;
 }
 
@@ -185,6 +219,7 @@ Model Model::create(const BertConfig& config, ModelSpec spec, const std::string&
   im.net = nn::Network(im.config, im.spec.head, im.spec.pooling, labels, static_cast<std::int64_t>(im.spec.lexical_buckets));
   im.net->bert->set_knowledge_gate(im.spec.knowledge_gate);
   im.net->eval();
+  im.run.precision = resolve_precision(options.precision, cpu::info());  // untrained: nothing to check
   return m;
 }
 

@@ -37,8 +37,9 @@ class AutocastScope {
   at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
-// Says once per process, on stderr, when bf16 was asked for on a CPU that emulates it.
-void warn_if_bf16_slow(Precision p);
+// Says once per process, on stderr, when bf16 was asked for where it is slower than fp32:
+// emulated (inference), or without AMX (training).
+void warn_if_bf16_slow(Precision p, bool training = false);
 
 struct Model::Impl {
   BertConfig config;
@@ -61,6 +62,9 @@ struct Model::Impl {
   mutable std::string fingerprint;
 
   void setup_text();
+  // Resolves `requested` (kAuto: resolve_precision) into run.precision; where auto picks a
+  // lower precision, a one-batch check against fp32 decides (and is logged on stderr).
+  void settle_precision(Precision requested);
   // Writes the model's files into `dir` (a fresh directory; OutputDir swaps it into place).
   void write_files(const std::string& dir) const;
   // A tagger's output for sentences given as tokens: a tag and its probability per token.

@@ -1,6 +1,7 @@
 #include "kbert/common/cpu.hpp"
 #include "model/model_spec.hpp"
 
+#include <cstdlib>
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -114,20 +115,36 @@ const char* pooling_name(Pooling p) {
 }
 
 Precision parse_precision(const std::string& n) {
+  if (n == "auto") return Precision::kAuto;
   if (n == "fp32" || n == "float32") return Precision::kFloat32;
   if (n == "bf16" || n == "bfloat16") return Precision::kBFloat16;
-  throw std::invalid_argument("unknown precision '" + n + "' (expected fp32 or bf16)");
+  if (n == "int8") return Precision::kInt8;
+  throw std::invalid_argument("unknown precision '" + n + "' (expected auto, fp32, bf16 or int8)");
 }
 
-const char* precision_name(Precision p) { return p == Precision::kBFloat16 ? "bf16" : "fp32"; }
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kAuto: return "auto";
+    case Precision::kBFloat16: return "bf16";
+    case Precision::kInt8: return "int8";
+    case Precision::kFloat32: break;
+  }
+  return "fp32";
+}
 
 bool cpu_has_native_bf16() {
-  // AMX tiles are what make bfloat16 products faster than float32: with AVX512-BF16 alone,
-  // oneDNN 2.6 (Debian's LibTorch) reached about 160 GFLOP/s against OpenBLAS's 250 in
-  // float32 on 2 cores of an AMD EPYC (Zen 4).
-  return cpu::info().amx_bf16;
+  const cpu::Info& c = cpu::info();
+  return c.amx_bf16 || c.avx512_bf16;
 }
 
+Precision resolve_precision(Precision p, const cpu::Info& c, bool training) {
+  if (p != Precision::kAuto) return p;
+  if (const char* e = std::getenv("KBERT_PRECISION"); e && *e) {
+    const Precision chosen = parse_precision(e);
+    if (chosen != Precision::kAuto) return chosen;
+  }
+  return parse_precision(cpu::auto_precision(c, training));
+}
 
 nlohmann::json spec_to_json(const ModelSpec& s) {
   nlohmann::json tok = {{"kind", s.tokenizer.kind}, {"case_insensitive_match", s.tokenizer.case_insensitive_match}};

@@ -69,7 +69,7 @@ void Model::Impl::run_tree_batches(std::size_t count, Make&& make, TextOf&& text
         std::lock_guard<std::mutex> lock(forward_mutex);
         const auto f0 = std::chrono::steady_clock::now();
         {
-          AutocastScope autocast(run.precision);
+          net->bert->set_precision(run.precision);
           hidden = net->bert->forward(batch.ids, batch.positions, batch.segments, batch.mask, &batch.gate);
           if (lexical) {
             logits = net->head->forward(hidden, &lex);

@@ -503,15 +503,21 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   KBERT_CHECK(o.epochs > 0 || task.evaluate_first,
               "epochs must be positive (0 is for --lexical-fit first: the fitted side channel alone)");
   check_options(o.learning_rate, o.warmup, o.weight_decay, o.max_grad_norm);
-  warn_if_bf16_slow(o.precision);
+  // auto: bf16 (mixed precision) where the CPU has AMX, else fp32 (resolve_precision); int8 is
+  // for inference.
+  TrainOptions resolved = o;
+  resolved.precision = resolve_precision(o.precision, cpu::info(), /*training=*/true);
+  KBERT_CHECK(resolved.precision != Precision::kInt8,
+              "--precision int8 is for inference: train in fp32 or bf16, then predict with --precision int8");
+  warn_if_bf16_slow(resolved.precision, /*training=*/true);
   // Dev and test evaluation during training run in the training's precision.
   struct RestorePrecision {
     RunOptions& run;
     Precision was;
     ~RestorePrecision() { run.precision = was; }
   } restore{im.run, im.run.precision};
-  im.run.precision = o.precision;
-  return TrainingRun(model, task, has_dev, has_test, o).run(out_dir);
+  im.run.precision = resolved.precision;
+  return TrainingRun(model, task, has_dev, has_test, resolved).run(out_dir);
 }
 
 void request_training_stop() noexcept { g_stop_requested.store(true); }

@@ -105,6 +105,25 @@ def main():
         diff = max(abs(p - q) for x, y in zip(f32, b16) for p, q in zip(x["logits"], y["logits"]))
         same = sum(x["label"] == y["label"] for x, y in zip(f32, b16))
         check(same == len(texts) and diff < 0.1, f"bf16 predictions: {same}/{len(texts)} labels as fp32, max logit diff {diff:.4f}")
+        # int8 inference (dynamic quantisation of the Linear layers): the same labels, logits close.
+        i8 = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/m1", "--json", "--precision", "int8"],
+                                         stdin="\n".join(texts) + "\n").stdout.splitlines()]
+        diff = max(abs(p - q) for x, y in zip(f32, i8) for p, q in zip(x["logits"], y["logits"]))
+        same = sum(x["label"] == y["label"] for x, y in zip(f32, i8))
+        check(same == len(texts) and 0 < diff < 0.1, f"int8 predictions: {same}/{len(texts)} labels as fp32, max logit diff {diff:.4f}")
+        # auto without the suites' KBERT_PRECISION=fp32: bf16 (with its one-batch check logged) where
+        # the CPU multiplies bfloat16 natively, else fp32; the same labels either way.
+        env = {k2: v for k2, v in os.environ.items() if k2 != "KBERT_PRECISION"}
+        ra = subprocess.run([k, "predict", "--model", f"{d}/m1", "--json"], input=("\n".join(texts) + "\n").encode(),
+                            capture_output=True, env=env, timeout=300)
+        native = json.loads(run([k, "env", "--json"]).stdout)["auto_precision"]["inference"] == "bf16"
+        logged = b"precision auto: bf16" in ra.stderr and b"one-batch check against fp32" in ra.stderr
+        auto = [json.loads(x) for x in ra.stdout.decode().splitlines()]
+        check(ra.returncode == 0 and logged == native and [x["label"] for x in auto] == [x["label"] for x in f32],
+              f"auto: bf16 with its check logged exactly where bf16 is native ({native}): {ra.stderr.decode()[-300:]}")
+        bad = run(base + ["--out", f"{d}/i8", "--precision", "int8"], ok=False)
+        check(bad.returncode != 0 and b"int8 is for inference" in bad.stderr and not os.path.exists(f"{d}/i8"),
+              "training in int8 is refused, nothing written")
         # Token-budget batching: the same predictions whatever the budget.
         tb = [json.loads(x) for x in run([k, "predict", "--model", f"{d}/m1", "--json", "--max-tokens", "40"],
                                          stdin="\n".join(texts) + "\n").stdout.splitlines()]

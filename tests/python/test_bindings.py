@@ -374,9 +374,14 @@ def test_train_lexical_precision_and_outputs(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="lexical side channel"):
         kbert.train(tiny_data["train"], str(tmp_path / "o"), lexical_fit="first", **common)
     assert not (tmp_path / "o").exists()
-    # bf16 inference: the same labels as float32.
-    b = kbert.Model.load(str(tmp_path / "lex"), precision="bf16")
-    assert b.predict(["房间干净", "服务太差"]) == m.predict(["房间干净", "服务太差"])
+    # bf16 and int8 inference: the same labels as float32, probabilities close.
+    texts = ["房间干净", "服务太差", "我不高兴，房间太小"]
+    assert m.precision == "fp32"  # the suites run with KBERT_PRECISION=fp32
+    for p in ("bf16", "int8"):
+        low = kbert.Model.load(str(tmp_path / "lex"), precision=p)
+        assert low.precision == p
+        assert low.predict(texts) == m.predict(texts)
+        assert np.abs(low.predict_proba(texts) - m.predict_proba(texts)).max() < 0.05
     with pytest.raises(ValueError, match="precision"):
         kbert.Model.load(str(tmp_path / "lex"), precision="fp8")
     # A directory kbert did not make is never written over.

@@ -27,9 +27,14 @@ Info parse_cpuinfo(const std::string& text);
 /// The best instruction set of `c` for matrix products: "amx_bf16", "avx512_bf16",
 /// "avx512", "avx2" or "baseline".
 const char* best_isa(const Info& c);
-/// How bfloat16 products run on `c`: "amx" (tiles: faster than float32), "avx512_bf16"
-/// (native dot products, not faster than float32 GEMM on the CPUs measured) or "emulated".
+/// How bfloat16 products run on `c`: "amx" (tiles), "avx512_bf16" (native dot products) or
+/// "emulated" (slower than float32).
 const char* bf16_path(const Info& c);
+/// How int8 products run on `c`: "amx", "avx512_vnni", "avx2" or "baseline".
+const char* int8_path(const Info& c);
+/// What `--precision auto` runs on `c` (unless KBERT_PRECISION says otherwise): "bf16" or
+/// "fp32", for inference or for training (kbert::resolve_precision).
+const char* auto_precision(const Info& c, bool training);
 /// The OpenBLAS core type and the ATen CPU capability kbert sets for `c` (before LibTorch
 /// loads, unless the user set OPENBLAS_CORETYPE / ATEN_CPU_CAPABILITY); "" where the
 /// libraries' own choice is kept.

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "kbert/common/cpu.hpp"
 #include "kbert/model/config.hpp"
 #include "kbert/tree/sentence_tree.hpp"
 
@@ -51,15 +52,27 @@ enum class Pooling { kFirst, kMean, kMax, kLast };  ///< K-BERT head pooling (ov
 enum class EmbedPooling { kCls, kMean, kMax, kTokens };  ///< sentence vectors; kTokens: every token's vector
 enum class SegmentConvention { kUer, kHuggingFace };   ///< which SentenceTree segment ids feed the model
 
-/// Arithmetic of the matrix products. kBFloat16: matmuls in bfloat16 (oneDNN, AMX where the
-/// CPU has it), LayerNorm, softmax, the residual stream, the loss, the master weights and the
-/// optimizer state in float32. kFloat32 is the default and the parity reference.
-enum class Precision { kFloat32, kBFloat16 };
-Precision parse_precision(const std::string& name);        ///< fp32|bf16
+/// Arithmetic of the matrix products.
+/// - kFloat32: everything in float32; the parity reference.
+/// - kBFloat16: inference: the Linear layers and the attention products in bfloat16 with
+///   weights converted once (oneDNN: AMX where the CPU has it, else AVX512-BF16, else
+///   emulated); LayerNorm, softmax statistics and the residual stream in float32. Training:
+///   mixed precision (autocast), master weights, loss and optimizer state in float32.
+/// - kInt8: inference only: the Linear layers in int8 (weights per channel, activations per
+///   token, quantised dynamically; oneDNN: AMX-INT8, AVX512-VNNI or AVX2); the rest float32.
+/// - kAuto (the default): resolve_precision picks for the CPU (docs/PERFORMANCE.md).
+/// Outputs (logits, vectors) are float32 in every precision.
+enum class Precision { kAuto, kFloat32, kBFloat16, kInt8 };
+Precision parse_precision(const std::string& name);        ///< auto|fp32|bf16|int8
 const char* precision_name(Precision p);
-/// True when the CPU has AMX-BF16, where bfloat16 products are faster than float32. With
-/// AVX512-BF16 alone (measured) or without either (emulated), bfloat16 is slower here.
+/// True when the CPU multiplies bfloat16 natively (AMX-BF16 or AVX512-BF16), not emulated.
 bool cpu_has_native_bf16();
+/// What kAuto means on a CPU with `c`'s features (any other `p` is returned as it is): the
+/// environment's KBERT_PRECISION when set (fp32|bf16|int8; the test suites set fp32), else
+/// for inference kBFloat16 where the CPU multiplies bfloat16 natively (AMX or AVX512-BF16),
+/// for training kBFloat16 only with AMX (autocast's per-step casts cost more than AVX512-BF16
+/// gains), kFloat32 elsewhere.
+Precision resolve_precision(Precision p, const cpu::Info& c, bool training = false);
 
 Pooling parse_pooling(const std::string& name);            ///< first|mean|max|last
 EmbedPooling parse_embed_pooling(const std::string& name); ///< cls|mean|max|tokens
@@ -94,7 +107,7 @@ struct RunOptions {
   unsigned threads = 0;                 ///< LibTorch threads; 0: KBERT_NUM_THREADS or all cores
   std::optional<std::string> kg;        ///< override the directory's KG: a file, or "none" for no injection
   std::optional<std::size_t> max_length;  ///< override tree.max_length
-  Precision precision = Precision::kFloat32;  ///< bf16: faster on CPUs with AVX512-BF16 / AMX; outputs are float32
+  Precision precision = Precision::kAuto;  ///< see Precision; run_options() holds what auto resolved to
   /// Called after every batch of a predict / embed / explain / evaluate call with the trees done
   /// and the call's total (kbert's commands draw their progress line with it); may be empty.
   std::function<void(std::size_t done, std::size_t total)> on_progress;
@@ -155,6 +168,8 @@ struct EncoderBench {
   double seconds = 0, flops = 0;
   double forward_seconds = 0;  ///< the network alone (no trees, no batching)
   int threads = 0;
+  Precision precision = Precision::kFloat32;  ///< what the forward ran in (auto resolved)
+  std::string kernels;  ///< what the matrix products ran on (e.g. "int8 via oneDNN avx512_core_vnni")
 };
 
 class Model {
