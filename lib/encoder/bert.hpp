@@ -39,14 +39,7 @@ struct Workspace {
   torch::Tensor qkv, scores, ctx, ctx2, attn, inter, out0, out1, low_in, low_out, mask;
 };
 
-class Int8Linear;
-
-/// One Linear's weights in the inference precision, made once from the float32 weights
-/// (BertImpl::set_precision): bfloat16 copies, or int8 with per-channel scales.
-struct LowPrecisionLinear {
-  torch::Tensor weight, bias;         ///< kBFloat16
-  std::shared_ptr<Int8Linear> int8;   ///< kInt8
-};
+class PackedLinear;
 
 class LayerNormImpl : public torch::nn::Module {
  public:
@@ -122,24 +115,26 @@ class LayerImpl : public torch::nn::Module {
   /// weights of bf16 / int8 made by prepare(p) first): x [B*L, H] float32 in, the result in `out`.
   void forward_inference(const torch::Tensor& x, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
                          Workspace& ws, torch::Tensor& out, Precision p = Precision::kFloat32);
-  /// Makes the low-precision weights of `p` from the float32 ones (none for fp32).
+  /// Converts and packs the weights for `p` from the float32 ones, once (none for fp32):
+  /// bfloat16 or int8 (PackedLinear), the 1/sqrt(d) of the attention scores folded into Q's.
   void prepare(Precision p);
   /// Drops them (the float32 weights are about to change: training).
-  void release() { low_ = {}; }
-  /// The instruction set of the int8 products ("" before the first int8 forward).
-  std::string int8_kernel() const;
+  void release() { packed_ = {}; }
+  /// The instruction set of the packed products ("" for fp32).
+  std::string packed_kernel() const;
 
   Linear qkv{nullptr}, attention_output{nullptr}, intermediate{nullptr}, output{nullptr};
   LayerNorm attention_norm{nullptr}, output_norm{nullptr};
 
  private:
   enum Which { kQkv, kAttentionOutput, kIntermediate, kOutput };
-  // out = in W^T + b for Linear `w` in precision p (in / out bfloat16 under bf16, else float32).
-  void project(Which w, const torch::Tensor& in, torch::Tensor& out, Precision p);
+  // out = in W^T + b for Linear `w`: float32 (OpenBLAS) without packed weights, else the
+  // packed product with its epilogue (bf16: GELU / residual add fused).
+  void project(Which w, const torch::Tensor& in, torch::Tensor& out);
   // Scaled-dot-product attention of every sequence from the fused QKV rows into ws.ctx2.
   void attention_inference(const torch::Tensor& qkv_out, const torch::Tensor& mask, std::int64_t B, std::int64_t L,
                            Workspace& ws, at::ScalarType type);
-  std::array<LowPrecisionLinear, 4> low_;
+  std::array<std::shared_ptr<PackedLinear>, 4> packed_;  // by Which; empty for fp32
   std::int64_t heads_, head_dim_;
   double dropout_, attention_dropout_;
 };

@@ -1,21 +1,24 @@
 // A layer's forward pass for inference (no autograd, no allocation after the first batch),
 // in float32, bfloat16 or int8 (Precision). What each precision runs in:
 //
-//             Linear layers            attention products   residual, LayerNorm, softmax
-//   fp32      float32 (OpenBLAS)       float32              float32
-//   bf16      bfloat16 (oneDNN)        bfloat16 (oneDNN)    float32 (softmax: float32 inside
-//                                                           ATen's bfloat16 kernel)
-//   int8      int8 x int8 -> int32     float32              float32
-//             (oneDNN, Int8Linear)
+//             Linear layers               attention products   residual, LayerNorm, softmax
+//   fp32      float32 (OpenBLAS)          float32              float32
+//   bf16      bfloat16 (oneDNN, packed;   bfloat16             float32 (softmax: float32
+//             bias, GELU, residual add                         statistics inside ATen's
+//             fused as post-ops)                               bfloat16 kernel)
+//   int8      int8 x int8 -> int32        float32              float32
+//             (oneDNN, packed; per-token
+//             dynamic activations)
 //
-// bf16's weights are converted once (prepare), not per call as autocast would.
+// bf16 and int8 weights are converted and packed once (prepare), not per call as autocast
+// would; the 1/sqrt(d) scale of the scores is folded into Q's weights there.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "encoder/bert.hpp"
-#include "encoder/int8_linear.hpp"
+#include "encoder/packed_linear.hpp"
 
 namespace kbert::nn {
 
@@ -30,35 +33,39 @@ torch::Tensor& shaped(torch::Tensor& t, at::IntArrayRef sizes, at::ScalarType ty
 
 void LayerImpl::prepare(Precision p) {
   release();
-  const Linear* lins[4] = {&qkv, &attention_output, &intermediate, &output};
-  for (int i = 0; i < 4; ++i) {
-    const Linear& l = *lins[i];
-    if (p == Precision::kBFloat16) {
-      low_[i].weight = l->weight.detach().to(at::kBFloat16).contiguous();
-      low_[i].bias = l->bias.detach().to(at::kBFloat16);
-    } else if (p == Precision::kInt8) {
-      const torch::Tensor w = l->weight.detach().contiguous(), b = l->bias.detach().contiguous();
-      low_[i].int8 = std::make_shared<Int8Linear>(w.data_ptr<float>(), b.data_ptr<float>(), w.size(0), w.size(1));
+  if (p == Precision::kFloat32) return;
+  const PackedType type = p == Precision::kBFloat16 ? PackedType::kBFloat16 : PackedType::kInt8;
+  const bool bf16 = type == PackedType::kBFloat16;
+  const std::int64_t H = heads_ * head_dim_;
+  auto pack = [&](Which w, const Linear& l, Epilogue e, bool float_out, bool scale_q = false) {
+    torch::Tensor weight = l->weight.detach().to(torch::kFloat).contiguous(), bias = l->bias.detach().to(torch::kFloat);
+    if (scale_q) {  // Q's rows: the scores' 1/sqrt(d), once
+      const double s = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+      weight = weight.clone(), bias = bias.clone();
+      weight.narrow(0, 0, H).mul_(s);
+      bias.narrow(0, 0, H).mul_(s);
     }
-  }
+    bias = bias.contiguous();
+    packed_[w] = std::make_shared<PackedLinear>(weight.data_ptr<float>(), bias.data_ptr<float>(), weight.size(0),
+                                                weight.size(1), type, e, float_out);
+  };
+  pack(kQkv, qkv, Epilogue::kNone, !bf16, /*scale_q=*/true);
+  pack(kAttentionOutput, attention_output, bf16 ? Epilogue::kAccumulate : Epilogue::kNone, true);
+  pack(kIntermediate, intermediate, bf16 ? Epilogue::kGelu : Epilogue::kNone, !bf16);
+  pack(kOutput, output, bf16 ? Epilogue::kAccumulate : Epilogue::kNone, true);
 }
 
-std::string LayerImpl::int8_kernel() const { return low_[0].int8 ? low_[0].int8->kernel() : std::string(); }
+std::string LayerImpl::packed_kernel() const { return packed_[0] ? packed_[0]->kernel() : std::string(); }
 
-void LayerImpl::project(Which w, const torch::Tensor& in, torch::Tensor& out, Precision p) {
-  const Linear* lins[4] = {&qkv, &attention_output, &intermediate, &output};
-  const Linear& l = *lins[w];
-  switch (p) {
-    case Precision::kBFloat16:
-      at::addmm_out(out, low_[w].bias, in, low_[w].weight.t());
-      return;
-    case Precision::kInt8:
-      TORCH_CHECK(in.is_contiguous() && out.is_contiguous(), "int8 Linear: contiguous rows expected");
-      low_[w].int8->forward(in.data_ptr<float>(), in.size(0), out.data_ptr<float>());
-      return;
-    default:
-      at::addmm_out(out, l->bias, in, l->weight.t());
+void LayerImpl::project(Which w, const torch::Tensor& in, torch::Tensor& out) {
+  if (!packed_[w]) {
+    const Linear* lins[4] = {&qkv, &attention_output, &intermediate, &output};
+    const Linear& l = *lins[w];
+    at::addmm_out(out, l->bias, in, l->weight.t());
+    return;
   }
+  TORCH_CHECK(in.is_contiguous() && out.is_contiguous(), "packed Linear: contiguous rows expected");
+  packed_[w]->forward(in.data_ptr(), in.size(0), out.data_ptr());
 }
 
 void LayerImpl::attention_inference(const torch::Tensor& qkv_out, const torch::Tensor& mask, std::int64_t B,
@@ -101,21 +108,22 @@ void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& m
                                   Workspace& ws, torch::Tensor& out, Precision p) {
   const std::int64_t H = heads_ * head_dim_, N = B * L;
   const bool bf16 = p == Precision::kBFloat16;
+  TORCH_CHECK((p == Precision::kFloat32) == !packed_[0], "forward_inference: weights not prepared for ", precision_name(p));
   const at::ScalarType low = bf16 ? at::kBFloat16 : at::kFloat;  // the products' inputs and outputs
   // The residual stream x stays float32; under bf16 the products read a bfloat16 copy.
   const torch::Tensor& x_in = bf16 ? shaped(ws.low_in, {N, H}, low).copy_(x) : x;
   torch::Tensor& qkv_out = shaped(ws.qkv, {N, 3 * H}, low);
-  project(kQkv, x_in, qkv_out, p);
-  // The 1/sqrt(d) scale goes on Q (N x H) rather than on the scores (B x h x L x L).
-  qkv_out.narrow(1, 0, H).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  project(kQkv, x_in, qkv_out);
+  // The 1/sqrt(d) scale goes on Q (N x H) rather than on the scores (B x h x L x L); packed
+  // weights have it already.
+  if (!packed_[kQkv]) qkv_out.narrow(1, 0, H).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
   attention_inference(qkv_out, mask, B, L, ws, low);
   torch::Tensor& attn = shaped(ws.attn, {N, H});
   if (bf16) {
-    torch::Tensor& a = shaped(ws.low_out, {N, H}, low);
-    project(kAttentionOutput, ws.ctx2, a, p);
-    at::add_out(attn, x, a);
+    attn.copy_(x);  // the product adds itself to the residual (post-op)
+    project(kAttentionOutput, ws.ctx2, attn);
   } else {
-    project(kAttentionOutput, ws.ctx2, attn, p);
+    project(kAttentionOutput, ws.ctx2, attn);
     attn.add_(x);
   }
   attention_norm->forward_inplace(attn, ws);
@@ -125,20 +133,17 @@ void LayerImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& m
   const std::int64_t rows = std::min<std::int64_t>(N, 512);
   torch::Tensor& inter = shaped(ws.inter, {rows, I}, low);
   const torch::Tensor& h_in = bf16 ? shaped(ws.low_in, {N, H}, low).copy_(attn) : attn;
-  torch::Tensor& f = bf16 ? shaped(ws.low_out, {N, H}, low) : shaped(out, {N, H});
+  shaped(out, {N, H});
+  if (bf16) out.copy_(attn);
   for (std::int64_t r0 = 0; r0 < N; r0 += rows) {
     const std::int64_t n = std::min(rows, N - r0);
     at::Tensor in_block = inter.narrow(0, 0, n);
-    project(kIntermediate, h_in.narrow(0, r0, n), in_block, p);
-    at::gelu_(in_block);
-    at::Tensor out_block = f.narrow(0, r0, n);
-    project(kOutput, in_block, out_block, p);
+    project(kIntermediate, h_in.narrow(0, r0, n), in_block);
+    if (!bf16) at::gelu_(in_block);  // bf16: fused
+    at::Tensor out_block = out.narrow(0, r0, n);
+    project(kOutput, in_block, out_block);
   }
-  if (bf16) {
-    at::add_out(shaped(out, {N, H}), attn, f);
-  } else {
-    out.add_(attn);
-  }
+  if (!bf16) out.add_(attn);  // bf16: fused
   output_norm->forward_inplace(out, ws);
 }
 

@@ -204,11 +204,10 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   r.precision = im.run.precision;
   const cpu::Info& c = cpu::info();
   const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
+  const std::string packed = im.net->bert->layers.empty() ? std::string() : im.net->bert->layers[0]->packed_kernel();
   switch (r.precision) {
-    case Precision::kBFloat16: r.kernels = std::string("bf16 via oneDNN ") + cpu::bf16_path(c); break;
-    case Precision::kInt8:
-      r.kernels = "int8 via oneDNN " + (im.net->bert->layers.empty() ? std::string() : im.net->bert->layers[0]->int8_kernel());
-      break;
+    case Precision::kBFloat16: r.kernels = "bf16 via oneDNN " + packed; break;
+    case Precision::kInt8: r.kernels = "int8 via oneDNN " + packed; break;
     default: r.kernels = std::string("fp32 via OpenBLAS ") + (aten ? aten : cpu::best_isa(c));
   }
   return r;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "encoder/bert.hpp"
-#include "encoder/int8_linear.hpp"
+#include "encoder/packed_linear.hpp"
 #include "kbert/common/cpu.hpp"
 #include "kbert/model/model.hpp"
 
@@ -22,7 +22,7 @@ using namespace kbert;
 
 namespace {
 
-torch::Tensor int8_product(nn::Int8Linear& q, const torch::Tensor& x) {
+torch::Tensor int8_product(nn::PackedLinear& q, const torch::Tensor& x) {
   torch::Tensor y = torch::empty({x.size(0), q.out()});
   q.forward(x.data_ptr<float>(), x.size(0), y.data_ptr<float>());
   return y;
@@ -87,11 +87,11 @@ CATCH_TEST_CASE("quantize_row is symmetric int8 with the row's absolute maximum 
   CATCH_CHECK(qz == std::vector<std::int8_t>(5, 0));
 }
 
-CATCH_TEST_CASE("Int8Linear agrees with float32 and a row's result does not depend on the other rows") {
+CATCH_TEST_CASE("An int8 PackedLinear agrees with float32 and a row's result does not depend on the other rows") {
   torch::manual_seed(1);
   const std::int64_t K = 96, N = 80;
   const torch::Tensor w = torch::randn({N, K}) * 0.1, b = torch::randn({N}), x = torch::randn({37, K});
-  nn::Int8Linear q(w.data_ptr<float>(), b.data_ptr<float>(), N, K);
+  nn::PackedLinear q(w.data_ptr<float>(), b.data_ptr<float>(), N, K, nn::PackedType::kInt8);
   CATCH_CHECK(q.in() == K);
   CATCH_CHECK(q.out() == N);
   const torch::Tensor reference = at::linear(x, w, b), y = int8_product(q, x);
@@ -105,7 +105,33 @@ CATCH_TEST_CASE("Int8Linear agrees with float32 and a row's result does not depe
   CATCH_CHECK(torch::equal(int8_product(q, some), y.narrow(0, 5, 3)));
   const torch::Tensor one = x.narrow(0, 36, 1).contiguous();
   CATCH_CHECK(torch::equal(int8_product(q, one), y.narrow(0, 36, 1)));
-  CATCH_CHECK_THROWS_AS(nn::Int8Linear(w.data_ptr<float>(), nullptr, 0, K), std::invalid_argument);
+  CATCH_CHECK_THROWS_AS(nn::PackedLinear(w.data_ptr<float>(), nullptr, 0, K, nn::PackedType::kInt8), std::invalid_argument);
+  CATCH_CHECK_THROWS_AS(nn::PackedLinear(w.data_ptr<float>(), nullptr, N, K, nn::PackedType::kInt8, nn::Epilogue::kGelu),
+                        std::invalid_argument);
+}
+
+CATCH_TEST_CASE("A bfloat16 PackedLinear fuses bias, GELU and the residual add") {
+  torch::manual_seed(2);
+  const std::int64_t K = 64, N = 48;
+  const torch::Tensor w = torch::randn({N, K}) * 0.1, b = torch::randn({N}), x = torch::randn({29, K});
+  const torch::Tensor xb = x.to(torch::kBFloat16).contiguous();
+  // The reference: the same bfloat16-rounded operands in float32.
+  const torch::Tensor ref = at::linear(xb.to(torch::kFloat), w.to(torch::kBFloat16).to(torch::kFloat), b);
+  auto run = [&](nn::Epilogue e, bool float_out, torch::Tensor y) {
+    nn::PackedLinear l(w.data_ptr<float>(), b.data_ptr<float>(), N, K, nn::PackedType::kBFloat16, e, float_out);
+    l.forward(xb.data_ptr(), x.size(0), y.data_ptr());
+    return y.to(torch::kFloat);
+  };
+  const torch::Tensor plain = run(nn::Epilogue::kNone, true, torch::empty({29, N}));
+  CATCH_CHECK((plain - ref).abs().max().item<double>() < 1e-3);
+  const torch::Tensor gelu = run(nn::Epilogue::kGelu, false, torch::empty({29, N}, torch::kBFloat16));
+  CATCH_CHECK((gelu - at::gelu(ref)).abs().max().item<double>() < 0.05);  // stored in bfloat16
+  const torch::Tensor residual = torch::randn({29, N});
+  const torch::Tensor sum = run(nn::Epilogue::kAccumulate, true, residual.clone());
+  CATCH_CHECK((sum - (residual + ref)).abs().max().item<double>() < 1e-3);
+  CATCH_CHECK_THROWS_AS(
+      nn::PackedLinear(w.data_ptr<float>(), nullptr, N, K, nn::PackedType::kBFloat16, nn::Epilogue::kAccumulate, false),
+      std::invalid_argument);
 }
 
 CATCH_TEST_CASE("The encoder's bf16 and int8 inference agree with float32 within tolerance") {

@@ -1,0 +1,59 @@
+// A Linear layer for inference with its weights converted and packed once, in bfloat16 or
+// int8, multiplied by oneDNN (the libdnnl that LibTorch itself loads) in the best kernels of
+// the CPU it runs on: AMX, AVX512-BF16 / AVX512-VNNI or AVX2, chosen by oneDNN at run time
+// (emulated where the instructions are missing).
+//
+// - bfloat16: y = epilogue(x W^T + b), x bfloat16; the bias, GELU and residual add are fused
+//   into the product (oneDNN post-ops); y float32 or bfloat16.
+// - int8, dynamic quantisation: the weights are quantised once per output channel
+//   (symmetric: scale_n = max|W_n.| / 127), each call quantises x per row (per token:
+//   scale_m = max|x_m.| / 127); int8 products accumulate in int32 and y = acc * scale_m *
+//   scale_n + b comes back in float32 (a row's result never depends on the other rows).
+// Internal to kbert::model; no oneDNN type in this header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace kbert::nn {
+
+enum class PackedType { kBFloat16, kInt8 };
+/// What happens to x W^T + b before it is stored (bfloat16 only; int8 stores it as it is).
+enum class Epilogue {
+  kNone,
+  kGelu,        ///< y = gelu(x W^T + b), exact (erf)
+  kAccumulate,  ///< y += x W^T + b: y holds the residual on entry (float32)
+};
+
+class PackedLinear {
+ public:
+  /// weight: [out, in] row-major float32; bias: [out] (nullptr: none). `float_out`: y is
+  /// float32, else bfloat16 (bfloat16 only). Throws std::invalid_argument on a combination
+  /// the type does not have.
+  PackedLinear(const float* weight, const float* bias, std::int64_t out, std::int64_t in, PackedType type,
+               Epilogue epilogue = Epilogue::kNone, bool float_out = true);
+  ~PackedLinear();
+  PackedLinear(const PackedLinear&) = delete;
+  PackedLinear& operator=(const PackedLinear&) = delete;
+
+  /// y [rows, out] from x [rows, in], both row-major and contiguous: x bfloat16 (kBFloat16)
+  /// or float32 (kInt8). Not thread-safe (scratch buffers); the product uses every OpenMP thread.
+  void forward(const void* x, std::int64_t rows, void* y);
+
+  std::int64_t in() const;
+  std::int64_t out() const;
+  PackedType type() const;
+  /// The instruction set oneDNN runs the products with on this CPU (e.g. "avx512_core_vnni").
+  const std::string& kernel() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Symmetric int8 quantisation of one row: q = round(x / s), s = max|x| / 127 (1 for a zero
+/// row); returns s. Exposed for tests.
+float quantize_row(const float* x, std::int64_t n, std::int8_t* q);
+
+}  // namespace kbert::nn
