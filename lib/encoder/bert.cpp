@@ -15,6 +15,26 @@ torch::Tensor normal(at::IntArrayRef sizes) {
 }
 }  // namespace
 
+namespace {
+// bfloat16 autocast on this thread while alive, when `on`.
+struct BFloat16Autocast {
+  explicit BFloat16Autocast(bool o) : on(o) {
+    if (!on) return;
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~BFloat16Autocast() {
+    if (!on) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(false);
+  }
+  BFloat16Autocast(const BFloat16Autocast&) = delete;
+  BFloat16Autocast& operator=(const BFloat16Autocast&) = delete;
+  bool on;
+};
+}  // namespace
+
 SkipInit::SkipInit() : previous_(skip_init) { skip_init = true; }
 SkipInit::~SkipInit() { skip_init = previous_; }
 
@@ -154,8 +174,13 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
     torch::Tensor g = gate(embeddings->word_embeddings, *gate_input);
     weights = gate->attention_weights(g, *gate_input, x.size(0), x.size(1));
   }
-  if (weights.defined() || is_training() || at::GradMode::is_enabled() || at::autocast::is_cpu_enabled()) {
+  const bool autograd = is_training() || at::GradMode::is_enabled();
+  if (weights.defined() || autograd || at::autocast::is_cpu_enabled()) {
+    // The knowledge gate's reweighted attention has no workspace path: in bf16 inference it
+    // runs under autocast here (int8: float32).
+    BFloat16Autocast cast(!autograd && precision_ == Precision::kBFloat16 && !at::autocast::is_cpu_enabled());
     for (auto& layer : layers) x = layer(x, mask, weights);
+    if (cast.on) x = x.to(at::kFloat);
     return x;
   }
   // Inference: two hidden buffers in turn, every other buffer reused.
