@@ -86,8 +86,10 @@ TEST_CASE("option table: the defaults are the library's own", "[options]") {
   CHECK(opt::default_text("train", "class-weights") == t.class_weights);
   CHECK(opt::default_text("train", "lexical-fit") == t.lexical_fit);
   CHECK(opt::default_text("train", "metric") == t.metric);
-  CHECK(opt::default_text("train", "precision") == "fp32");
-  CHECK(t.precision == Precision::kFloat32);
+  CHECK(opt::default_text("train", "precision") == "auto");
+  CHECK(t.precision == Precision::kAuto);
+  CHECK(RunOptions().precision == Precision::kAuto);
+  CHECK(opt::default_text("predict", "precision") == "auto");
 
   const PretrainOptions p;
   CHECK(num("pretrain", "epochs") == p.epochs);

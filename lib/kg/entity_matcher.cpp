@@ -62,6 +62,10 @@ std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
 
 void EntityMatcher::add(std::u32string_view key, std::uint32_t payload) {
   if (key.empty()) return;
+  if (key.size() >= 2) {
+    const std::size_t i = pair_bit(key[0], key[1]);
+    pairs_[i >> 6] |= std::uint64_t{1} << (i & 63);
+  }
   std::uint32_t node = 0;
   for (char32_t c : key) node = add_child(node, c);
   if (nodes_[node].payload == kNone) {
@@ -76,6 +80,8 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
   Match best;
   std::uint32_t node = 0;
   for (std::size_t i = pos; i < text.size(); ++i) {
+    // Past the first code point, only where some key starts with these two.
+    if (i == pos + 1 && !has_pair(text[pos], text[i])) break;
     node = child(node, text[i]);
     if (node == kNone) break;
     if (nodes_[node].payload != kNone && (!ends || (*ends)[i + 1])) {
@@ -87,7 +93,8 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
 }
 
 std::size_t EntityMatcher::memory_bytes() const {
-  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) + root_.capacity() * sizeof(std::uint32_t);
+  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) + root_.capacity() * sizeof(std::uint32_t) +
+         pairs_.capacity() * sizeof(std::uint64_t);
 }
 
 }  // namespace kbert

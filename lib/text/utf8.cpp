@@ -92,37 +92,46 @@ std::u32string decode_utf8(std::string_view s, std::string_view what) {
   return out;
 }
 
-std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offsets, std::string_view what) {
-  std::u32string out;
-  out.reserve(s.size());
-  offsets.clear();
-  offsets.reserve(s.size() + 1);
+void decode_utf8_into(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
+                      std::string_view what) {
+  // Sized once for the worst case (one code point a byte) and cut to what was decoded: no
+  // capacity check per code point.
+  out.resize(s.size());
+  offsets.resize(s.size() + 1);
+  char32_t* o = out.data();
+  std::uint32_t* off = offsets.data();
+  std::size_t n = 0;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   std::size_t i = 0;
   while (i < s.size()) {
     // Fast paths: ASCII, and well-formed 3-byte sequences (CJK) outside the surrogates.
     const unsigned char c = p[i];
+    off[n] = static_cast<std::uint32_t>(i);
     if (c < 0x80) {
-      out.push_back(c);
-      offsets.push_back(static_cast<std::uint32_t>(i));
+      o[n++] = c;
       ++i;
       continue;
     }
     if ((c & 0xF0) == 0xE0 && c != 0xE0 && c != 0xED && i + 2 < s.size() && (p[i + 1] & 0xC0) == 0x80 &&
         (p[i + 2] & 0xC0) == 0x80) {
-      out.push_back((char32_t{c & 0x0Fu} << 12) | (char32_t{p[i + 1] & 0x3Fu} << 6) | (p[i + 2] & 0x3Fu));
-      offsets.push_back(static_cast<std::uint32_t>(i));
+      o[n++] = (char32_t{c & 0x0Fu} << 12) | (char32_t{p[i + 1] & 0x3Fu} << 6) | (p[i + 2] & 0x3Fu);
       i += 3;
       continue;
     }
     char32_t cp;
     std::size_t len = decode_one(s, i, cp);
     if (len == 0) throw_invalid(s, i, what);
-    out.push_back(cp);
-    offsets.push_back(static_cast<std::uint32_t>(i));
+    o[n++] = cp;
     i += len;
   }
-  offsets.push_back(static_cast<std::uint32_t>(s.size()));
+  off[n] = static_cast<std::uint32_t>(s.size());
+  out.resize(n);
+  offsets.resize(n + 1);
+}
+
+std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offsets, std::string_view what) {
+  std::u32string out;
+  decode_utf8_into(s, out, offsets, what);
   return out;
 }
 

@@ -21,6 +21,10 @@ std::u32string decode_utf8(std::string_view s, std::string_view what = "text");
 std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offsets,
                            std::string_view what = "text");
 
+/// The same into buffers the caller reuses (no allocation once they are large enough).
+void decode_utf8_into(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
+                      std::string_view what = "text");
+
 /// Returns the byte offset of the first invalid sequence, or std::string_view::npos.
 std::size_t find_invalid_utf8(std::string_view s);
 /// Throws std::invalid_argument ("invalid UTF-8 at byte N of `what` (bytes ...)") when `s` is not UTF-8.

@@ -61,7 +61,7 @@ struct TrainOptions {
   std::size_t stop_after_steps = 0;  ///< stop (as if interrupted) after this many optimizer steps; 0: off
   std::size_t checkpoint_every = 0;  ///< also write <out>.checkpoint every this many optimizer steps; 0: at epoch ends only
   bool progress = true;              ///< a progress bar on a terminal, periodic lines otherwise
-  Precision precision = Precision::kFloat32;  ///< bf16: matmuls in bfloat16 (forward and backward), the rest float32
+  Precision precision = Precision::kAuto;  ///< auto: bf16 with AMX, else fp32 (resolve_precision); bf16: matmuls in bfloat16 (forward and backward), the rest float32; int8 is refused
   double lexical_learning_rate = 1e-2;  ///< peak learning rate of the lexical side channel's weights (same schedule;
                                         ///< 0 keeps them as they start)
   /// How the lexical side channel is trained. "joint": from zero, with the encoder. "first":
