@@ -112,16 +112,12 @@ AutocastScope::~AutocastScope() {
   at::autocast::set_autocast_cpu_dtype(was_dtype_);
 }
 
-void warn_if_bf16_slow(Precision p, bool training) {
+void warn_if_bf16_slow(Precision p) {
   static std::once_flag once;
-  const cpu::Info& c = cpu::info();
-  const bool slow = p == Precision::kBFloat16 && (training ? !c.amx_bf16 : !cpu_has_native_bf16());
-  if (slow)
-    std::call_once(once, [training] {
-      std::cerr << (training ? "kbert: bf16 training asked for, but this CPU has no AMX-BF16: mixed-precision steps run "
-                               "slower than fp32 here\n"
-                             : "kbert: bf16 asked for, but this CPU has neither AMX-BF16 nor AVX512-BF16: bfloat16 is "
-                               "emulated and slower than fp32 here\n");
+  if (p == Precision::kBFloat16 && !cpu_has_native_bf16())
+    std::call_once(once, [] {
+      std::cerr << "kbert: bf16 asked for, but this CPU has neither AMX-BF16 nor AVX512-BF16: bfloat16 is emulated "
+                   "and slower than fp32 here\n";
     });
 }
 
@@ -136,11 +132,15 @@ void Model::Impl::settle_precision(Precision requested) {
   const torch::Tensor ids = at::randint(1, config.vocab_size, {B, L}, gen, torch::kLong);
   const torch::Tensor positions = torch::arange(L, torch::kLong).expand({B, L}).contiguous();
   const torch::Tensor segments = torch::zeros({B, L}, torch::kLong), mask = torch::zeros({1, 1, L, L});
-  const bool logits = net->head && !spec.lexical_buckets;
+  // A side channel adds the same term in both precisions: compared without it (no features).
+  const std::array<torch::Tensor, 3> no_features = {torch::empty({0}, torch::kLong), torch::zeros({B}, torch::kLong),
+                                                    torch::empty({0})};
+  const bool logits = static_cast<bool>(net->head);
   auto outputs = [&](Precision p) {
     net->bert->set_precision(p);
     torch::Tensor h = net->bert->forward(ids, positions, segments, mask);
-    return logits ? net->head->forward(h).to(torch::kFloat) : h.to(torch::kFloat);
+    if (!logits) return h.to(torch::kFloat);
+    return (spec.lexical_buckets ? net->head->forward(h, &no_features) : net->head->forward(h)).to(torch::kFloat);
   };
   const torch::Tensor reference = outputs(Precision::kFloat32), low = outputs(run.precision);
   const double diff = (reference - low).abs().max().item<double>();

@@ -37,9 +37,8 @@ class AutocastScope {
   at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
-// Says once per process, on stderr, when bf16 was asked for where it is slower than fp32:
-// emulated (inference), or without AMX (training).
-void warn_if_bf16_slow(Precision p, bool training = false);
+// Says once per process, on stderr, when bf16 was asked for on a CPU that emulates it.
+void warn_if_bf16_slow(Precision p);
 
 struct Model::Impl {
   BertConfig config;
