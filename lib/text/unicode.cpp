@@ -125,10 +125,7 @@ bool is_case_ignorable(char32_t c) { return classes(c) & kIgnorable; }
 
 }  // namespace
 
-bool is_python_space(char32_t c) {
-  if (c < 0x80) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x1F);
-  return classes(c) & kPySpace;
-}
+bool is_python_space_table(char32_t c) { return classes(c) & kPySpace; }
 
 bool is_bert_whitespace(char32_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || (classes(c) & kZs);

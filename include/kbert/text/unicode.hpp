@@ -9,8 +9,14 @@
 
 namespace kbert::unicode {
 
-/// Python's str.isspace() for one character (e.g. ' ', '\t', U+3000, U+1C..U+1F).
-bool is_python_space(char32_t c);
+/// Python's str.isspace() for one character (e.g. ' ', '\t', U+3000, U+1C..U+1F). Inline for
+/// ASCII and above U+3000 (no space there: CJK text never reaches the table).
+bool is_python_space_table(char32_t c);
+inline bool is_python_space(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x1F);
+  if (c > 0x3000) return false;
+  return is_python_space_table(c);
+}
 /// HF BertTokenizer's _is_whitespace: ' ', \t, \n, \r, or category Zs.
 bool is_bert_whitespace(char32_t c);
 /// HF BertTokenizer's _is_control: category C* except \t, \n, \r.
