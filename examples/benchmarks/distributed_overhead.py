@@ -38,7 +38,7 @@ def main():
             f.write("\n".join(rows) + "\n")
         base = [a.kbert, "train", "--train", train, "--config", cfg, "--vocab", os.path.join(DATA, "google_vocab.txt"),
                 "--kg", os.path.join(DATA, "HowNet.spo"), "--predicate", "--max-length", str(a.max_length), "--epochs", "1",
-                "--stop-after-steps", str(a.steps), "--quiet", "--seed", "7"]
+                "--stop-after-steps", str(a.steps), "--quiet", "--seed", "7", "--precision", "fp32"]
         setups = {"1 process x 2 threads, batch 16": ["--batch-size", "16", "--threads", "2"],
                   "2 ranks x 1 thread, batch 8 each": ["--batch-size", "8", "--threads", "1", "--nproc", "2"]}
         results = {k: [] for k in setups}

@@ -122,8 +122,11 @@ def main():
 
         # --- kbert ---
         def bench(stdin, extra):
+            # fp32, as the original's PyTorch forward: the same kernels on both sides (auto would
+            # pick bf16 on a CPU with AVX512-BF16 or AMX).
             out = subprocess.run([a.kbert, "bench", "encoder", "--model", model, "--batch-size", str(a.batch_size),
-                                  "--threads", str(a.threads)] + extra, input=stdin.encode(), capture_output=True, check=True)
+                                  "--threads", str(a.threads), "--precision", "fp32"] + extra, input=stdin.encode(),
+                                 capture_output=True, check=True)
             return [json.loads(x) for x in out.stdout.decode().strip().split("\n")]
 
         runs = [bench("\n".join(texts) + "\n", []) for _ in range(a.repeats)]

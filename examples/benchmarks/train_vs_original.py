@@ -71,7 +71,8 @@ def main():
                         "--kg", kg_path, "--out", model], check=True, capture_output=True)
         os.remove(ckpt)
         r = subprocess.run([a.kbert, "train", "--train", train, "--model", model, "--out", os.path.join(d, "out"),
-                            "--epochs", "1", "--batch-size", str(B), "--threads", str(a.threads), "--quiet"],
+                            "--epochs", "1", "--batch-size", str(B), "--threads", str(a.threads), "--quiet",
+                            "--precision", "fp32"],  # as the original's loop: the same kernels on both sides
                            check=True, capture_output=True)
         ours = json.loads(r.stdout.decode().strip().split("\n")[-1])
 
