@@ -53,3 +53,30 @@ TEST_CASE("Many keys: the table grows and every key is found", "[matcher]") {
     REQUIRE(r.payload == i);
   }
 }
+
+TEST_CASE("Single code point keys, in and beyond the BMP, alone or as prefixes", "[matcher]") {
+  EntityMatcher m;
+  m.add(U"书店", 1);
+  m.add(U"书", 2);  // a prefix of an earlier key becomes a key itself
+  m.add(U"书", 7);  // the first payload stays
+  m.add(U"\U0001F600", 3);  // beyond the BMP: no direct root entry
+  m.add(U"\U0001F600\U0001F601", 4);
+  std::u32string text = U"书店的书\U0001F600\U0001F600\U0001F601";
+  auto a = m.longest_at(text, 0);
+  CHECK((a.length == 2 && a.payload == 1));
+  auto b = m.longest_at(text, 3);
+  CHECK((b.length == 1 && b.payload == 2));
+  auto c = m.longest_at(text, 4);
+  CHECK((c.length == 1 && c.payload == 3));
+  auto d = m.longest_at(text, 5);
+  CHECK((d.length == 2 && d.payload == 4));
+  CHECK(m.longest_at(text, 2).length == 0);
+  CHECK(m.longest_at(text, text.size()).length == 0);  // past the end
+  // With word ends, a one-code-point key counts only where a word ends after it.
+  std::vector<std::uint8_t> ends(text.size() + 1, 0);
+  ends[2] = 1;
+  CHECK(m.longest_at(text, 3, &ends).length == 0);
+  CHECK(m.longest_at(text, 0, &ends).length == 2);
+  ends[4] = 1;
+  CHECK(m.longest_at(text, 3, &ends).payload == 2);
+}

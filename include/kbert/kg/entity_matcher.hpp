@@ -70,7 +70,14 @@ class EntityMatcher {
   std::vector<std::uint64_t> pairs_ = std::vector<std::uint64_t>(kPairBits / 64, 0);
   std::vector<Slot> table_;
   std::vector<Node> nodes_;             // per node
-  std::vector<std::uint32_t> root_;     // the root's children for BMP code points, direct
+  // The root's children for BMP code points, direct, each with its node's payload: a text's
+  // every position reads this entry, and a payload in nodes_ (a random read of a large array)
+  // cost a cache miss per position.
+  struct RootEdge {
+    std::uint32_t child = kNone;
+    std::uint32_t payload = kNone;  // nodes_[child].payload, copied
+  };
+  std::vector<RootEdge> root_;
   std::size_t edges_ = 0;
   std::size_t keys_ = 0;
   std::size_t max_len_ = 0;
