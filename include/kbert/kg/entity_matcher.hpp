@@ -5,10 +5,9 @@
 // filter of its children's code points (a bit per code point mod 64, mixed), so
 // most misses, the common case when scanning a text, end without touching the table. longest_at() walks at
 // most as far as the longest key, so scanning a text costs O(length x longest key)
-// and in practice a few probes per character. The first two levels have shortcuts, since
-// every position of a text is tried: a bitmap of one-code-point keys (BMP), a bit filter of
-// keys' first two code points, and a table from those two to the second-level node with its
-// payload and child filter (one random read where three were).
+// and in practice a few probes per character. Since every position of a text is tried, two
+// small bitmaps come first: the one-code-point keys (BMP) and a filter of keys' first two
+// code points; most positions end there without a read of the trie's large arrays.
 //
 //   EntityMatcher m;
 //   m.add(U"power", 0); m.add(U"power transformer", 1);
@@ -46,7 +45,6 @@ class EntityMatcher {
 
  private:
   std::uint32_t child(std::uint32_t node, char32_t c) const;
-  std::uint32_t probe(std::uint32_t node, char32_t c) const;  // the edge table alone
   std::uint32_t add_child(std::uint32_t node, char32_t c);
   void grow();
 
@@ -74,26 +72,13 @@ class EntityMatcher {
   std::vector<std::uint64_t> pairs_ = std::vector<std::uint64_t>(kPairBits / 64, 0);
   std::vector<Slot> table_;
   std::vector<Node> nodes_;             // per node
-  // The root's children for BMP code points, direct, each with its node's payload: a text's
-  // every position reads this entry, and a payload in nodes_ (a random read of a large array)
-  // cost a cache miss per position.
+  // The root's children for BMP code points, direct, each with its node's payload (read only
+  // where singles_ has a key: a payload in nodes_ is a random read of a large array).
   struct RootEdge {
     std::uint32_t child = kNone;
     std::uint32_t payload = kNone;  // nodes_[child].payload, copied
   };
   std::vector<RootEdge> root_;
-  // The trie's second level by the first two code points: the node, its payload and its
-  // child filter, copied (kept current by add()).
-  struct PairEntry {
-    std::uint64_t key = 0;  // (a << 21 | b) + 1; 0 = empty
-    std::uint32_t node = kNone;
-    std::uint32_t payload = kNone;
-    std::uint64_t children = 0;
-  };
-  const PairEntry* find_pair(char32_t a, char32_t b) const;
-  void set_pair(char32_t a, char32_t b, std::uint32_t node);
-  std::vector<PairEntry> pair_table_;
-  std::size_t pair_count_ = 0;
   std::vector<std::uint64_t> singles_ = std::vector<std::uint64_t>(0x10000 / 64, 0);  // BMP one-code-point keys
   std::size_t edges_ = 0;
   std::size_t keys_ = 0;
