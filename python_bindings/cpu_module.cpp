@@ -11,7 +11,7 @@ namespace py = pybind11;
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "The CPU-kernel choice kbert makes before LibTorch loads (kbert/common/cpu.hpp).";
   m.def("choose_cpu_kernels", &kbert::cpu::choose_kernels,
-        "Sets OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY and OMP_WAIT_POLICY as the kbert tool does, unless already set.");
+        "Sets OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY as the kbert tool does, unless already set.");
   m.def(
       "kernel_environment", [] { return kbert::cpu::kernel_environment(kbert::cpu::info()); },
       "The (name, value) pairs choose_cpu_kernels sets on this CPU.");

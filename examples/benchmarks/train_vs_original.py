@@ -12,7 +12,8 @@ the BertAdam schedule (the original's BertAdam is a Python loop over parameters,
 this favours the original). Only the loop is timed, on both sides (kbert's includes
 building its trees, batch by batch).
 
-    /usr/bin/python3 examples/benchmarks/train_vs_original.py --kbert build/apps/kbert [--kbert-repo K-BERT]
+    /usr/bin/python3 examples/benchmarks/train_vs_original.py --kbert build/apps/kbert [--kbert-repo K-BERT] \
+        [--precision fp32|bf16]
 """
 import argparse
 import json
@@ -41,6 +42,9 @@ def main():
     ap.add_argument("--texts", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                    help="kbert's training precision (fp32: the same kernels as the original's float32 loop; "
+                         "bf16: the mixed-precision path against it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     data = os.path.join(ROOT, "data", "kbert")
@@ -68,12 +72,12 @@ def main():
                 f.write("\t".join(r) + "\n")
         subprocess.run([a.kbert, "import-uer", "--checkpoint", ckpt, "--config", cfg, "--vocab", vocab_path,
                         "--tokenizer", "char", "--pooling", "first", "--predicate", "--max-length", str(L),
-                        "--kg", kg_path, "--out", model], check=True, capture_output=True)
+                        "--kg", kg_path, "--out", model], check=True, stdout=subprocess.DEVNULL)
         os.remove(ckpt)
         r = subprocess.run([a.kbert, "train", "--train", train, "--model", model, "--out", os.path.join(d, "out"),
                             "--epochs", "1", "--batch-size", str(B), "--threads", str(a.threads), "--quiet",
-                            "--precision", "fp32"],  # as the original's loop: the same kernels on both sides
-                           check=True, capture_output=True)
+                            "--precision", a.precision],  # fp32: as the original's loop, the same kernels
+                           check=True, stdout=subprocess.PIPE)
         ours = json.loads(r.stdout.decode().strip().split("\n")[-1])
 
     # The original's loop.
@@ -114,7 +118,7 @@ def main():
     print(f"{len(dataset)} ChnSentiCorp training texts, HowNet, predicate mode, seq_length {L}, batch {B}, "
           f"{a.threads} threads, BERT-base sizes ({a.layers} layers), one epoch")
     print(f"original loop: {original:7.1f} s  {orig_rate:6.2f} examples/s")
-    print(f"kbert train:   {ours['loop_seconds']:7.1f} s  {ours['examples_per_s']:6.2f} examples/s")
+    print(f"kbert train ({a.precision}): {ours['loop_seconds']:7.1f} s  {ours['examples_per_s']:6.2f} examples/s")
     print(f"speed-up: {ours['examples_per_s'] / orig_rate:.1f}x")
 
 

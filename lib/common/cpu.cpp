@@ -98,7 +98,6 @@ std::vector<std::pair<std::string, std::string>> kernel_environment(const Info& 
   std::vector<std::pair<std::string, std::string>> out;
   if (*openblas_coretype(c)) out.emplace_back("OPENBLAS_CORETYPE", openblas_coretype(c));
   if (*aten_capability(c)) out.emplace_back("ATEN_CPU_CAPABILITY", aten_capability(c));
-  out.emplace_back("OMP_WAIT_POLICY", "ACTIVE");
   return out;
 }
 

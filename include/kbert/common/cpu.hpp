@@ -42,10 +42,11 @@ const char* openblas_coretype(const Info& c);
 const char* aten_capability(const Info& c);
 
 /// What kbert sets in the environment before OpenBLAS and LibTorch load, as (name, value):
-/// OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY where it chooses for `c`, and OMP_WAIT_POLICY
-/// ACTIVE (worker threads spin between the many short parallel regions of a forward pass
-/// instead of sleeping: about 8% faster measured on 2 cores). The one place this is decided:
-/// the `kbert` tool, the Python module and the benchmarks all take it from here.
+/// OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY where it chooses for `c`. The one place this is
+/// decided: the `kbert` tool, the Python module and the benchmarks all take it from here.
+/// OpenMP's wait policy is left to the user: OMP_WAIT_POLICY=ACTIVE, set here until issue 35's
+/// second stop, measured no faster (whole processes, Zen 4) and kept a core spinning for
+/// the life of a Python process after its first parallel operation.
 std::vector<std::pair<std::string, std::string>> kernel_environment(const Info& c);
 /// Sets kernel_environment(info()) in this process's environment; a variable already set
 /// (the user's own choice) is left as it is. Must run before LibTorch loads.
