@@ -317,6 +317,7 @@ PretrainResult run_pretrain_job(const PretrainJob& job) {
   set_random_seed(job.options.seed);
   RunOptions run;
   run.threads = job.threads;
+  run.precision = Precision::kFloat32;  // loaded to be trained: the loop applies its own precision
   Model model;
   if (!job.model_dir.empty()) {
     KBERT_CHECK(job.kg_files.size() <= 1, "a model directory's KG is replaced by one file, got ", job.kg_files.size(),

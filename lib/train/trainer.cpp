@@ -332,6 +332,10 @@ Model prepare_classifier(const ClassifierSetup& s, const std::vector<std::string
   RunOptions run;
   run.batch_size = s.batch_size;
   run.threads = s.threads;
+  // Loaded to be trained: the training loop applies its own precision, so no inference
+  // precision is settled here (auto's one-batch check against fp32 was wasted work, and its
+  // log line misled a run told --precision fp32).
+  run.precision = Precision::kFloat32;
   if (s.kg_none) run.kg = "none";
   set_random_seed(s.seed);
   Model model;

@@ -121,6 +121,13 @@ def main():
         auto = [json.loads(x) for x in ra.stdout.decode().splitlines()]
         check(ra.returncode == 0 and logged == native and [x["label"] for x in auto] == [x["label"] for x in f32],
               f"auto: bf16 with its check logged exactly where bf16 is native ({native}): {ra.stderr.decode()[-300:]}")
+        # Training from a model directory settles no inference precision on load (the loop has its
+        # own): no auto check, no log line, even without the suites' override.
+        rc = subprocess.run([k, "train", "--train", f"{d}/train.tsv", "--model", f"{d}/m1", "--out", f"{d}/cont",
+                             "--epochs", "1", "--batch-size", "16", "--threads", "2", "--quiet", "--precision", "fp32"],
+                            capture_output=True, env=env, timeout=300)
+        check(rc.returncode == 0 and b"precision auto" not in rc.stderr,
+              f"training from a model directory runs no inference-precision check: {rc.stderr.decode()[-300:]}")
         bad = run(base + ["--out", f"{d}/i8", "--precision", "int8"], ok=False)
         check(bad.returncode != 0 and b"int8 is for inference" in bad.stderr and not os.path.exists(f"{d}/i8"),
               "training in int8 is refused, nothing written")
