@@ -13,10 +13,10 @@ inline std::size_t slot_hash(std::uint64_t k) {
 }
 }  // namespace
 
-EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), nodes_(1), root_(0x10000) {}
+EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), nodes_(1), root_(0x10000, kNone) {}
 
 std::uint32_t EntityMatcher::child(std::uint32_t node, char32_t c) const {
-  if (node == 0 && c < 0x10000) return root_[c].child;
+  if (node == 0 && c < 0x10000) return root_[c];
   if ((nodes_[node].children & filter_bit(c)) == 0) return kNone;
   const std::uint64_t k = slot_key(node, c);
   const std::size_t mask = table_.size() - 1;
@@ -43,9 +43,9 @@ std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
   std::uint32_t found = child(node, c);
   if (found != kNone) return found;
   if (node == 0 && c < 0x10000) {
-    root_[c].child = static_cast<std::uint32_t>(nodes_.size());
+    root_[c] = static_cast<std::uint32_t>(nodes_.size());
     nodes_.emplace_back();
-    return root_[c].child;
+    return root_[c];
   }
   if ((edges_ + 1) * 2 > table_.size()) grow();
   const std::uint64_t k = slot_key(node, c);
@@ -70,10 +70,7 @@ void EntityMatcher::add(std::u32string_view key, std::uint32_t payload) {
   for (char32_t c : key) node = add_child(node, c);
   if (nodes_[node].payload == kNone) {
     nodes_[node].payload = payload;
-    if (key.size() == 1 && key[0] < 0x10000) {
-      root_[key[0]].payload = payload;
-      singles_[key[0] >> 6] |= std::uint64_t{1} << (key[0] & 63);
-    }
+    if (key.size() == 1 && key[0] < 0x10000) singles_[key[0] >> 6] |= std::uint64_t{1} << (key[0] & 63);
     ++keys_;
     if (key.size() > max_len_) max_len_ = key.size();
   }
@@ -89,15 +86,17 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
   // Most positions start no key: the filters say so from small arrays (L1, L2) before any
   // read of the trie's larger arrays (on HowNet, 78% of positions end at the pair filter).
   // A key of one code point: in the BMP, a bitmap says whether there is one.
-  if (c0 < 0x10000) {
-    if ((singles_[c0 >> 6] >> (c0 & 63)) & 1 && ends_at(pos + 1)) best = {1, root_[c0].payload};
+  const bool bmp = c0 < 0x10000;
+  std::uint32_t node = kNone;  // the first node, read only where a key may start with c0
+  if (bmp) {
+    if ((singles_[c0 >> 6] >> (c0 & 63)) & 1) node = root_[c0];
   } else {
-    const std::uint32_t one = child(0, c0);
-    if (one != kNone && nodes_[one].payload != kNone && ends_at(pos + 1)) best = {1, nodes_[one].payload};
+    node = child(0, c0);
   }
+  if (node != kNone && nodes_[node].payload != kNone && ends_at(pos + 1)) best = {1, nodes_[node].payload};
   // Longer keys only where the filter of keys' first two code points passes.
   if (pos + 1 == n || !has_pair(c0, text[pos + 1])) return best;
-  std::uint32_t node = c0 < 0x10000 ? root_[c0].child : child(0, c0);
+  if (bmp) node = root_[c0];
   if (node == kNone) return best;
   for (std::size_t i = pos + 1; i < n; ++i) {
     node = child(node, text[i]);
@@ -109,7 +108,7 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
 }
 
 std::size_t EntityMatcher::memory_bytes() const {
-  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) + root_.capacity() * sizeof(RootEdge) +
+  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) + root_.capacity() * sizeof(std::uint32_t) +
          (pairs_.capacity() + singles_.capacity()) * sizeof(std::uint64_t);
 }
 

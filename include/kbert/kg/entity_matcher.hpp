@@ -72,13 +72,7 @@ class EntityMatcher {
   std::vector<std::uint64_t> pairs_ = std::vector<std::uint64_t>(kPairBits / 64, 0);
   std::vector<Slot> table_;
   std::vector<Node> nodes_;             // per node
-  // The root's children for BMP code points, direct, each with its node's payload (read only
-  // where singles_ has a key: a payload in nodes_ is a random read of a large array).
-  struct RootEdge {
-    std::uint32_t child = kNone;
-    std::uint32_t payload = kNone;  // nodes_[child].payload, copied
-  };
-  std::vector<RootEdge> root_;
+  std::vector<std::uint32_t> root_;     // the root's children for BMP code points, direct
   std::vector<std::uint64_t> singles_ = std::vector<std::uint64_t>(0x10000 / 64, 0);  // BMP one-code-point keys
   std::size_t edges_ = 0;
   std::size_t keys_ = 0;
