@@ -28,7 +28,7 @@ Strings words(const TokenizedText& t) {
   Strings out;
   for (const Word& w : t.words) {
     std::string s;
-    for (auto i = w.token_begin; i < w.token_end; ++i) s += (s.empty() ? "" : " ") + t.tokens[i];
+    for (auto i = w.token_begin; i < w.token_end; ++i) s += std::string(s.empty() ? "" : " ") + std::string(t.tokens[i]);
     if (w.surface >= 0) s = "<" + s + ":" + std::to_string(w.surface) + ">";
     out.push_back(s);
   }

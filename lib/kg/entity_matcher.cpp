@@ -1,5 +1,7 @@
 #include "kbert/kg/entity_matcher.hpp"
 
+#include <algorithm>
+
 namespace kbert {
 namespace {
 inline std::uint64_t slot_key(std::uint32_t node, char32_t c) {
@@ -105,6 +107,97 @@ EntityMatcher::Match EntityMatcher::longest_at(std::u32string_view text, std::si
     if (nd.payload != kNone && ends_at(i + 1)) best = {i + 1 - pos, nd.payload};
   }
   return best;
+}
+
+void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std::size_t end, std::vector<Match>& out,
+                               const std::vector<std::uint8_t>* ends) const {
+  const std::size_t n = text.size();
+  end = std::min(end, n);
+  begin = std::min(begin, end);
+  out.assign(end - begin, Match{});
+  auto ends_at = [&](std::size_t e) { return !ends || (*ends)[e]; };
+  // A walk: a position whose first two code points may start a key, at its current node.
+  struct Walk {
+    std::uint32_t at;    // index into out
+    std::uint32_t node;  // the node after `depth` code points
+    std::size_t slot;    // where this round's probe starts
+  };
+  thread_local std::vector<Walk> walks;
+  thread_local std::vector<std::uint32_t> starts;
+  walks.clear();
+  // Round 0, as longest_at: the one-code-point keys and the pair filter (small arrays). First
+  // without a branch on the data, so that the filters' loads overlap (a branch per position,
+  // mispredicted wherever a key may start, made each load's latency count): the positions
+  // where a key may start, compacted into `starts`.
+  starts.resize(end - begin + 1);
+  std::size_t count = 0;
+  for (std::size_t p = begin; p < end; ++p) {
+    const char32_t c0 = text[p];
+    const char32_t c1 = p + 1 < n ? text[p + 1] : 0;
+    const std::size_t i = pair_bit(c0, c1);
+    const bool bmp = c0 < 0x10000;
+    const char32_t b = bmp ? c0 : 0;
+    const std::uint64_t maybe = ((singles_[b >> 6] >> (b & 63)) | (pairs_[i >> 6] >> (i & 63)) | !bmp) & 1;
+    starts[count] = static_cast<std::uint32_t>(p);
+    count += maybe;
+  }
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t p = starts[k];
+    const char32_t c0 = text[p];
+    const bool pair = p + 1 < n && has_pair(c0, text[p + 1]);
+    std::uint32_t node;
+    if (c0 < 0x10000) {
+      node = root_[c0];
+      if (((singles_[c0 >> 6] >> (c0 & 63)) & 1) && ends_at(p + 1)) out[p - begin] = {1, nodes_[node].payload};
+    } else {
+      node = child(0, c0);
+      if (node == kNone) continue;
+      if (nodes_[node].payload != kNone && ends_at(p + 1)) out[p - begin] = {1, nodes_[node].payload};
+    }
+    if (!pair || node == kNone) continue;
+    __builtin_prefetch(&nodes_[node]);
+    walks.push_back({static_cast<std::uint32_t>(p - begin), node, 0});
+  }
+  // Each round: (a) at each walk's node (prefetched), record a key that ends there and test
+  // the next code point against the node's child filter, prefetching the table slot to
+  // probe; (b) probe, and prefetch the child's node for the next round.
+  const std::size_t mask = table_.size() - 1;
+  for (std::size_t depth = 1; !walks.empty(); ++depth) {
+    std::size_t live = 0;
+    for (const Walk& w0 : walks) {
+      Walk w = w0;
+      const std::size_t p = begin + w.at;
+      const Node& nd = nodes_[w.node];
+      if (depth >= 2 && nd.payload != kNone && ends_at(p + depth)) out[w.at] = {depth, nd.payload};
+      const std::size_t j = p + depth;
+      if (j >= n) continue;
+      const char32_t c = text[j];
+      if ((nd.children & filter_bit(c)) == 0) continue;
+      w.slot = slot_hash(slot_key(w.node, c)) & mask;
+      __builtin_prefetch(&table_[w.slot]);
+      walks[live++] = w;
+    }
+    walks.resize(live);
+    live = 0;
+    for (const Walk& w0 : walks) {
+      Walk w = w0;
+      const std::uint64_t k = slot_key(w.node, text[begin + w.at + depth]);
+      std::uint32_t next = kNone;
+      for (std::size_t i = w.slot;; i = (i + 1) & mask) {
+        const Slot& s = table_[i];
+        if (s.key == k) {
+          next = s.child;
+          break;
+        }
+        if (s.key == 0) break;
+      }
+      if (next == kNone) continue;
+      __builtin_prefetch(&nodes_[next]);
+      w.node = next;
+      walks[live++] = w;
+    }
+    walks.resize(live);
+  }
 }
 
 std::size_t EntityMatcher::memory_bytes() const {

@@ -17,9 +17,11 @@ std::vector<std::string> CharTokenizer::tokenize(std::string_view text) const {
   return out;
 }
 
-void CharTokenizer::tokenize_into(std::string_view text, std::vector<std::string>& out) const {
-  // K-BERT: list(value) -- every code point, whitespace included. One pass: ASCII and
-  // well-formed 3-byte sequences (CJK) are checked inline, anything else on its own.
+namespace {
+// K-BERT: list(value) -- every code point, whitespace included. One pass: ASCII and
+// well-formed 3-byte sequences (CJK) are checked inline, anything else on its own.
+template <class Out>
+void split_code_points(std::string_view text, Out& out) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   std::size_t i = 0;
@@ -36,10 +38,21 @@ void CharTokenizer::tokenize_into(std::string_view text, std::vector<std::string
       if (len > n - i || find_invalid_utf8(text.substr(i, len)) != std::string_view::npos)
         decode_utf8(text, "knowledge value");  // throws, naming the byte
     }
-    out.emplace_back(text.substr(i, len));
+    out.push_back(text.substr(i, len));
     i += len;
   }
 }
+}  // namespace
+
+void CharTokenizer::tokenize_into(std::string_view text, std::vector<std::string>& out) const {
+  struct Strings {
+    std::vector<std::string>& v;
+    void push_back(std::string_view t) { v.emplace_back(t); }
+  } strings{out};
+  split_code_points(text, strings);
+}
+
+void CharTokenizer::tokenize_into(std::string_view text, TokenBuffer& out) const { split_code_points(text, out); }
 
 std::u32string CharTokenizer::match_key(std::string_view surface) const {
   std::u32string key = decode_utf8(surface, "surface form");
@@ -68,13 +81,16 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
     // instruction).
     Word& w = out.words.emplace_back();
     w.token_begin = static_cast<std::uint32_t>(out.tokens.size());
-    for (std::size_t k = b; k < e; ++k) out.tokens.emplace_back(text.substr(offsets[k], offsets[k + 1] - offsets[k]));
+    for (std::size_t k = b; k < e; ++k) out.tokens.push_back(text.substr(offsets[k], offsets[k + 1] - offsets[k]));
     w.token_end = static_cast<std::uint32_t>(out.tokens.size());
     w.surface = surface;
   };
   const std::size_t n = cps.size();
-  out.tokens.reserve(out.tokens.size() + std::min(n, max_tokens));
+  out.tokens.reserve(out.tokens.size() + std::min(n, max_tokens), out.tokens.bytes() + text.size());
   out.words.reserve(out.words.size() + std::min(n, max_tokens));
+  constexpr std::size_t kWindow = 64;
+  thread_local std::vector<EntityMatcher::Match> matches;
+  std::size_t window_begin = 0, window_end = 0;
   std::size_t i = 0;
   while (i < n && out.tokens.size() < max_tokens) {
     const char32_t c = cps[i];
@@ -95,7 +111,14 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
       if (tag) continue;
     }
     if (matcher) {
-      EntityMatcher::Match m = matcher->longest_at(match_text, i);
+      // Matches for a window of positions at once (EntityMatcher::longest_in): a window, not
+      // the whole text, since segmentation stops at max_tokens.
+      if (i >= window_end) {
+        window_begin = i;
+        window_end = std::min(n, i + kWindow);
+        matcher->longest_in(match_text, window_begin, window_end, matches);
+      }
+      const EntityMatcher::Match m = matches[i - window_begin];
       if (m.length > 0) {
         push_word(i, i + m.length, m.payload);
         i += m.length;

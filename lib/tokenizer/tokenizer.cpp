@@ -12,6 +12,10 @@ void Tokenizer::tokenize_into(std::string_view text, std::vector<std::string>& o
   for (auto& t : tokenize(text)) out.push_back(std::move(t));
 }
 
+void Tokenizer::tokenize_into(std::string_view text, TokenBuffer& out) const {
+  for (const auto& t : tokenize(text)) out.push_back(t);
+}
+
 // The one registry of tokenizer kinds.
 std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerOptions& o) {
   if (o.kind == "char") {

@@ -201,6 +201,7 @@ void WordPieceTokenizer::append_segments(std::string_view text, const EntityMatc
   ends.assign(joined.size() + 1, 0);
   for (std::size_t k = 0; k < words.size(); ++k) ends[starts[k] + words[k].size()] = 1;
 
+  std::vector<std::string> pieces;
   std::size_t k = 0;
   while (k < words.size() && out.tokens.size() < max_tokens) {
     Word w;
@@ -226,7 +227,11 @@ void WordPieceTokenizer::append_segments(std::string_view text, const EntityMatc
           last = k;
         }
       }
-      for (std::size_t q = k; q < next; ++q) wordpiece(words[q], out.tokens);
+      for (std::size_t q = k; q < next; ++q) {
+        pieces.clear();
+        wordpiece(words[q], pieces);
+        for (const auto& piece : pieces) out.tokens.push_back(piece);
+      }
     }
     w.token_end = static_cast<std::uint32_t>(out.tokens.size());
     out.words.push_back(w);

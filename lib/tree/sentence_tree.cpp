@@ -135,8 +135,7 @@ void choose_facts(const KnowledgeGraph& kg, const TreeOptions& o, std::string_vi
 // sub-branches (each followed by its own), then the next hop-1 branch. A branch's soft
 // positions count on from the last token of its parent (hop 1: of the word's trunk). An
 // empty branch (a value with no tokens) is left out with its sub-branches.
-void lay_out(const Tokenizer& tok, std::uint32_t word, std::int32_t trunk_end, Scratch& sc, std::size_t cap,
-             std::vector<std::string>& tokens) {
+void lay_out(const Tokenizer& tok, std::uint32_t word, std::int32_t trunk_end, Scratch& sc, std::size_t cap) {
   const auto& chosen = sc.chosen;
   const std::size_t n = chosen.size();
   auto& first_child = sc.first_child;
@@ -150,21 +149,25 @@ void lay_out(const Tokenizer& tok, std::uint32_t word, std::int32_t trunk_end, S
       first_child[static_cast<std::size_t>(p)] = static_cast<std::int32_t>(i);
     }
   }
+  TokenBuffer& tokens = sc.seg.tokens;
+  std::vector<FlatToken>& flat = sc.flat;
   // Depth is at most kMaxHops, so recursion is shallow.
   auto emit = [&](auto&& self, std::size_t i, std::int32_t base, std::int32_t parent_branch) -> void {
-    if (tokens.size() >= cap) return;
+    if (flat.size() >= cap) return;
     const auto start = static_cast<std::uint32_t>(tokens.size());
     tok.tokenize_into(chosen[i].value, tokens);
     if (tokens.size() == start) return;
     const auto bi = static_cast<std::int32_t>(sc.branches.size());
+    const auto flat_start = static_cast<std::uint32_t>(flat.size());
     std::int32_t p = base;
-    for (std::size_t t = start; t < tokens.size(); ++t) {
-      FlatToken& f = sc.flat.emplace_back();  // in place, as in flatten()
+    for (std::uint32_t t = start; t < tokens.size(); ++t) {
+      FlatToken& f = flat.emplace_back();  // in place, as in flatten()
       f.position = ++p;
       f.word = word;
       f.branch = bi;
+      f.token = t;
     }
-    sc.branches.push_back({word, start, static_cast<std::uint32_t>(tokens.size()), parent_branch, chosen[i].hop,
+    sc.branches.push_back({word, flat_start, static_cast<std::uint32_t>(flat.size()), parent_branch, chosen[i].hop,
                            chosen[i].node, chosen[i].fact.relation, chosen[i].fact.object});
     for (std::int32_t c = first_child[i]; c >= 0; c = next_sibling[static_cast<std::size_t>(c)])
       self(self, static_cast<std::size_t>(c), p, bi);
@@ -213,8 +216,7 @@ void segment(const Tokenizer& tok, const EntityMatcher* matcher, const TreeOptio
 // Step 2: the flattened tree: trunk of w1, branches of w1, trunk of w2, ... With kbert
 // truncation nothing after the first L tokens can survive, so it stops there. Returns the
 // words laid out (kbert truncation may stop before the last).
-std::size_t flatten(const Tokenizer& tok, const KnowledgeGraph* kg, const TreeOptions& options, Scratch& sc,
-                    std::vector<std::string>& tokens) {
+std::size_t flatten(const Tokenizer& tok, const KnowledgeGraph* kg, const TreeOptions& options, Scratch& sc) {
   TokenizedText& seg = sc.seg;
   const std::size_t L = options.max_length;
   const bool kbert_cut = options.truncation == Truncation::kKbert;
@@ -223,15 +225,14 @@ std::size_t flatten(const Tokenizer& tok, const KnowledgeGraph* kg, const TreeOp
   flat.clear();
   branches.clear();
   const std::size_t cap = kbert_cut ? L : std::numeric_limits<std::size_t>::max();
-  tokens.reserve(std::min(cap, seg.tokens.size() * 2));
+  flat.reserve(std::min(cap, seg.tokens.size() * 2));
   std::int32_t pos = -1;
   std::size_t words = 0;  // words laid out (kbert truncation may stop before the last)
   const std::string_view joiner = tok.predicate_joiner();
-  for (std::uint32_t wi = 0; wi < seg.words.size() && tokens.size() < cap; ++wi) {
+  for (std::uint32_t wi = 0; wi < seg.words.size() && flat.size() < cap; ++wi) {
     const Word& w = seg.words[wi];
     const std::int64_t surface = w.special ? -1 : w.surface;
     for (std::uint32_t t = w.token_begin; t < w.token_end; ++t) {
-      tokens.push_back(std::move(seg.tokens[t]));
       // Written in place: push_back({...}) built the token on the stack with 32-bit stores and
       // read it back with a 64-bit load, a store-forwarding stall per token (a quarter of this
       // step's time on short texts).
@@ -239,11 +240,12 @@ std::size_t flatten(const Tokenizer& tok, const KnowledgeGraph* kg, const TreeOp
       f.position = ++pos;
       f.word = wi;
       f.branch = -1;
+      f.token = t;
     }
     ++words;
     if (surface < 0 || !kg || options.max_entities == 0) continue;
     choose_facts(*kg, options, joiner, static_cast<std::uint32_t>(surface), sc);
-    lay_out(tok, wi, pos, sc, cap, tokens);
+    lay_out(tok, wi, pos, sc, cap);
   }
   return words;
 }
@@ -257,9 +259,8 @@ SentenceTree SentenceTreeBuilder::build_impl(std::string_view a, const std::stri
   SentenceTree tree;
   tree.is_pair = b != nullptr;
   segment(tok, matcher_.get(), options_, a, b, sc);
-  std::vector<std::string>& tokens = tree.tokens;
-  const std::size_t words = flatten(tok, kg_, options_, sc, tokens);
-  keep_tokens(options_, sc, tokens);
+  const std::size_t words = flatten(tok, kg_, options_, sc);
+  keep_tokens(options_, sc);
   write_outputs(tok, words, sc, tree);
   if (kg_) list_injected(*kg_, sc, tree);
   return tree;

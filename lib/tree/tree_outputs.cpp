@@ -28,12 +28,12 @@ inline void copy_row(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) 
 
 }  // namespace
 
-void keep_tokens(const TreeOptions& options, Scratch& sc, std::vector<std::string>& tokens) {
+void keep_tokens(const TreeOptions& options, Scratch& sc) {
   const std::size_t L = options.max_length;
   const bool kbert_cut = options.truncation == Truncation::kKbert;
   const std::vector<FlatToken>& flat = sc.flat;
   const std::vector<Branch>& branches = sc.branches;
-  const std::size_t n = tokens.size();
+  const std::size_t n = flat.size();
   std::vector<std::uint32_t>& keep = sc.keep;
   keep.clear();
   if (kbert_cut || n <= L) {
@@ -63,24 +63,15 @@ void keep_tokens(const TreeOptions& options, Scratch& sc, std::vector<std::strin
       }
     }
   }
-  const std::size_t m = keep.size();
-  const bool identity = m == n || (m > 0 && keep[m - 1] == m - 1);
-  if (!identity) {
-    std::vector<std::string> kept;
-    kept.reserve(m);
-    for (std::uint32_t i : keep) kept.push_back(std::move(tokens[i]));
-    tokens.swap(kept);
-  } else {
-    tokens.resize(m);
-  }
 }
 
 void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree) {
-  const std::vector<std::string>& tokens = tree.tokens;
+  const TokenBuffer& tokens = sc.seg.tokens;
   const std::vector<FlatToken>& flat = sc.flat;
   const std::vector<Branch>& branches = sc.branches;
   const std::vector<std::uint32_t>& keep = sc.keep;
   const std::size_t m = keep.size();
+  tree.tokens.reserve(m);
   tree.positions.resize(m);
   tree.hard_index.resize(m);
   tree.segments.resize(m);
@@ -99,15 +90,17 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
   for (std::uint32_t k = 0; k < m; ++k) {
     const FlatToken& f = flat[keep[k]];
     const bool trunk = f.branch < 0;
+    const std::string_view token = tokens[f.token];
+    tree.tokens.emplace_back(token);
     tree.positions[k] = f.position;
     tree.hard_index[k] = static_cast<std::int32_t>(keep[k]);
     tree.segments[k] = trunk ? 0 : 1;
     sc.trunk_row[k] = trunk ? 1 : 0;
-    const bool pad = tokens[k] == kPadToken;
+    const bool pad = token == kPadToken;
     if (tree.is_pair) {
       tree.uer_segments[k] = pad ? 0 : 1 + seps;
       tree.hf_segments[k] = pad ? 0 : std::min(seps, 1);
-      if (trunk && tokens[k] == kSepToken) ++seps;
+      if (trunk && token == kSepToken) ++seps;
     } else {
       tree.uer_segments[k] = pad ? 0 : 1;
       tree.hf_segments[k] = 0;
@@ -150,7 +143,7 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
 
   if (const Vocab* vocab = tok.vocab()) {
     tree.ids.reserve(m);
-    for (const auto& t : tokens) tree.ids.push_back(vocab->id(t));
+    for (const auto& t : tree.tokens) tree.ids.push_back(vocab->id(t));
   }
 }
 

@@ -21,6 +21,7 @@ struct FlatToken {
   std::int32_t position;
   std::uint32_t word;
   std::int32_t branch;  // index into branches, -1 for trunk
+  std::uint32_t token;  // index into Scratch::seg.tokens (trunk tokens, then branch values' tokens)
 };
 
 struct Branch {
@@ -59,7 +60,7 @@ struct Range {
 
 // Per-thread buffers, reused from tree to tree.
 struct Scratch {
-  TokenizedText seg;
+  TokenizedText seg;  // the words; its tokens: the trunk's, then the branch values' as laid out
   std::vector<FlatToken> flat;
   std::vector<Branch> branches;
   std::vector<Chosen> chosen;
@@ -74,10 +75,10 @@ struct Scratch {
   std::string text;
 };
 
-/// Step 3: which flattened tokens are kept (options.truncation), and `tokens` cut to them.
-void keep_tokens(const TreeOptions& options, Scratch& sc, std::vector<std::string>& tokens);
-/// Step 4: the tree's positions, segments, visible matrix, model segment ids and vocabulary
-/// ids over the kept tokens; `words` laid out (kbert truncation may stop before the last).
+/// Step 3: which flattened tokens are kept (options.truncation).
+void keep_tokens(const TreeOptions& options, Scratch& sc);
+/// Step 4: the tree's tokens, positions, segments, visible matrix, model segment ids and
+/// vocabulary ids over the kept tokens; `words` laid out (kbert truncation may stop before the last).
 void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree);
 /// Step 5: tree.injected, one entry per kept branch (a kept branch's parent is kept).
 void list_injected(const KnowledgeGraph& kg, Scratch& sc, SentenceTree& tree);

@@ -39,6 +39,13 @@ class EntityMatcher {
   /// ends[pos + length] is true (whole-word matching: ends marks word ends).
   Match longest_at(std::u32string_view text, std::size_t pos, const std::vector<std::uint8_t>* ends = nullptr) const;
 
+  /// longest_at() at every position of [begin, end): out[k] is the match at begin + k (out is
+  /// resized to end - begin). Same results as a call per position, faster: the positions'
+  /// trie walks advance together, a character a round, with each round's reads prefetched,
+  /// so their cache misses overlap instead of following one another.
+  void longest_in(std::u32string_view text, std::size_t begin, std::size_t end, std::vector<Match>& out,
+                  const std::vector<std::uint8_t>* ends = nullptr) const;
+
   std::size_t size() const { return keys_; }
   std::size_t max_key_length() const { return max_len_; }
   std::size_t memory_bytes() const;

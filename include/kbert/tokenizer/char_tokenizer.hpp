@@ -19,6 +19,7 @@ class CharTokenizer : public Tokenizer {
   std::string_view kind() const override { return "char"; }
   std::vector<std::string> tokenize(std::string_view text) const override;
   void tokenize_into(std::string_view text, std::vector<std::string>& out) const override;
+  void tokenize_into(std::string_view text, TokenBuffer& out) const override;
   std::u32string match_key(std::string_view surface) const override;
   void append_segments(std::string_view text, const EntityMatcher* matcher, TokenizedText& out,
                        std::size_t max_tokens) const override;

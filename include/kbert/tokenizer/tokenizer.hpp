@@ -14,6 +14,7 @@
 //   tok->tokenize("Unaffable") -> {"una", "##ff", "##able"}
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -44,8 +45,57 @@ struct Word {
   bool special = false;           ///< a special tag such as [CLS]: never gets knowledge
 };
 
+/// Tokens stored as one byte buffer and each token's end offset: appending a token copies
+/// its bytes, with no string object, allocation or free per token (a tree of a short text
+/// has some sixty tokens of one character). tokens[i] is a view, valid until the next
+/// change of the buffer.
+class TokenBuffer {
+ public:
+  std::size_t size() const { return ends_.size(); }
+  bool empty() const { return ends_.empty(); }
+  std::size_t bytes() const { return used_; }
+  std::string_view operator[](std::size_t i) const {
+    const std::uint32_t b = i ? ends_[i - 1] : 0;
+    return {bytes_.data() + b, ends_[i] - b};
+  }
+  std::string_view back() const { return (*this)[size() - 1]; }
+  void push_back(std::string_view token) {
+    const std::size_t at = used_;
+    if (at + token.size() > bytes_.size()) bytes_.resize(std::max<std::size_t>(2 * bytes_.size(), at + token.size() + 64));
+    char* d = bytes_.data() + at;
+    // Inline for the short tokens that are the rule (a call to memcpy per token showed in
+    // profiles of short-text trees).
+    if (token.size() <= 8) {
+      for (std::size_t k = 0; k < token.size(); ++k) d[k] = token[k];
+    } else {
+      token.copy(d, token.size());
+    }
+    used_ = at + token.size();
+    ends_.push_back(static_cast<std::uint32_t>(used_));
+  }
+  void reserve(std::size_t tokens, std::size_t bytes) {
+    ends_.reserve(tokens);
+    if (bytes > bytes_.size()) bytes_.resize(bytes);
+  }
+  void clear() {
+    ends_.clear();
+    used_ = 0;
+  }
+  std::vector<std::string> to_vector() const {
+    std::vector<std::string> out;
+    out.reserve(size());
+    for (std::size_t i = 0; i < size(); ++i) out.emplace_back((*this)[i]);
+    return out;
+  }
+
+ private:
+  std::vector<char> bytes_;  // capacity; the first used_ bytes hold the tokens
+  std::size_t used_ = 0;
+  std::vector<std::uint32_t> ends_;
+};
+
 struct TokenizedText {
-  std::vector<std::string> tokens;
+  TokenBuffer tokens;
   std::vector<Word> words;
   void clear() {
     tokens.clear();
@@ -55,7 +105,7 @@ struct TokenizedText {
   void push_special(std::string_view tag) {
     Word w;
     w.token_begin = static_cast<std::uint32_t>(tokens.size());
-    tokens.emplace_back(tag);
+    tokens.push_back(tag);
     w.token_end = w.token_begin + 1;
     w.special = true;
     words.push_back(w);
@@ -82,6 +132,8 @@ class Tokenizer {
   virtual std::vector<std::string> tokenize(std::string_view text) const = 0;
   /// As tokenize(), appending to `out`.
   virtual void tokenize_into(std::string_view text, std::vector<std::string>& out) const;
+  /// As tokenize(), appending to a token buffer (the tree builder's branch values).
+  virtual void tokenize_into(std::string_view text, TokenBuffer& out) const;
   /// The key a KG surface form is matched by, in the normalised form segment() matches;
   /// empty when the form can never match (char mode: it contains whitespace).
   virtual std::u32string match_key(std::string_view surface) const = 0;
