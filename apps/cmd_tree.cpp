@@ -11,7 +11,7 @@ namespace kbert::cli {
 nlohmann::json tree_to_json(const std::string& line, const SentenceTree& t) {
   nlohmann::json j;
   j["text"] = line;
-  j["tokens"] = t.tokens;
+  j["tokens"] = t.tokens.to_vector();
   if (!t.ids.empty()) j["ids"] = t.ids;
   j["positions"] = t.positions;
   j["segments"] = t.segments;

@@ -28,7 +28,12 @@ py::object tree_to_python(SentenceTree&& t) {
   py::array_t<std::uint8_t> visible({n, n}, {n * static_cast<py::ssize_t>(sizeof(std::uint8_t)), static_cast<py::ssize_t>(1)},
                                     vis->data(), free_vis);
   py::dict d;
-  d["tokens"] = t.tokens;
+  py::list tokens(static_cast<py::size_t>(t.tokens.size()));
+  for (std::size_t i = 0; i < t.tokens.size(); ++i) {
+    const std::string_view tok = t.tokens[i];
+    tokens[i] = py::str(tok.data(), tok.size());
+  }
+  d["tokens"] = tokens;
   d["ids"] = to_numpy(std::move(t.ids));
   d["positions"] = to_numpy(std::move(t.positions));
   d["segments"] = to_numpy(std::move(t.segments));

@@ -80,3 +80,38 @@ TEST_CASE("Single code point keys, in and beyond the BMP, alone or as prefixes",
   ends[4] = 1;
   CHECK(m.longest_at(text, 3, &ends).payload == 2);
 }
+
+TEST_CASE("longest_in over a range agrees with longest_at at every position", "[matcher]") {
+  // Keys and texts over a small alphabet, so that keys overlap, nest and share prefixes;
+  // one code point beyond the BMP, one-code-point keys, and word ends on and off.
+  const std::u32string alphabet = U"abcd\u4E00\u4E01\U0001F600";
+  std::uint64_t state = 12345;
+  auto next = [&](std::size_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>((state >> 33) % bound);
+  };
+  auto random_text = [&](std::size_t len) {
+    std::u32string s;
+    for (std::size_t i = 0; i < len; ++i) s.push_back(alphabet[next(alphabet.size())]);
+    return s;
+  };
+  EntityMatcher m;
+  for (std::uint32_t k = 0; k < 300; ++k) m.add(random_text(1 + next(5)), k);
+  std::vector<EntityMatcher::Match> out;
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::u32string text = random_text(next(90));
+    std::vector<std::uint8_t> ends(text.size() + 1);
+    for (auto& e : ends) e = next(3) == 0;
+    const std::vector<std::uint8_t>* with_ends[] = {nullptr, &ends};
+    for (const std::vector<std::uint8_t>* e : with_ends) {
+      const std::size_t begin = next(text.size() + 1), end = begin + next(text.size() + 2 - begin);
+      m.longest_in(text, begin, end, out, e);
+      REQUIRE(out.size() == std::min(end, text.size()) - begin);
+      for (std::size_t k = 0; k < out.size(); ++k) {
+        const auto want = m.longest_at(text, begin + k, e);
+        REQUIRE(out[k].length == want.length);
+        REQUIRE(out[k].payload == want.payload);
+      }
+    }
+  }
+}

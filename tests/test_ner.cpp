@@ -132,7 +132,7 @@ TEST_CASE("Labels line up with trunk tokens when knowledge is injected", "[ner]"
   std::vector<std::int64_t> trunk_labels;
   for (std::size_t i = 0; i < t.size(); ++i) {
     if (t.segments[i] == 0 && t.tokens[i] != "[CLS]") {
-      trunk.push_back(t.tokens[i]);
+      trunk.emplace_back(t.tokens[i]);
       trunk_labels.push_back(labels[i]);
     } else if (t.segments[i] == 1) {
       CHECK(labels[i] == 9);  // every injected token is [ENT]

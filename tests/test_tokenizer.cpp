@@ -61,6 +61,61 @@ TEST_CASE("Char mode: whitespace skipped, tags whole, longest subject", "[tokeni
   CHECK(words(t) == Strings{"<g i s:3>", "<G i s:3>"});
 }
 
+TEST_CASE("Char mode: tokens across runs, tags and whitespace; max_tokens; appending", "[tokenizer]") {
+  CharTokenizer tok;
+  EntityMatcher m;
+  m.add(tok.match_key("水果"), 7);
+  TokenizedText t;
+  // Multi-byte and one-byte code points, whitespace of several kinds, a tag in the middle and
+  // a mention: every token is its code point's bytes, words point at them.
+  tok.segment("a\xC3\xA9 \t水果[SEP]\xF0\x9F\x98\x80水果x", &m, t);
+  CHECK(t.tokens == Strings{"a", "\xC3\xA9", "水", "果", "[SEP]", "\xF0\x9F\x98\x80", "水", "果", "x"});
+  CHECK(words(t) == Strings{"a", "\xC3\xA9", "<水 果:7>", "[SEP]", "\xF0\x9F\x98\x80", "<水 果:7>", "x"});
+  // Segmentation may stop once max_tokens tokens are there (a mention is kept whole).
+  t.clear();
+  tok.append_segments("ab水果cd", &m, t, 3);
+  CHECK(t.tokens == Strings{"a", "b", "水", "果"});
+  CHECK(words(t) == Strings{"a", "b", "<水 果:7>"});
+  // Appending to what is there: word token indices go on from the tokens already held.
+  tok.append_segments(" x", &m, t, 100);
+  CHECK(words(t) == Strings{"a", "b", "<水 果:7>", "x"});
+  CHECK(t.words.back().token_begin == 4);
+  // A text of whitespace alone has no words.
+  tok.segment(" \n ", &m, t);
+  CHECK(t.words.empty());
+  CHECK(t.tokens.empty());
+}
+
+TEST_CASE("TokenBuffer: views, runs of pieces, comparison", "[tokenizer]") {
+  TokenBuffer b;
+  CHECK(b.empty());
+  b.push_back("水");
+  b.push_back("");
+  b.push_back("a long token of more than eight bytes");
+  const std::uint32_t offsets[] = {1, 4, 7};  // "x水果y": 水 is bytes [1, 4), 果 [4, 7)
+  b.append_pieces("x水果y", offsets, 2);
+  REQUIRE(b.size() == 5);
+  CHECK(b[0] == "水");
+  CHECK(b[1].empty());
+  CHECK(b[2] == "a long token of more than eight bytes");
+  CHECK(b[3] == "水");
+  CHECK(b[4] == "果");
+  CHECK(b.back() == b[4]);
+  CHECK(b.bytes() == 3 + 0 + 37 + 3 + 3);
+  CHECK_THROWS_AS(b.at(5), std::out_of_range);
+  std::vector<std::string> copy(b.begin(), b.end());
+  CHECK(b == copy);
+  CHECK(b.to_vector() == copy);
+  CHECK(TokenBuffer(copy) == b);
+  CHECK(std::find(b.begin(), b.end(), "a long token of more than eight bytes") - b.begin() == 2);
+  copy[1] = "z";
+  CHECK(b != copy);
+  b.clear();
+  CHECK(b.empty());
+  CHECK(b.bytes() == 0);
+  CHECK((TokenBuffer{"p", "q"} == Strings{"p", "q"}));
+}
+
 TEST_CASE("WordPiece equals Hugging Face BertTokenizer on its own examples", "[tokenizer]") {
   WordPieceTokenizer tok(hf_test_vocab());
   CHECK(tok.tokenize("UNwant\u00E9d,running") == Strings{"un", "##want", "##ed", ",", "runn", "##ing"});

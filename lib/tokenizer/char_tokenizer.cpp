@@ -75,41 +75,55 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
     for (char32_t& c : folded) c = unicode::simple_lower(c);
     match_text = folded;
   }
-  auto push_word = [&](std::size_t b, std::size_t e, std::int64_t surface) {
-    // The Word is written in place: built on the stack from narrow stores and copied with one
-    // wide load, it stalled store forwarding once per character (perf: the loop's hottest
-    // instruction).
-    Word& w = out.words.emplace_back();
-    w.token_begin = static_cast<std::uint32_t>(out.tokens.size());
-    for (std::size_t k = b; k < e; ++k) out.tokens.push_back(text.substr(offsets[k], offsets[k + 1] - offsets[k]));
-    w.token_end = static_cast<std::uint32_t>(out.tokens.size());
-    w.surface = surface;
-  };
   const std::size_t n = cps.size();
-  out.tokens.reserve(out.tokens.size() + std::min(n, max_tokens), out.tokens.bytes() + text.size());
-  out.words.reserve(out.words.size() + std::min(n, max_tokens));
+  const char32_t* cp = cps.data();
+  const std::uint32_t* off = offsets.data();
+  // Words are written through a pointer into room made up front, and tokens are copied a
+  // run at a time: every code point outside whitespace and tags is a token of its own, so a
+  // run of them, words and entity mentions alike, is one stretch of the text's bytes
+  // (TokenBuffer::append_pieces). Per code point this leaves a Word and an end offset.
+  const std::size_t room = std::min(n, max_tokens > out.tokens.size() ? max_tokens - out.tokens.size() : 0) + 1;
+  out.tokens.reserve(out.tokens.size() + room, out.tokens.bytes() + text.size());
+  std::size_t nw = out.words.size();
+  out.words.resize(nw + room);
+  Word* words = out.words.data();
+  std::size_t ntok = out.tokens.size();
+  std::size_t run = 0;  // first code point of the run not yet copied into out.tokens
+  auto flush = [&](std::size_t i) {
+    if (i > run) out.tokens.append_pieces(text, off + run, i - run);
+  };
   constexpr std::size_t kWindow = 64;
   thread_local std::vector<EntityMatcher::Match> matches;
   std::size_t window_begin = 0, window_end = 0;
   std::size_t i = 0;
-  while (i < n && out.tokens.size() < max_tokens) {
-    const char32_t c = cps[i];
+  while (i < n && ntok < max_tokens) {
+    const char32_t c = cp[i];
     if (unicode::is_python_space(c)) {
-      ++i;
+      flush(i);
+      run = ++i;
       continue;
     }
     if (c == '[') {
       bool tag = false;
       for (std::string_view t : kSpecialTags) {
-        if (i + t.size() <= n && text.compare(offsets[i], t.size(), t) == 0) {
-          out.push_special(t);
+        if (i + t.size() <= n && text.compare(off[i], t.size(), t) == 0) {
+          flush(i);
+          out.tokens.push_back(t);
+          Word& w = words[nw++];
+          w.token_begin = static_cast<std::uint32_t>(ntok);
+          w.token_end = static_cast<std::uint32_t>(++ntok);
+          w.surface = -1;
+          w.special = true;
           i += t.size();
+          run = i;
           tag = true;
           break;
         }
       }
       if (tag) continue;
     }
+    std::size_t len = 1;
+    std::int64_t surface = -1;
     if (matcher) {
       // Matches for a window of positions at once (EntityMatcher::longest_in): a window, not
       // the whole text, since segmentation stops at max_tokens.
@@ -120,14 +134,24 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
       }
       const EntityMatcher::Match m = matches[i - window_begin];
       if (m.length > 0) {
-        push_word(i, i + m.length, m.payload);
-        i += m.length;
-        continue;
+        len = m.length;
+        surface = m.payload;
       }
     }
-    push_word(i, i + 1, -1);
-    ++i;
+    if (nw == out.words.size()) {  // a long match ran past the room made (rare)
+      out.words.resize(2 * nw);
+      words = out.words.data();
+    }
+    Word& w = words[nw++];
+    w.token_begin = static_cast<std::uint32_t>(ntok);
+    ntok += len;
+    w.token_end = static_cast<std::uint32_t>(ntok);
+    w.surface = surface;
+    w.special = false;
+    i += len;
   }
+  flush(i);
+  out.words.resize(nw);
 }
 
 }  // namespace kbert

@@ -263,10 +263,10 @@ TreeTokenSource align_tree(const SentenceTree& tree, const TaggedSentence& sente
   bool have = load_word();
   for (std::size_t i = 0; i < tree.size(); ++i) {
     if (tree.segments[i] != 0) continue;  // branch
-    const std::string& tok = tree.tokens[i];
+    const std::string_view tok = tree.tokens[i];
     if (!have || tok != pieces[piece]) {
       if (tok == kClsToken || tok == kSepToken) continue;
-      throw std::invalid_argument("tree token " + std::to_string(i) + " \"" + tok + "\" does not match " +
+      throw std::invalid_argument("tree token " + std::to_string(i) + " \"" + std::string(tok) + "\" does not match " +
                                   (have ? "piece \"" + pieces[piece] + "\" of token " + std::to_string(word) + " \"" +
                                               sentence.tokens[word] + "\""
                                         : std::string("anything: the sentence's tokens are used up")));

@@ -71,7 +71,7 @@ std::vector<std::int64_t> mask_tree(SentenceTree& tree, std::mt19937_64& rng, co
   std::vector<std::vector<std::size_t>> units;
   for (std::size_t i = 0; i < tree.size(); ++i) {
     if (tree.segments[i] != 0) continue;
-    const std::string& tok = tree.tokens[i];
+    const std::string_view tok = tree.tokens[i];
     if (tok.size() > 2 && tok.front() == '[' && tok.back() == ']') continue;
     if (wordpiece && o.whole_word && tok.rfind("##", 0) == 0 && !units.empty() && units.back().back() + 1 == i) {
       units.back().push_back(i);

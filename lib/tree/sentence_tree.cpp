@@ -317,7 +317,8 @@ SentenceTree remove_branch(const SentenceTree& tree, std::size_t index) {
     out.assign(v.begin(), v.begin() + b);
     out.insert(out.end(), v.begin() + e, v.end());
   };
-  cut(tree.tokens, t.tokens);
+  for (std::size_t k = 0; k < n; ++k)
+    if (k < b || k >= e) t.tokens.push_back(tree.tokens[k]);
   cut(tree.ids, t.ids);
   cut(tree.positions, t.positions);
   cut(tree.hard_index, t.hard_index);

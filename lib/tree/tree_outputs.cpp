@@ -71,7 +71,7 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
   const std::vector<Branch>& branches = sc.branches;
   const std::vector<std::uint32_t>& keep = sc.keep;
   const std::size_t m = keep.size();
-  tree.tokens.reserve(m);
+  tree.tokens.reserve(m, tokens.bytes());
   tree.positions.resize(m);
   tree.hard_index.resize(m);
   tree.segments.resize(m);
@@ -86,33 +86,56 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
   // soft positions, segments, the model segment ids and each group's kept range.
   // Model segment ids, UER (run_kbert_cls.py): pairs count [SEP]s, 1 then 2; single texts
   // are all 1; a [PAD] token is 0 either way. HF: 0, then 1 after the first [SEP].
-  int seps = 0;
-  for (std::uint32_t k = 0; k < m; ++k) {
-    const FlatToken& f = flat[keep[k]];
-    const bool trunk = f.branch < 0;
-    const std::string_view token = tokens[f.token];
-    tree.tokens.emplace_back(token);
-    tree.positions[k] = f.position;
-    tree.hard_index[k] = static_cast<std::int32_t>(keep[k]);
-    tree.segments[k] = trunk ? 0 : 1;
-    sc.trunk_row[k] = trunk ? 1 : 0;
-    const bool pad = token == kPadToken;
-    if (tree.is_pair) {
-      tree.uer_segments[k] = pad ? 0 : 1 + seps;
-      tree.hf_segments[k] = pad ? 0 : std::min(seps, 1);
-      if (trunk && token == kSepToken) ++seps;
-    } else {
-      tree.uer_segments[k] = pad ? 0 : 1;
-      tree.hf_segments[k] = 0;
+  // The tokens, with the model segment ids that depend on them, in a loop of their own: the
+  // byte stores of token copies may alias any memory, and kept the other loop's pointers
+  // from staying in registers.
+  {
+    std::int32_t* uer = tree.uer_segments.data();
+    std::int32_t* hf = tree.hf_segments.data();
+    int seps = 0;
+    for (std::uint32_t k = 0; k < m; ++k) {
+      const FlatToken& f = flat[keep[k]];
+      const std::string_view token = tokens[f.token];
+      tree.tokens.push_back(token);
+      const bool pad = token == kPadToken;
+      if (tree.is_pair) {
+        uer[k] = pad ? 0 : 1 + seps;
+        hf[k] = pad ? 0 : std::min(seps, 1);
+        if (f.branch < 0 && token == kSepToken) ++seps;
+      } else {
+        uer[k] = pad ? 0 : 1;
+        hf[k] = 0;
+      }
     }
-    if (trunk) {
-      sc.trunk_r[f.word].add(static_cast<std::int32_t>(k));
-    } else {
-      sc.branches_r[f.word].add(static_cast<std::int32_t>(k));
-      sc.branch_r[f.branch].add(static_cast<std::int32_t>(k));
-      // A branch and its descendants are contiguous (depth-first layout).
-      for (std::int32_t a = f.branch; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
-        sc.subtree_r[a].add(static_cast<std::int32_t>(k));
+  }
+  {
+    std::int32_t* positions = tree.positions.data();
+    std::int32_t* hard_index = tree.hard_index.data();
+    std::uint8_t* segments = tree.segments.data();
+    std::uint8_t* trunk_row = sc.trunk_row.data();
+    Range* trunk_r = sc.trunk_r.data();
+    Range* branches_r = sc.branches_r.data();
+    Range* branch_r = sc.branch_r.data();
+    Range* subtree_r = sc.subtree_r.data();
+    const std::uint32_t* kept = keep.data();
+    const FlatToken* fl = flat.data();
+    const Branch* br = branches.data();
+    for (std::uint32_t k = 0; k < m; ++k) {
+      const FlatToken f = fl[kept[k]];
+      const bool trunk = f.branch < 0;
+      positions[k] = f.position;
+      hard_index[k] = static_cast<std::int32_t>(kept[k]);
+      segments[k] = trunk ? 0 : 1;
+      trunk_row[k] = trunk ? 1 : 0;
+      const auto kk = static_cast<std::int32_t>(k);
+      if (trunk) {
+        trunk_r[f.word].add(kk);
+      } else {
+        branches_r[f.word].add(kk);
+        branch_r[f.branch].add(kk);
+        // A branch and its descendants are contiguous (depth-first layout).
+        for (std::int32_t a = f.branch; a >= 0; a = br[a].parent) subtree_r[a].add(kk);
+      }
     }
   }
 

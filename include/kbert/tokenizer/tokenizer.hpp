@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kbert/tokenizer/token_buffer.hpp"
 #include "kbert/tokenizer/vocab.hpp"
 
 namespace kbert {
@@ -43,55 +44,6 @@ struct Word {
   std::uint32_t token_end = 0;    ///< one past the last token
   std::int64_t surface = -1;      ///< surface-form id from the matcher's payload, or -1
   bool special = false;           ///< a special tag such as [CLS]: never gets knowledge
-};
-
-/// Tokens stored as one byte buffer and each token's end offset: appending a token copies
-/// its bytes, with no string object, allocation or free per token (a tree of a short text
-/// has some sixty tokens of one character). tokens[i] is a view, valid until the next
-/// change of the buffer.
-class TokenBuffer {
- public:
-  std::size_t size() const { return ends_.size(); }
-  bool empty() const { return ends_.empty(); }
-  std::size_t bytes() const { return used_; }
-  std::string_view operator[](std::size_t i) const {
-    const std::uint32_t b = i ? ends_[i - 1] : 0;
-    return {bytes_.data() + b, ends_[i] - b};
-  }
-  std::string_view back() const { return (*this)[size() - 1]; }
-  void push_back(std::string_view token) {
-    const std::size_t at = used_;
-    if (at + token.size() > bytes_.size()) bytes_.resize(std::max<std::size_t>(2 * bytes_.size(), at + token.size() + 64));
-    char* d = bytes_.data() + at;
-    // Inline for the short tokens that are the rule (a call to memcpy per token showed in
-    // profiles of short-text trees).
-    if (token.size() <= 8) {
-      for (std::size_t k = 0; k < token.size(); ++k) d[k] = token[k];
-    } else {
-      token.copy(d, token.size());
-    }
-    used_ = at + token.size();
-    ends_.push_back(static_cast<std::uint32_t>(used_));
-  }
-  void reserve(std::size_t tokens, std::size_t bytes) {
-    ends_.reserve(tokens);
-    if (bytes > bytes_.size()) bytes_.resize(bytes);
-  }
-  void clear() {
-    ends_.clear();
-    used_ = 0;
-  }
-  std::vector<std::string> to_vector() const {
-    std::vector<std::string> out;
-    out.reserve(size());
-    for (std::size_t i = 0; i < size(); ++i) out.emplace_back((*this)[i]);
-    return out;
-  }
-
- private:
-  std::vector<char> bytes_;  // capacity; the first used_ bytes hold the tokens
-  std::size_t used_ = 0;
-  std::vector<std::uint32_t> ends_;
 };
 
 struct TokenizedText {

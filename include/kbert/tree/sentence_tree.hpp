@@ -81,7 +81,7 @@ struct InjectedTriple {
 };
 
 struct SentenceTree {
-  std::vector<std::string> tokens;
+  TokenBuffer tokens;                       ///< tokens[i] is a std::string_view; tokens.to_vector() copies them out
   std::vector<std::int32_t> ids;            ///< vocabulary ids; empty when the tokenizer has no vocabulary
   std::vector<std::int32_t> positions;      ///< soft positions
   std::vector<std::int32_t> hard_index;     ///< index in the untruncated flattened tree
