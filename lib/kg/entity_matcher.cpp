@@ -115,6 +115,7 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
   end = std::min(end, n);
   begin = std::min(begin, end);
   out.assign(end - begin, Match{});
+  if (begin == end) return;
   auto ends_at = [&](std::size_t e) { return !ends || (*ends)[e]; };
   // A walk: a position whose first two code points may start a key, at its current node.
   struct Walk {
@@ -129,18 +130,24 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
   // without a branch on the data, so that the filters' loads overlap (a branch per position,
   // mispredicted wherever a key may start, made each load's latency count): the positions
   // where a key may start, compacted into `starts`.
-  starts.resize(end - begin + 1);
+  if (starts.size() < end - begin + 1) starts.resize(end - begin + 1);
+  std::uint32_t* st = starts.data();
+  const char32_t* t = text.data();
+  const std::uint64_t* singles = singles_.data();
+  const std::uint64_t* pairs = pairs_.data();
   std::size_t count = 0;
-  for (std::size_t p = begin; p < end; ++p) {
-    const char32_t c0 = text[p];
-    const char32_t c1 = p + 1 < n ? text[p + 1] : 0;
-    const std::size_t i = pair_bit(c0, c1);
+  const std::size_t last = end < n ? end : n - 1;  // positions with a next code point
+  std::size_t p = begin;
+  for (; p < last; ++p) {
+    const char32_t c0 = t[p];
+    const std::size_t i = pair_bit(c0, t[p + 1]);
     const bool bmp = c0 < 0x10000;
     const char32_t b = bmp ? c0 : 0;
-    const std::uint64_t maybe = ((singles_[b >> 6] >> (b & 63)) | (pairs_[i >> 6] >> (i & 63)) | !bmp) & 1;
-    starts[count] = static_cast<std::uint32_t>(p);
+    const std::uint64_t maybe = ((singles[b >> 6] >> (b & 63)) | (pairs[i >> 6] >> (i & 63)) | !bmp) & 1;
+    st[count] = static_cast<std::uint32_t>(p);
     count += maybe;
   }
+  if (p < end) st[count++] = static_cast<std::uint32_t>(p);  // the text's last code point: checked below
   for (std::size_t k = 0; k < count; ++k) {
     const std::size_t p = starts[k];
     const char32_t c0 = text[p];

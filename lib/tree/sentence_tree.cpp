@@ -182,26 +182,29 @@ void segment(const Tokenizer& tok, const EntityMatcher* matcher, const TreeOptio
              const std::string_view* b, Scratch& sc) {
   TokenizedText& seg = sc.seg;
   const std::size_t L = options.max_length;
-  if (tok.tags_in_text()) {
-    // K-BERT builds the string "[CLS]" + a + "[SEP]" + b + "[SEP]" and segments it whole.
-    // Decoding validates it; on an error each text is checked on its own, so that the error's
-    // byte offset is the text's (validating twice up front cost 5% of a short text's tree).
+  if (tok.tags_in_text() && b) {
+    // K-BERT builds the string "[CLS]" + a + "[SEP]" + b + "[SEP]" and segments it whole
+    // (a mention in a may run into the [SEP] after it). Decoding validates it; on an error each
+    // text is checked on its own, so that the error's byte offset is the text's (validating
+    // twice up front cost 5% of a short text's tree). A single text needs no copy: a tag at the
+    // start of the string is always taken whole, so "[CLS]" + a segments as [CLS], then a.
     std::string& text = sc.text;
     text.clear();
     if (options.add_special) text += kClsToken;
     text += a;
-    if (b) {
-      if (options.add_special) text += kSepToken;
-      text += *b;
-      if (options.add_special) text += kSepToken;
-    }
+    if (options.add_special) text += kSepToken;
+    text += *b;
+    if (options.add_special) text += kSepToken;
     try {
       tok.append_segments(text, matcher, seg, L);
     } catch (const std::invalid_argument&) {
       check_utf8(a, "text");
-      if (b) check_utf8(*b, "second text");
+      check_utf8(*b, "second text");
       throw;
     }
+  } else if (tok.tags_in_text()) {
+    if (options.add_special) seg.push_special(kClsToken);  // K-BERT: "[CLS]" + a, no [SEP]
+    tok.append_segments(a, matcher, seg, L);
   } else {
     if (options.add_special) seg.push_special(kClsToken);
     tok.append_segments(a, matcher, seg, L);

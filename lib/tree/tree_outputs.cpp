@@ -82,32 +82,36 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
   sc.branches_r.assign(words, Range{});
   sc.branch_r.assign(branches.size(), Range{});
   sc.subtree_r.assign(branches.size(), Range{});
-  // One pass over the kept tokens (a pass per output cost a short text's tree 0.08 us more):
-  // soft positions, segments, the model segment ids and each group's kept range.
-  // Model segment ids, UER (run_kbert_cls.py): pairs count [SEP]s, 1 then 2; single texts
+  // The tokens first, copied a run at a time (a trunk's or a branch's tokens lie one after
+  // another in the segmentation's buffer), in a loop of their own: byte stores may alias any
+  // memory and kept the per-token loop's pointers from staying in registers.
+  for (std::size_t k = 0; k < m;) {
+    const std::uint32_t first = flat[keep[k]].token;
+    std::size_t j = k + 1;
+    while (j < m && flat[keep[j]].token == first + (j - k)) ++j;
+    tree.tokens.append_range(tokens, first, j - k);
+    k = j;
+  }
+  // Model segment ids. UER (run_kbert_cls.py): pairs count [SEP]s, 1 then 2; single texts
   // are all 1; a [PAD] token is 0 either way. HF: 0, then 1 after the first [SEP].
-  // The tokens, with the model segment ids that depend on them, in a loop of their own: the
-  // byte stores of token copies may alias any memory, and kept the other loop's pointers
-  // from staying in registers.
-  {
-    std::int32_t* uer = tree.uer_segments.data();
-    std::int32_t* hf = tree.hf_segments.data();
+  std::int32_t* uer = tree.uer_segments.data();
+  std::int32_t* hf = tree.hf_segments.data();
+  if (tree.is_pair) {
     int seps = 0;
     for (std::uint32_t k = 0; k < m; ++k) {
-      const FlatToken& f = flat[keep[k]];
-      const std::string_view token = tokens[f.token];
-      tree.tokens.push_back(token);
+      const std::string_view token = tree.tokens[k];
       const bool pad = token == kPadToken;
-      if (tree.is_pair) {
-        uer[k] = pad ? 0 : 1 + seps;
-        hf[k] = pad ? 0 : std::min(seps, 1);
-        if (f.branch < 0 && token == kSepToken) ++seps;
-      } else {
-        uer[k] = pad ? 0 : 1;
-        hf[k] = 0;
-      }
+      uer[k] = pad ? 0 : 1 + seps;
+      hf[k] = pad ? 0 : std::min(seps, 1);
+      if (flat[keep[k]].branch < 0 && token == kSepToken) ++seps;
     }
+  } else {
+    std::fill(uer, uer + m, 1);  // hf: all 0, as resize() left it
+    for (std::uint32_t k = 0; k < m; ++k)
+      if (tree.tokens[k].size() == kPadToken.size() && tree.tokens[k] == kPadToken) uer[k] = 0;
   }
+  // Soft positions, segments and each group's kept range, in one pass (a pass per output
+  // cost a short text's tree 0.08 us more).
   {
     std::int32_t* positions = tree.positions.data();
     std::int32_t* hard_index = tree.hard_index.data();

@@ -115,6 +115,21 @@ class TokenBuffer {
     for (std::size_t k = 0; k < count; ++k) e[k] = offsets[k + 1] + shift;
     used_ += len;
   }
+  /// Appends src[first], ..., src[first + count - 1] (`src` must not be this buffer).
+  void append_range(const TokenBuffer& src, std::size_t first, std::size_t count) {
+    if (count == 0) return;
+    const std::uint32_t b = first ? src.ends_[first - 1] : 0;
+    const std::size_t len = src.ends_[first + count - 1] - b;
+    if (used_ + len > bytes_.size()) bytes_.resize(std::max<std::size_t>(2 * bytes_.size(), used_ + len + 64));
+    std::copy(src.bytes_.data() + b, src.bytes_.data() + b + len, bytes_.data() + used_);
+    const std::size_t at = ends_.size();
+    ends_.resize(at + count);
+    std::uint32_t* e = ends_.data() + at;
+    const std::uint32_t* s = src.ends_.data() + first;
+    const auto shift = static_cast<std::uint32_t>(used_ - b);
+    for (std::size_t k = 0; k < count; ++k) e[k] = s[k] + shift;
+    used_ += len;
+  }
   /// Room for `tokens` tokens of `bytes` bytes in all.
   void reserve(std::size_t tokens, std::size_t bytes) {
     ends_.reserve(tokens);
