@@ -72,7 +72,7 @@ def main():
 
     def kbert_pass():
         out = subprocess.run([a.kbert, "bench", "tree", "--kg", a.kg, "--tokenizer", "char", "--predicate",
-                              "--max-length", str(a.max_length), "--add-special", "--repeat", "9"],
+                              "--max-length", str(a.max_length), "--add-special", "--repeat", "31"],
                              input=data.encode("utf-8"), capture_output=True, check=True).stdout.decode()
         return json.loads(out.strip().split("\n")[-1])["per_text_us"]
 
