@@ -65,6 +65,57 @@ void keep_tokens(const TreeOptions& options, Scratch& sc) {
   }
 }
 
+namespace {
+
+// The visible matrix over the m kept tokens (tree.segments written).
+void write_visible(const Scratch& sc, std::size_t m, SentenceTree& tree) {
+  const std::vector<Branch>& branches = sc.branches;
+  // A trunk row sees the trunk and its word's branches; a branch row
+  // sees its own branch with its descendants, its ancestors' branches and its word's
+  // trunk (hop 1 alone: its own branch and its word's trunk). First every row from its
+  // segment alone (a trunk row: the trunk; a branch row: nothing), in a loop with no
+  // dependent reads; then, branch by branch, what the few rows of entities and facts add.
+  tree.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
+  if (m > 0) {
+    std::uint8_t* data = tree.visible.data();
+    const std::uint8_t* trunk_row = sc.trunk_row.data();
+    const std::uint8_t* segments = tree.segments.data();
+    for (std::size_t k = 0; k < m; ++k) {
+      std::uint8_t* row = data + k * m;
+      if (segments[k] == 0) {
+        copy_row(row, trunk_row, m);
+      } else {
+        std::memset(row, 0, m);
+      }
+    }
+    auto fill = [&](std::size_t row, const Range& r) {
+      if (r.b >= 0) std::memset(data + row * m + r.b, 1, static_cast<std::size_t>(r.e - r.b));
+    };
+    std::uint32_t last_word = 0;
+    bool any = false;
+    for (std::size_t bi = 0; bi < branches.size(); ++bi) {
+      const Range own = sc.branch_r[bi];
+      if (own.b < 0) continue;  // not kept
+      const std::uint32_t w = branches[bi].word;
+      if (!any || w != last_word) {  // a word's branches are laid out together
+        const Range trunk = sc.trunk_r[w];
+        for (std::int32_t k = trunk.b; k >= 0 && k < trunk.e; ++k) fill(static_cast<std::size_t>(k), sc.branches_r[w]);
+        last_word = w;
+        any = true;
+      }
+      for (std::int32_t k = own.b; k < own.e; ++k) {
+        const auto row = static_cast<std::size_t>(k);
+        fill(row, sc.subtree_r[bi]);
+        for (std::int32_t a = branches[bi].parent; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
+          fill(row, sc.branch_r[static_cast<std::size_t>(a)]);
+        fill(row, sc.trunk_r[w]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree) {
   const TokenBuffer& tokens = sc.seg.tokens;
   const std::vector<FlatToken>& flat = sc.flat;
@@ -143,48 +194,7 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
     }
   }
 
-  // Visible matrix: a trunk row sees the trunk and its word's branches; a branch row
-  // sees its own branch with its descendants, its ancestors' branches and its word's
-  // trunk (hop 1 alone: its own branch and its word's trunk). First every row from its
-  // segment alone (a trunk row: the trunk; a branch row: nothing), in a loop with no
-  // dependent reads; then, branch by branch, what the few rows of entities and facts add.
-  tree.visible.resize(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
-  if (m > 0) {
-    std::uint8_t* data = tree.visible.data();
-    const std::uint8_t* trunk_row = sc.trunk_row.data();
-    const std::uint8_t* segments = tree.segments.data();
-    for (std::size_t k = 0; k < m; ++k) {
-      std::uint8_t* row = data + k * m;
-      if (segments[k] == 0) {
-        copy_row(row, trunk_row, m);
-      } else {
-        std::memset(row, 0, m);
-      }
-    }
-    auto fill = [&](std::size_t row, const Range& r) {
-      if (r.b >= 0) std::memset(data + row * m + r.b, 1, static_cast<std::size_t>(r.e - r.b));
-    };
-    std::uint32_t last_word = 0;
-    bool any = false;
-    for (std::size_t bi = 0; bi < branches.size(); ++bi) {
-      const Range own = sc.branch_r[bi];
-      if (own.b < 0) continue;  // not kept
-      const std::uint32_t w = branches[bi].word;
-      if (!any || w != last_word) {  // a word's branches are laid out together
-        const Range trunk = sc.trunk_r[w];
-        for (std::int32_t k = trunk.b; k >= 0 && k < trunk.e; ++k) fill(static_cast<std::size_t>(k), sc.branches_r[w]);
-        last_word = w;
-        any = true;
-      }
-      for (std::int32_t k = own.b; k < own.e; ++k) {
-        const auto row = static_cast<std::size_t>(k);
-        fill(row, sc.subtree_r[bi]);
-        for (std::int32_t a = branches[bi].parent; a >= 0; a = branches[static_cast<std::size_t>(a)].parent)
-          fill(row, sc.branch_r[static_cast<std::size_t>(a)]);
-        fill(row, sc.trunk_r[w]);
-      }
-    }
-  }
+  write_visible(sc, m, tree);
 
   if (const Vocab* vocab = tok.vocab()) {
     tree.ids.reserve(m);
