@@ -149,21 +149,21 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
   }
   if (p < end) st[count++] = static_cast<std::uint32_t>(p);  // the text's last code point: checked below
   for (std::size_t k = 0; k < count; ++k) {
-    const std::size_t p = starts[k];
-    const char32_t c0 = text[p];
-    const bool pair = p + 1 < n && has_pair(c0, text[p + 1]);
+    const std::size_t q = st[k];
+    const char32_t c0 = t[q];
+    const bool pair = q + 1 < n && has_pair(c0, t[q + 1]);
     std::uint32_t node;
     if (c0 < 0x10000) {
       node = root_[c0];
-      if (((singles_[c0 >> 6] >> (c0 & 63)) & 1) && ends_at(p + 1)) out[p - begin] = {1, nodes_[node].payload};
+      if (((singles[c0 >> 6] >> (c0 & 63)) & 1) && ends_at(q + 1)) out[q - begin] = {1, nodes_[node].payload};
     } else {
       node = child(0, c0);
       if (node == kNone) continue;
-      if (nodes_[node].payload != kNone && ends_at(p + 1)) out[p - begin] = {1, nodes_[node].payload};
+      if (nodes_[node].payload != kNone && ends_at(q + 1)) out[q - begin] = {1, nodes_[node].payload};
     }
     if (!pair || node == kNone) continue;
     __builtin_prefetch(&nodes_[node]);
-    walks.push_back({static_cast<std::uint32_t>(p - begin), node, 0});
+    walks.push_back({static_cast<std::uint32_t>(q - begin), node, 0});
   }
   // Each round: (a) at each walk's node (prefetched), record a key that ends there and test
   // the next code point against the node's child filter, prefetching the table slot to

@@ -82,6 +82,9 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
   // run at a time: every code point outside whitespace and tags is a token of its own, so a
   // run of them, words and entity mentions alike, is one stretch of the text's bytes
   // (TokenBuffer::append_pieces). Per code point this leaves a Word and an end offset.
+  // Room for the words: each takes a code point or more and a token or more, and a word is
+  // only started while fewer than max_tokens tokens are there, so at most min(n, the tokens
+  // still wanted) of them are added.
   const std::size_t room = std::min(n, max_tokens > out.tokens.size() ? max_tokens - out.tokens.size() : 0) + 1;
   out.tokens.reserve(out.tokens.size() + room, out.tokens.bytes() + text.size());
   std::size_t nw = out.words.size();
@@ -137,10 +140,6 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
         len = m.length;
         surface = m.payload;
       }
-    }
-    if (nw == out.words.size()) {  // a long match ran past the room made (rare)
-      out.words.resize(2 * nw);
-      words = out.words.data();
     }
     Word& w = words[nw++];
     w.token_begin = static_cast<std::uint32_t>(ntok);
