@@ -89,7 +89,7 @@ class TokenBuffer {
 
   void push_back(std::string_view token) {
     const std::size_t at = used_;
-    if (at + token.size() > bytes_.size()) bytes_.resize(std::max<std::size_t>(2 * bytes_.size(), at + token.size() + 64));
+    if (at + token.size() > bytes_.size()) grow(at + token.size());
     char* d = bytes_.data() + at;
     // Inline for the short tokens that are the rule (a call to memcpy per token showed in
     // profiles of short-text trees).
@@ -106,7 +106,7 @@ class TokenBuffer {
   /// their bytes; what a character tokenizer appends for a run of characters.
   void append_pieces(std::string_view source, const std::uint32_t* offsets, std::size_t count) {
     const std::size_t b = offsets[0], len = offsets[count] - b;
-    if (used_ + len > bytes_.size()) bytes_.resize(std::max<std::size_t>(2 * bytes_.size(), used_ + len + 64));
+    if (used_ + len > bytes_.size()) grow(used_ + len);
     source.copy(bytes_.data() + used_, len, b);
     const std::size_t first = ends_.size();
     ends_.resize(first + count);
@@ -120,7 +120,7 @@ class TokenBuffer {
     if (count == 0) return;
     const std::uint32_t b = first ? src.ends_[first - 1] : 0;
     const std::size_t len = src.ends_[first + count - 1] - b;
-    if (used_ + len > bytes_.size()) bytes_.resize(std::max<std::size_t>(2 * bytes_.size(), used_ + len + 64));
+    if (used_ + len > bytes_.size()) grow(used_ + len);
     std::copy(src.bytes_.data() + b, src.bytes_.data() + b + len, bytes_.data() + used_);
     const std::size_t at = ends_.size();
     ends_.resize(at + count);
@@ -133,7 +133,7 @@ class TokenBuffer {
   /// Room for `tokens` tokens of `bytes` bytes in all.
   void reserve(std::size_t tokens, std::size_t bytes) {
     ends_.reserve(tokens);
-    if (bytes > bytes_.size()) bytes_.resize(bytes);
+    if (bytes > bytes_.size()) grow(bytes);
   }
   void clear() {
     ends_.clear();
@@ -161,6 +161,11 @@ class TokenBuffer {
   friend bool operator!=(const std::vector<std::string>& b, const TokenBuffer& a) { return !(a == b); }
 
  private:
+  // Room for `need` bytes; offsets are 32-bit, so a buffer holds at most 4 GiB of tokens.
+  void grow(std::size_t need) {
+    if (need > UINT32_MAX) throw std::length_error("TokenBuffer: more than 4 GiB of tokens");
+    bytes_.resize(std::min<std::size_t>(UINT32_MAX, std::max<std::size_t>(2 * bytes_.size(), need + 64)));
+  }
   std::vector<char> bytes_;  // capacity; the first used_ bytes hold the tokens
   std::size_t used_ = 0;
   std::vector<std::uint32_t> ends_;
