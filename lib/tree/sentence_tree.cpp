@@ -202,12 +202,10 @@ void segment(const Tokenizer& tok, const EntityMatcher* matcher, const TreeOptio
       check_utf8(*b, "second text");
       throw;
     }
-  } else if (tok.tags_in_text()) {
-    if (options.add_special) seg.push_special(kClsToken);  // K-BERT: "[CLS]" + a, no [SEP]
-    tok.append_segments(a, matcher, seg, L);
   } else {
     if (options.add_special) seg.push_special(kClsToken);
     tok.append_segments(a, matcher, seg, L);
+    if (tok.tags_in_text()) return;  // K-BERT's single text: "[CLS]" + a, no [SEP]
     if (options.add_special) seg.push_special(kSepToken);
     if (b) {
       tok.append_segments(*b, matcher, seg, L);
@@ -320,8 +318,8 @@ SentenceTree remove_branch(const SentenceTree& tree, std::size_t index) {
     out.assign(v.begin(), v.begin() + b);
     out.insert(out.end(), v.begin() + e, v.end());
   };
-  for (std::size_t k = 0; k < n; ++k)
-    if (k < b || k >= e) t.tokens.push_back(tree.tokens[k]);
+  t.tokens.append_range(tree.tokens, 0, b);
+  t.tokens.append_range(tree.tokens, e, n - e);
   cut(tree.ids, t.ids);
   cut(tree.positions, t.positions);
   cut(tree.hard_index, t.hard_index);

@@ -14,7 +14,6 @@
 //   tok->tokenize("Unaffable") -> {"una", "##ff", "##able"}
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
