@@ -51,10 +51,12 @@ int cmd_env(int argc, char** argv) {
     if (has.get<bool>()) std::cout << " " << name;
   std::cout << "\nwidest matrix ISA:   " << j["best_isa"].get<std::string>() << "\n"
             << "bfloat16 products:   " << j["bf16"].get<std::string>()
-            << (c.amx_bf16 ? " (AMX tiles)"
-                           : c.avx512_bf16 ? " (native dot products)"
-                                           : " (emulated by oneDNN: slower than float32)")
+            << (c.amx_bf16      ? " (AMX tiles)"
+                : c.avx512_bf16 ? " (native dot products)"
+                : c.avx512      ? " (emulated by oneDNN: slower than float32)"
+                                : " (oneDNN has none below AVX-512: LibTorch's autocast, slower than float32)")
             << "\nint8 products:       " << j["int8"].get<std::string>()
+            << (c.amx_int8 || c.avx512_vnni ? "" : " (no VNNI: weights keep 7 bits, so that int16 pair sums cannot saturate)")
             << "\n--precision auto:    " << cpu::auto_precision(c, false) << " for inference, "
             << cpu::auto_precision(c, true) << " for training"
             << (std::getenv("KBERT_PRECISION") ? std::string(" (KBERT_PRECISION=") + std::getenv("KBERT_PRECISION") + " set: it wins)" : "")

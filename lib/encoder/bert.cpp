@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "encoder/packed_linear.hpp"
+
 namespace kbert::nn {
 
 namespace {
@@ -175,7 +177,9 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
     weights = gate->attention_weights(g, *gate_input, x.size(0), x.size(1));
   }
   const bool autograd = is_training() || at::GradMode::is_enabled();
-  if (weights.defined() || autograd || at::autocast::is_cpu_enabled()) {
+  // bf16 inference without oneDNN's bfloat16 products (CPUs below AVX-512) runs under autocast.
+  const bool bf16_autocast = precision_ == Precision::kBFloat16 && !bf16_products_available();
+  if (weights.defined() || autograd || at::autocast::is_cpu_enabled() || bf16_autocast) {
     // The knowledge gate's reweighted attention has no workspace path: in bf16 inference it
     // runs under autocast here (int8: float32).
     BFloat16Autocast cast(!autograd && precision_ == Precision::kBFloat16 && !at::autocast::is_cpu_enabled());

@@ -51,13 +51,47 @@ std::string isa_of(PackedType type) {
     default: return "baseline";
   }
 }
+
+// Whether oneDNN's int8 products run on VNNI (vpdpbusd: exact int32 sums). Without it they run
+// on vpmaddubsw, whose int16 pair sums saturate: oneDNN shifts signed inputs to u8 (0..255),
+// and 255 * 127 * 2 overflows 32,767 ("Nuances of int8 Computations" in oneDNN's guide).
+// There the weights keep 7 bits (|q| <= 63: 255 * 63 * 2 = 32,130 fits).
+bool int8_products_exact() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx2_vnni:
+    case dnnl::cpu_isa::avx512_core_vnni:
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx: return true;
+    default: return false;
+  }
+}
 }  // namespace
 
-float quantize_row(const float* x, std::int64_t n, std::int8_t* q) {
+float quantize_row(const float* x, std::int64_t n, std::int8_t* q, int levels) {
+  if (levels < 1 || levels > 127) throw std::invalid_argument("quantize_row: levels must be in 1..127");
   const float m = absmax(x, n);
-  const float s = m > 0.f ? m / 127.f : 1.f;
+  const float s = m > 0.f ? m / static_cast<float>(levels) : 1.f;
   quantize(x, n, 1.f / s, q);
   return s;
+}
+
+int int8_weight_levels() {
+  static const int levels = int8_products_exact() ? 127 : 63;
+  return levels;
+}
+
+bool bf16_products_available() {
+  static const bool available = [] {
+    try {  // oneDNN 2.6 has bfloat16 matmuls on AVX-512 and up only (emulated without AVX512-BF16)
+      dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+      dnnl::memory::desc a({4, 32}, dt::bf16, tag::ab), b({32, 32}, dt::bf16, tag::any), c({4, 32}, dt::f32, tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
 }
 
 struct PackedLinear::Impl {
@@ -145,11 +179,15 @@ PackedLinear::PackedLinear(const float* weight, const float* bias, std::int64_t 
   im.kernel = isa_of(type);
   im.bias.assign(static_cast<std::size_t>(out), 0.f);
   if (bias) std::copy(bias, bias + out, im.bias.begin());
+  if (type == PackedType::kBFloat16 && !bf16_products_available())
+    throw std::runtime_error("PackedLinear: oneDNN has no bfloat16 products on this CPU (they need AVX-512)");
   const std::size_t n = static_cast<std::size_t>(out * in);
   if (type == PackedType::kInt8) {
     im.w_scale.resize(static_cast<std::size_t>(out));
     im.w_s8.resize(n);
-    for (std::int64_t r = 0; r < out; ++r) im.w_scale[r] = quantize_row(weight + r * in, in, im.w_s8.data() + r * in);
+    const int levels = int8_weight_levels();
+    for (std::int64_t r = 0; r < out; ++r)
+      im.w_scale[r] = quantize_row(weight + r * in, in, im.w_s8.data() + r * in, levels);
   } else {
     im.w_bf16.assign(weight, weight + n);  // rounded to nearest even
   }

@@ -1,14 +1,15 @@
 // A Linear layer for inference with its weights converted and packed once, in bfloat16 or
 // int8, multiplied by oneDNN (the libdnnl that LibTorch itself loads) in the best kernels of
 // the CPU it runs on: AMX, AVX512-BF16 / AVX512-VNNI or AVX2, chosen by oneDNN at run time
-// (emulated where the instructions are missing).
+// (bfloat16 emulated on AVX-512 without AVX512-BF16; not offered below AVX-512).
 //
 // - bfloat16: y = epilogue(x W^T + b), x bfloat16; the bias, GELU and residual add are fused
 //   into the product (oneDNN post-ops); y float32 or bfloat16.
 // - int8, dynamic quantisation: the weights are quantised once per output channel
-//   (symmetric: scale_n = max|W_n.| / 127), each call quantises x per row (per token:
-//   scale_m = max|x_m.| / 127); int8 products accumulate in int32 and y = acc * scale_m *
-//   scale_n + b comes back in float32 (a row's result never depends on the other rows).
+//   (symmetric: scale_n = max|W_n.| / 127, or / 63 where the CPU lacks VNNI:
+//   int8_weight_levels), each call quantises x per row (per token: scale_m = max|x_m.| / 127);
+//   int8 products accumulate in int32 and y = acc * scale_m * scale_n + b comes back in
+//   float32 (a row's result never depends on the other rows).
 // Internal to kbert::model; no oneDNN type in this header.
 #pragma once
 
@@ -52,8 +53,17 @@ class PackedLinear {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Symmetric int8 quantisation of one row: q = round(x / s), s = max|x| / 127 (1 for a zero
+/// Symmetric int8 quantisation of one row: q = round(x / s), s = max|x| / levels (1 for a zero
 /// row); returns s. Exposed for tests.
-float quantize_row(const float* x, std::int64_t n, std::int8_t* q);
+float quantize_row(const float* x, std::int64_t n, std::int8_t* q, int levels = 127);
+
+/// The levels an int8 weight keeps on this CPU: 127, or 63 where oneDNN's int8 products have
+/// no VNNI and their int16 pair sums would saturate (AVX2, AVX-512 without VNNI).
+int int8_weight_levels();
+
+/// Whether oneDNN makes bfloat16 products on this CPU (oneDNN 2.6: AVX-512 and up). Where it
+/// does not, a kBFloat16 PackedLinear throws std::runtime_error and bf16 inference runs under
+/// LibTorch's autocast instead (BertImpl::forward).
+bool bf16_products_available();
 
 }  // namespace kbert::nn

@@ -85,6 +85,12 @@ CATCH_TEST_CASE("quantize_row is symmetric int8 with the row's absolute maximum 
   std::vector<std::int8_t> qz(5, 7);
   CATCH_CHECK(nn::quantize_row(zero.data(), 5, qz.data()) == 1.0f);
   CATCH_CHECK(qz == std::vector<std::int8_t>(5, 0));
+  // 7-bit weights (CPUs without VNNI): the maximum is 63.
+  const float s7 = nn::quantize_row(x.data(), 4, q.data(), 63);
+  CATCH_CHECK(s7 == Approx(2.0f / 63));
+  CATCH_CHECK(q == std::vector<std::int8_t>{16, -63, 31, 0});  // 1 / (2 / 63) is 31.4999 in float
+  CATCH_CHECK_THROWS_AS(nn::quantize_row(x.data(), 4, q.data(), 128), std::invalid_argument);
+  CATCH_CHECK((nn::int8_weight_levels() == 127 || nn::int8_weight_levels() == 63));
 }
 
 CATCH_TEST_CASE("An int8 PackedLinear agrees with float32 and a row's result does not depend on the other rows") {
@@ -96,7 +102,8 @@ CATCH_TEST_CASE("An int8 PackedLinear agrees with float32 and a row's result doe
   CATCH_CHECK(q.out() == N);
   const torch::Tensor reference = at::linear(x, w, b), y = int8_product(q, x);
   const double err = (y - reference).abs().max().item<double>(), scale = reference.abs().max().item<double>();
-  CATCH_INFO("max |int8 - fp32| " << err << " of outputs up to " << scale << ", kernel " << q.kernel());
+  CATCH_INFO("max |int8 - fp32| " << err << " of outputs up to " << scale << ", kernel " << q.kernel()
+                                   << ", weight levels " << nn::int8_weight_levels());
   CATCH_CHECK(err < 0.02 * scale);
   CATCH_CHECK(err > 0);  // it did quantise
   CATCH_CHECK_FALSE(q.kernel().empty());
@@ -115,6 +122,12 @@ CATCH_TEST_CASE("A bfloat16 PackedLinear fuses bias, GELU and the residual add")
   const std::int64_t K = 64, N = 48;
   const torch::Tensor w = torch::randn({N, K}) * 0.1, b = torch::randn({N}), x = torch::randn({29, K});
   const torch::Tensor xb = x.to(torch::kBFloat16).contiguous();
+  if (!nn::bf16_products_available()) {  // below AVX-512: the library refuses, bf16 runs under autocast
+    CATCH_WARN("skipped: oneDNN has no bfloat16 products on this CPU; checking the refusal only");
+    CATCH_CHECK_THROWS_AS(nn::PackedLinear(w.data_ptr<float>(), b.data_ptr<float>(), N, K, nn::PackedType::kBFloat16),
+                          std::runtime_error);
+    return;
+  }
   // The reference: the same bfloat16-rounded operands in float32.
   const torch::Tensor ref = at::linear(xb.to(torch::kFloat), w.to(torch::kBFloat16).to(torch::kFloat), b);
   auto run = [&](nn::Epilogue e, bool float_out, torch::Tensor y) {

@@ -27,10 +27,12 @@ Info parse_cpuinfo(const std::string& text);
 /// The best instruction set of `c` for matrix products: "amx_bf16", "avx512_bf16",
 /// "avx512", "avx2" or "baseline".
 const char* best_isa(const Info& c);
-/// How bfloat16 products run on `c`: "amx" (tiles), "avx512_bf16" (native dot products) or
-/// "emulated" (slower than float32).
+/// How bfloat16 products run on `c`: "amx" (tiles), "avx512_bf16" (native dot products),
+/// "emulated" (by oneDNN on AVX-512; slower than float32) or "autocast" (below AVX-512 oneDNN
+/// has no bfloat16 products: LibTorch's autocast, slower than float32).
 const char* bf16_path(const Info& c);
-/// How int8 products run on `c`: "amx", "avx512_vnni", "avx2" or "baseline".
+/// How int8 products run on `c`: "amx", "avx512_vnni", "avx2" or "baseline" (without VNNI,
+/// the weights keep 7 bits: kbert::nn::int8_weight_levels).
 const char* int8_path(const Info& c);
 /// What `--precision auto` runs on `c` (unless KBERT_PRECISION says otherwise): "bf16" or
 /// "fp32", for inference or for training (kbert::resolve_precision).
