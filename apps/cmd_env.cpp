@@ -54,7 +54,7 @@ int cmd_env(int argc, char** argv) {
             << (c.amx_bf16      ? " (AMX tiles)"
                 : c.avx512_bf16 ? " (native dot products)"
                 : c.avx512      ? " (emulated by oneDNN: slower than float32)"
-                                : " (oneDNN has none below AVX-512: LibTorch's autocast, slower than float32)")
+                                : " (below AVX-512: --precision bf16 is refused)")
             << "\nint8 products:       " << j["int8"].get<std::string>()
             << (c.amx_int8 || c.avx512_vnni ? "" : " (no VNNI: weights keep 7 bits, so that int16 pair sums cannot saturate)")
             << "\n--precision auto:    " << cpu::auto_precision(c, false) << " for inference, "

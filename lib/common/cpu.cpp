@@ -61,7 +61,7 @@ const char* bf16_path(const Info& c) {
   if (c.amx_bf16) return "amx";
   if (c.avx512_bf16) return "avx512_bf16";
   if (c.avx512) return "emulated";  // by oneDNN, on AVX-512
-  return "autocast";                // oneDNN 2.6 has no bfloat16 products below AVX-512
+  return "none";                    // below AVX-512: --precision bf16 is refused
 }
 
 const char* int8_path(const Info& c) {

@@ -177,9 +177,7 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
     weights = gate->attention_weights(g, *gate_input, x.size(0), x.size(1));
   }
   const bool autograd = is_training() || at::GradMode::is_enabled();
-  // bf16 inference without oneDNN's bfloat16 products (CPUs below AVX-512) runs under autocast.
-  const bool bf16_autocast = precision_ == Precision::kBFloat16 && !bf16_products_available();
-  if (weights.defined() || autograd || at::autocast::is_cpu_enabled() || bf16_autocast) {
+  if (weights.defined() || autograd || at::autocast::is_cpu_enabled()) {
     // The knowledge gate's reweighted attention has no workspace path: in bf16 inference it
     // runs under autocast here (int8: float32).
     BFloat16Autocast cast(!autograd && precision_ == Precision::kBFloat16 && !at::autocast::is_cpu_enabled());
@@ -211,6 +209,7 @@ torch::Tensor BertImpl::forward(const torch::Tensor& ids, const torch::Tensor& p
 
 void BertImpl::set_precision(Precision p) {
   if (p == Precision::kAuto) throw std::invalid_argument("set_precision: resolve kAuto first (resolve_precision)");
+  if (p == Precision::kBFloat16) require_bf16_products();
   precision_ = p;
 }
 

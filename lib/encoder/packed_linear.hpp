@@ -61,9 +61,12 @@ float quantize_row(const float* x, std::int64_t n, std::int8_t* q, int levels = 
 /// no VNNI and their int16 pair sums would saturate (AVX2, AVX-512 without VNNI).
 int int8_weight_levels();
 
-/// Whether oneDNN makes bfloat16 products on this CPU (oneDNN 2.6: AVX-512 and up). Where it
-/// does not, a kBFloat16 PackedLinear throws std::runtime_error and bf16 inference runs under
-/// LibTorch's autocast instead (BertImpl::forward).
+/// Whether oneDNN makes bfloat16 products on this CPU (oneDNN 2.6: AVX-512 and up; emulated
+/// without AVX512-BF16).
 bool bf16_products_available();
+/// Throws std::runtime_error, naming the options that work, where bf16_products_available()
+/// is false: there LibTorch's own bfloat16 products (autocast) ran 82x slower than float32
+/// (BERT-base, AVX2 AMD EPYC), so bf16 is refused for inference and training alike.
+void require_bf16_products();
 
 }  // namespace kbert::nn

@@ -206,10 +206,7 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
   const std::string packed = im.net->bert->layers.empty() ? std::string() : im.net->bert->layers[0]->packed_kernel();
   switch (r.precision) {
-    case Precision::kBFloat16:
-      r.kernels = packed.empty() ? "bf16 via LibTorch autocast (no oneDNN bfloat16 products on this CPU)"
-                                 : "bf16 via oneDNN " + packed;
-      break;
+    case Precision::kBFloat16: r.kernels = "bf16 via oneDNN " + packed; break;
     case Precision::kInt8: r.kernels = "int8 via oneDNN " + packed; break;
     default: r.kernels = std::string("fp32 via OpenBLAS ") + (aten ? aten : cpu::best_isa(c));
   }

@@ -29,6 +29,7 @@
 #include "kbert/train/ner.hpp"
 #include "encoder/bert.hpp"
 #include "encoder/checkpoint.hpp"
+#include "encoder/packed_linear.hpp"
 #include "model/model_impl.hpp"
 #include "model/run_batches.hpp"
 #include "model/model_spec.hpp"
@@ -112,8 +113,9 @@ AutocastScope::~AutocastScope() {
   at::autocast::set_autocast_cpu_dtype(was_dtype_);
 }
 
-void warn_if_bf16_slow(Precision p) {
+void check_bf16(Precision p) {
   static std::once_flag once;
+  if (p == Precision::kBFloat16) nn::require_bf16_products();
   if (p == Precision::kBFloat16 && !cpu_has_native_bf16())
     std::call_once(once, [] {
       std::cerr << "kbert: bf16 asked for, but this CPU has neither AMX-BF16 nor AVX512-BF16: bfloat16 is emulated "
@@ -169,7 +171,7 @@ void set_threads(unsigned threads) {
 Model Model::load(const std::string& dir, const RunOptions& options) {
   check_path(dir);
   set_threads(options.threads);
-  warn_if_bf16_slow(options.precision);
+  check_bf16(options.precision);
   Model m;
   Impl& im = *m.impl_;
   im.dir = dir;

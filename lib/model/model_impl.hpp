@@ -37,8 +37,9 @@ class AutocastScope {
   at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
-// Says once per process, on stderr, when bf16 was asked for on a CPU that emulates it.
-void warn_if_bf16_slow(Precision p);
+// bf16 asked for: throws where the CPU has no bfloat16 products at all (below AVX-512:
+// nn::require_bf16_products), and says once per process, on stderr, where oneDNN emulates them.
+void check_bf16(Precision p);
 
 struct Model::Impl {
   BertConfig config;

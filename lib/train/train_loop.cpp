@@ -509,7 +509,7 @@ TrainResult run_training(Model& model, const TrainTask& task, bool has_dev, bool
   resolved.precision = resolve_precision(o.precision, cpu::info(), /*training=*/true);
   KBERT_CHECK(resolved.precision != Precision::kInt8,
               "--precision int8 is for inference: train in fp32 or bf16, then predict with --precision int8");
-  warn_if_bf16_slow(resolved.precision);
+  check_bf16(resolved.precision);
   // Dev and test evaluation during training run in the training's precision.
   struct RestorePrecision {
     RunOptions& run;

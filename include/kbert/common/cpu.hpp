@@ -28,8 +28,8 @@ Info parse_cpuinfo(const std::string& text);
 /// "avx512", "avx2" or "baseline".
 const char* best_isa(const Info& c);
 /// How bfloat16 products run on `c`: "amx" (tiles), "avx512_bf16" (native dot products),
-/// "emulated" (by oneDNN on AVX-512; slower than float32) or "autocast" (below AVX-512 oneDNN
-/// has no bfloat16 products: LibTorch's autocast, slower than float32).
+/// "emulated" (by oneDNN on AVX-512; slower than float32) or "none" (below AVX-512 neither
+/// oneDNN nor LibTorch multiply bfloat16 at a usable speed: --precision bf16 is refused).
 const char* bf16_path(const Info& c);
 /// How int8 products run on `c`: "amx", "avx512_vnni", "avx2" or "baseline" (without VNNI,
 /// the weights keep 7 bits: kbert::nn::int8_weight_levels).
