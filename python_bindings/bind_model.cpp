@@ -76,7 +76,8 @@ Arguments:
         AVX512-BF16, after a one-batch check against fp32; else fp32), "fp32", "bf16" or "int8"
         (Linear layers in int8, quantised dynamically); outputs stay float32.
 Raises:
-    FileNotFoundError (missing file), ValueError (bad file: names it and the tensor or line).
+    FileNotFoundError (missing file), ValueError (bad file: names it and the tensor or line),
+    RuntimeError (precision="bf16" on a CPU without AVX-512: no usable bfloat16 products).
 Example:
     model = kbert.Model.load("build/fault_reports/kbert"))")
       .def(
