@@ -46,8 +46,8 @@ std::string isa_of(PackedType type) {
     case dnnl::cpu_isa::avx512_core_bf16: return type == PackedType::kInt8 ? "avx512_core_vnni" : "avx512_core_bf16";
     case dnnl::cpu_isa::avx512_core_vnni: return type == PackedType::kInt8 ? "avx512_core_vnni" : "avx512_core (emulated)";
     case dnnl::cpu_isa::avx512_core: return type == PackedType::kInt8 ? "avx512_core" : "avx512_core (emulated)";
-    case dnnl::cpu_isa::avx2_vnni: return type == PackedType::kInt8 ? "avx2_vnni" : "avx2 (emulated)";
-    case dnnl::cpu_isa::avx2: return type == PackedType::kInt8 ? "avx2" : "avx2 (emulated)";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";  // int8 only: no bfloat16 products below AVX-512
+    case dnnl::cpu_isa::avx2: return "avx2";
     default: return "baseline";
   }
 }
@@ -178,6 +178,7 @@ PackedLinear::PackedLinear(const float* weight, const float* bias, std::int64_t 
     throw std::invalid_argument("PackedLinear: int8 products are stored as float32, without an epilogue");
   if (epilogue == Epilogue::kAccumulate && !float_out)
     throw std::invalid_argument("PackedLinear: the residual it accumulates into is float32");
+  if (type == PackedType::kBFloat16) require_bf16_products();
   Impl& im = *impl_;
   im.K = in;
   im.N = out;
@@ -187,7 +188,6 @@ PackedLinear::PackedLinear(const float* weight, const float* bias, std::int64_t 
   im.kernel = isa_of(type);
   im.bias.assign(static_cast<std::size_t>(out), 0.f);
   if (bias) std::copy(bias, bias + out, im.bias.begin());
-  if (type == PackedType::kBFloat16) require_bf16_products();
   const std::size_t n = static_cast<std::size_t>(out * in);
   if (type == PackedType::kInt8) {
     im.w_scale.resize(static_cast<std::size_t>(out));
