@@ -12,6 +12,19 @@
 
 namespace kbert::cli {
 
+namespace {
+
+// A hint where the user's OPENBLAS_CORETYPE leaves AVX-512 unused on a CPU that has it.
+std::string narrower_blas(const cpu::Info& c) {
+  const char* set = std::getenv("OPENBLAS_CORETYPE");
+  const std::string ours = cpu::openblas_coretype(c);
+  if (!set || ours.empty() || !cpu::avx512_blas(ours) || cpu::avx512_blas(set)) return "";
+  return "\n                     (narrower than this CPU's " + ours + " kernels: float32 runs slower; unset "
+         "OPENBLAS_CORETYPE to let kbert choose)";
+}
+
+}  // namespace
+
 int cmd_env(int argc, char** argv) {
   Args args(argc, argv, 2);
   const cpu::Info& c = cpu::info();
@@ -60,7 +73,7 @@ int cmd_env(int argc, char** argv) {
             << "\n--precision auto:    " << cpu::auto_precision(c, false) << " for inference, "
             << cpu::auto_precision(c, true) << " for training"
             << (std::getenv("KBERT_PRECISION") ? std::string(" (KBERT_PRECISION=") + std::getenv("KBERT_PRECISION") + " set: it wins)" : "")
-            << "\nOpenBLAS kernels:    " << j["openblas_coretype"].get<std::string>()
+            << "\nOpenBLAS kernels:    " << j["openblas_coretype"].get<std::string>() << narrower_blas(c)
             << "\nATen kernels:        " << j["aten_cpu_capability"].get<std::string>()
             << "\nthreads:             " << env::num_threads() << " (--threads, else KBERT_NUM_THREADS, else every core)\n";
   return 0;

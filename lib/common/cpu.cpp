@@ -1,6 +1,9 @@
 #include "kbert/common/cpu.hpp"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -87,6 +90,21 @@ const char* openblas_coretype(const Info& c) {
   if (c.avx512) return "SkylakeX";
   if (c.avx2 && c.fma) return "Haswell";
   return "";
+}
+
+std::string blas_kernels() {
+  // Looked up, not linked: the core library does not link a BLAS, and the process may hold
+  // another one (or none).
+  using CoreName = char* (*)();
+  const auto name = reinterpret_cast<CoreName>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* core = name ? name() : nullptr;
+  return core ? std::string(core) : std::string();
+}
+
+bool avx512_blas(const std::string& coretype) {
+  std::string t;
+  for (char ch : coretype) t += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return t == "skylakex" || t == "cooperlake" || t == "sapphirerapids";
 }
 
 const char* aten_capability(const Info& c) {

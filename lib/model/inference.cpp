@@ -208,7 +208,13 @@ EncoderBench Model::bench(const std::vector<std::string>& texts) const {
   switch (r.precision) {
     case Precision::kBFloat16: r.kernels = "bf16 via oneDNN " + packed; break;
     case Precision::kInt8: r.kernels = "int8 via oneDNN " + packed; break;
-    default: r.kernels = std::string("fp32 via OpenBLAS ") + (aten ? aten : cpu::best_isa(c));
+    default: {
+      // OpenBLAS's own name for its kernels (a user's OPENBLAS_CORETYPE may choose narrower
+      // ones than the CPU runs); the CPU's widest ISA where no OpenBLAS is loaded.
+      const std::string blas = cpu::blas_kernels();
+      r.kernels = blas.empty() ? std::string("fp32 via BLAS ") + (aten ? aten : cpu::best_isa(c))
+                               : "fp32 via OpenBLAS " + blas;
+    }
   }
   return r;
 }

@@ -118,6 +118,14 @@ def main():
         diff = max(abs(p - q) for x, y in zip(f32, i8) for p, q in zip(x["logits"], y["logits"]))
         same = sum(x["label"] == y["label"] for x, y in zip(f32, i8))
         check(same == len(texts) and 0 < diff < 0.1, f"int8 predictions: {same}/{len(texts)} labels as fp32, max logit diff {diff:.4f}")
+        # bench encoder names the float32 kernels OpenBLAS itself runs, so a user's OPENBLAS_CORETYPE
+        # shows in the figure (Debian's LibTorch multiplies through OpenBLAS).
+        for core in ("Haswell", "SkylakeX") if "avx512" in json.loads(run([k, "env", "--json"]).stdout)["best_isa"] else ("Haswell",):
+            rb = subprocess.run([k, "bench", "encoder", "--model", f"{d}/m1", "--kg", "none", "--precision", "fp32"],
+                                input=("\n".join(texts[:4]) + "\n").encode(), capture_output=True, timeout=300,
+                                env={**os.environ, "OPENBLAS_CORETYPE": core})
+            isa = json.loads(rb.stdout.decode().splitlines()[0])["isa"] if rb.returncode == 0 else rb.stderr.decode()[-300:]
+            check(isa == f"fp32 via OpenBLAS {core}", f"bench encoder names OpenBLAS's kernels ({core}): {isa}")
         # auto without the suites' KBERT_PRECISION=fp32: bf16 (with its one-batch check logged) where
         # the CPU multiplies bfloat16 natively, else fp32; the same labels either way.
         env = {k2: v for k2, v in os.environ.items() if k2 != "KBERT_PRECISION"}

@@ -42,6 +42,13 @@ const char* auto_precision(const Info& c, bool training);
 /// libraries' own choice is kept.
 const char* openblas_coretype(const Info& c);
 const char* aten_capability(const Info& c);
+/// The kernels of the OpenBLAS loaded in this process, as OpenBLAS names them
+/// (`openblas_get_corename`: "Haswell", "SkylakeX", ...); "" where no OpenBLAS is loaded.
+/// What a float32 figure ran on: a user's OPENBLAS_CORETYPE may choose narrower kernels than
+/// the CPU runs (AMD EPYC Zen 5 with Haswell's: BERT-base forward 1.66x slower than SkylakeX's).
+std::string blas_kernels();
+/// Whether OpenBLAS kernels `coretype` use AVX-512 ("SkylakeX", "Cooperlake", "SapphireRapids").
+bool avx512_blas(const std::string& coretype);
 
 /// What kbert sets in the environment before OpenBLAS and LibTorch load, as (name, value):
 /// OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY where it chooses for `c`. The one place this is
