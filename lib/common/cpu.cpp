@@ -76,8 +76,10 @@ const char* int8_path(const Info& c) {
 
 const char* auto_precision(const Info& c, bool training) {
   // Inference converts the weights once: bfloat16 pays wherever the CPU multiplies it natively
-  // (AMD EPYC Zen 4, AVX512-BF16 alone: BERT-base 1.9x float32, docs/PERFORMANCE.md). Training
-  // casts at every step (autocast): that pays with AMX only (Zen 4: 0.88x float32).
+  // (AVX512-BF16 alone: BERT-base 1.9x float32 on AMD EPYC Zen 4, 1.66x on Zen 5;
+  // docs/PERFORMANCE.md). Training casts at every step (autocast) and gains less there (1.3-1.7x),
+  // so it stays float32 without AMX: a fine-tuned model's results then do not depend on the CPU
+  // (docs/DESIGN.md, "Precision").
   if (training) return c.amx_bf16 ? "bf16" : "fp32";
   return c.amx_bf16 || c.avx512_bf16 ? "bf16" : "fp32";
 }
