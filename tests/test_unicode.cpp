@@ -27,6 +27,21 @@ TEST_CASE("UTF-8 decoding is strict and names the bad byte", "[unicode]") {
   CHECK(encode_utf8(U"\u00E9\U0001F600") == "\xC3\xA9\xF0\x9F\x98\x80");
 }
 
+TEST_CASE("decode_utf8_grow: reused buffers only grow, the first n entries are the text's", "[unicode]") {
+  std::u32string cps;
+  std::vector<std::uint32_t> off;
+  REQUIRE(decode_utf8_grow("a\xE4\xB8\xAD" "bcdef", cps, off) == 7);
+  const std::size_t room = cps.size();
+  CHECK(room >= 7);
+  REQUIRE(decode_utf8_grow("\xC3\xA9z", cps, off) == 2);  // a shorter text after a longer one
+  CHECK(cps.size() == room);
+  CHECK(std::u32string_view(cps.data(), 2) == U"\u00E9z");
+  CHECK(std::vector<std::uint32_t>(off.begin(), off.begin() + 3) == std::vector<std::uint32_t>{0, 2, 3});
+  CHECK(decode_utf8_grow("", cps, off) == 0);
+  CHECK(off[0] == 0);
+  CHECK_THROWS_WITH(decode_utf8_grow("ok\xFF", cps, off, "line 3"), Catch::Contains("byte 2 of line 3"));
+}
+
 TEST_CASE("Character classes follow Python's unicodedata", "[unicode]") {
   using namespace kbert::unicode;
   for (char32_t c : {U' ', U'\t', U'\n', U'\v', U'\f', U'\r', U'\x1C', U'\x1F', U'\x85', U'\xA0', U'\u3000', U'\u2028'})

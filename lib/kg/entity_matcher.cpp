@@ -114,8 +114,9 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
   const std::size_t n = text.size();
   end = std::min(end, n);
   begin = std::min(begin, end);
-  out.assign(end - begin, Match{});
+  out.resize(end - begin);  // every entry is reset in round 0's first loop (assign() was a loop of its own)
   if (begin == end) return;
+  Match* res = out.data();
   auto ends_at = [&](std::size_t e) { return !ends || (*ends)[e]; };
   // A walk: a position whose first two code points may start a key, at its current node.
   struct Walk {
@@ -146,8 +147,12 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
     const std::uint64_t maybe = ((singles[b >> 6] >> (b & 63)) | (pairs[i >> 6] >> (i & 63)) | !bmp) & 1;
     st[count] = static_cast<std::uint32_t>(p);
     count += maybe;
+    res[p - begin] = Match{};
   }
-  if (p < end) st[count++] = static_cast<std::uint32_t>(p);  // the text's last code point: checked below
+  if (p < end) {  // the text's last code point: checked below
+    st[count++] = static_cast<std::uint32_t>(p);
+    res[p - begin] = Match{};
+  }
   for (std::size_t k = 0; k < count; ++k) {
     const std::size_t q = st[k];
     const char32_t c0 = t[q];

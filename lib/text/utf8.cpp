@@ -92,12 +92,11 @@ std::u32string decode_utf8(std::string_view s, std::string_view what) {
   return out;
 }
 
-void decode_utf8_into(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
-                      std::string_view what) {
-  // Sized once for the worst case (one code point a byte) and cut to what was decoded: no
-  // capacity check per code point.
-  out.resize(s.size());
-  offsets.resize(s.size() + 1);
+std::size_t decode_utf8_grow(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
+                             std::string_view what) {
+  // Room for the worst case (one code point a byte): no capacity check per code point.
+  if (out.size() < s.size()) out.resize(s.size());
+  if (offsets.size() < s.size() + 1) offsets.resize(s.size() + 1);
   char32_t* o = out.data();
   std::uint32_t* off = offsets.data();
   std::size_t n = 0;
@@ -125,6 +124,12 @@ void decode_utf8_into(std::string_view s, std::u32string& out, std::vector<std::
     i += len;
   }
   off[n] = static_cast<std::uint32_t>(s.size());
+  return n;
+}
+
+void decode_utf8_into(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
+                      std::string_view what) {
+  const std::size_t n = decode_utf8_grow(s, out, offsets, what);
   out.resize(n);
   offsets.resize(n + 1);
 }

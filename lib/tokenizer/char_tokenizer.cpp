@@ -67,15 +67,14 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
                                     std::size_t max_tokens) const {
   thread_local std::vector<std::uint32_t> offsets;
   thread_local std::u32string cps;  // reused from text to text
-  decode_utf8_into(text, cps, offsets, "text");
+  const std::size_t n = decode_utf8_grow(text, cps, offsets, "text");
   std::u32string folded;
-  std::u32string_view match_text = cps;
+  std::u32string_view match_text(cps.data(), n);
   if (case_insensitive_ && matcher) {
-    folded = cps;
+    folded.assign(cps.data(), n);
     for (char32_t& c : folded) c = unicode::simple_lower(c);
     match_text = folded;
   }
-  const std::size_t n = cps.size();
   const char32_t* cp = cps.data();
   const std::uint32_t* off = offsets.data();
   // Words are written through a pointer into room made up front, and tokens are copied a
@@ -87,9 +86,12 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
   // still wanted) of them are added.
   const std::size_t room = std::min(n, max_tokens > out.tokens.size() ? max_tokens - out.tokens.size() : 0) + 1;
   out.tokens.reserve(out.tokens.size() + room, out.tokens.bytes() + text.size());
-  std::size_t nw = out.words.size();
-  out.words.resize(nw + room);
-  Word* words = out.words.data();
+  // Written into a per-thread buffer first and appended in one copy: resizing out.words up
+  // by `room` and back constructed every Word of the room, text after text.
+  thread_local std::vector<Word> word_room;
+  if (word_room.size() < room) word_room.resize(room);
+  Word* words = word_room.data();
+  std::size_t nw = 0;
   std::size_t ntok = out.tokens.size();
   std::size_t run = 0;  // first code point of the run not yet copied into out.tokens
   auto flush = [&](std::size_t i) {
@@ -150,7 +152,7 @@ void CharTokenizer::append_segments(std::string_view text, const EntityMatcher* 
     i += len;
   }
   flush(i);
-  out.words.resize(nw);
+  out.words.insert(out.words.end(), words, words + nw);
 }
 
 }  // namespace kbert

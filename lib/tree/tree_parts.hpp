@@ -71,7 +71,7 @@ struct Scratch {
   std::unordered_set<std::string> seen;  // values already taken, once there are many
   std::vector<std::uint32_t> keep;
   std::vector<std::uint8_t> kept_branch, trunk_row;
-  std::vector<Range> trunk_r, branches_r, branch_r, subtree_r;
+  std::vector<Range> trunk_r, branches_r, branch_r, subtree_r;  // only grow: the first words / branches count
   std::string text;
 };
 

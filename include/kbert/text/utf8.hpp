@@ -24,6 +24,11 @@ std::u32string decode_utf8(std::string_view s, std::vector<std::uint32_t>& offse
 /// The same into buffers the caller reuses (no allocation once they are large enough).
 void decode_utf8_into(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
                       std::string_view what = "text");
+/// The same into buffers that only grow (no zero-filling of their room text after text):
+/// returns n, the code points decoded; out[0, n) and offsets[0, n] are set, the rest is
+/// left as it was.
+std::size_t decode_utf8_grow(std::string_view s, std::u32string& out, std::vector<std::uint32_t>& offsets,
+                             std::string_view what = "text");
 
 /// Returns the byte offset of the first invalid sequence, or std::string_view::npos.
 std::size_t find_invalid_utf8(std::string_view s);
