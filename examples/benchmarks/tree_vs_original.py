@@ -9,7 +9,9 @@ original's time excludes segmentation while kbert's includes its matching.
 Each text is built as run_kbert_cls.py does it: "[CLS]" + text, one call per text.
 
     /usr/bin/python3 examples/benchmarks/tree_vs_original.py \
-        --kbert build/apps/kbert --kbert-repo /path/to/K-BERT [--max-chars 100]
+        --kbert build/apps/kbert --kbert-repo /path/to/K-BERT [--max-chars 100] [--cpu N]
+
+Both sides run on one CPU (--cpu; default the first this process may use).
 """
 import argparse
 import json
@@ -36,7 +38,14 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="alternating rounds (one pass of each)")
     ap.add_argument("--max-chars", type=int, default=0,
                     help="keep only texts of at most this many characters (short texts: 100; 0: all)")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="the CPU both sides run on (default: the first this process may use)")
     a = ap.parse_args()
+    # Both sides on one CPU (kbert's process inherits the affinity): on a shared VM the two
+    # cores ran at different speeds (one 1.6x slower), and unpinned the ratio came out 72x or
+    # 200x depending on where each side landed.
+    cpu = a.cpu if a.cpu is not None else min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
 
     texts = []
     with open(a.texts, encoding="utf-8") as f:
@@ -87,7 +96,8 @@ def main():
 
     o, k = statistics.median(original), statistics.median(ours)
     print(f"texts: {len(texts)} of {os.path.basename(a.texts)} (median {statistics.median(map(len, texts)):.0f} "
-          f"characters), KG: {os.path.basename(a.kg)}, predicate mode, max_length {a.max_length}, median of {a.repeats}")
+          f"characters), KG: {os.path.basename(a.kg)}, predicate mode, max_length {a.max_length}, median of {a.repeats}, "
+          f"both on CPU {cpu}")
     print(f"original add_knowledge_with_vm (no segmentation): {o:10.1f} us/text")
     print(f"kbert bench tree (matching included, 1 thread):   {k:10.1f} us/text")
     print(f"speed-up: {statistics.median(ratios):.0f}x (median of the rounds' ratios; "
