@@ -65,8 +65,9 @@ def main():
     ap.add_argument("--data", required=True)
     a = ap.parse_args()
     k = a.kbert
+    cpu_env = json.loads(run([k, "env", "--json"]).stdout)  # what this CPU offers, read once
     # Below AVX-512 the CPU has no bfloat16 products and kbert refuses --precision bf16.
-    bf16_ok = json.loads(run([k, "env", "--json"]).stdout)["bf16"] != "none"
+    bf16_ok = cpu_env["bf16"] != "none"
     with tempfile.TemporaryDirectory() as d:
         make_toy(d)
         base = [k, "train", "--train", f"{d}/train.tsv", "--dev", f"{d}/dev.tsv", "--config", f"{d}/config.json",
@@ -120,7 +121,7 @@ def main():
         check(same == len(texts) and 0 < diff < 0.1, f"int8 predictions: {same}/{len(texts)} labels as fp32, max logit diff {diff:.4f}")
         # bench encoder names the float32 kernels OpenBLAS itself runs, so a user's OPENBLAS_CORETYPE
         # shows in the figure (Debian's LibTorch multiplies through OpenBLAS).
-        for core in ("Haswell", "SkylakeX") if "avx512" in json.loads(run([k, "env", "--json"]).stdout)["best_isa"] else ("Haswell",):
+        for core in ("Haswell", "SkylakeX") if "avx512" in cpu_env["best_isa"] else ("Haswell",):
             rb = subprocess.run([k, "bench", "encoder", "--model", f"{d}/m1", "--kg", "none", "--precision", "fp32"],
                                 input=("\n".join(texts[:4]) + "\n").encode(), capture_output=True, timeout=300,
                                 env={**os.environ, "OPENBLAS_CORETYPE": core})
@@ -131,7 +132,7 @@ def main():
         env = {k2: v for k2, v in os.environ.items() if k2 != "KBERT_PRECISION"}
         ra = subprocess.run([k, "predict", "--model", f"{d}/m1", "--json"], input=("\n".join(texts) + "\n").encode(),
                             capture_output=True, env=env, timeout=300)
-        native = json.loads(run([k, "env", "--json"]).stdout)["auto_precision"]["inference"] == "bf16"
+        native = cpu_env["auto_precision"]["inference"] == "bf16"
         logged = b"precision auto: bf16" in ra.stderr and b"one-batch check against fp32" in ra.stderr
         auto = [json.loads(x) for x in ra.stdout.decode().splitlines()]
         check(ra.returncode == 0 and logged == native and [x["label"] for x in auto] == [x["label"] for x in f32],
