@@ -15,7 +15,7 @@ inline std::size_t slot_hash(std::uint64_t k) {
 }
 }  // namespace
 
-EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0}), nodes_(1), root_(0x10000, kNone) {}
+EntityMatcher::EntityMatcher() : table_(1024, Slot{0, 0, kNone, 0}), nodes_(1), slot_of_(1, kNone), root_(0x10000, kNone) {}
 
 std::uint32_t EntityMatcher::child(std::uint32_t node, char32_t c) const {
   if (node == 0 && c < 0x10000) return root_[c];
@@ -30,13 +30,14 @@ std::uint32_t EntityMatcher::child(std::uint32_t node, char32_t c) const {
 }
 
 void EntityMatcher::grow() {
-  std::vector<Slot> t(table_.size() * 2, Slot{0, 0});
+  std::vector<Slot> t(table_.size() * 2, Slot{0, 0, kNone, 0});
   const std::size_t mask = t.size() - 1;
   for (const Slot& s : table_) {
     if (!s.key) continue;
     std::size_t i = slot_hash(s.key) & mask;
     while (t[i].key) i = (i + 1) & mask;
     t[i] = s;
+    slot_of_[s.child] = static_cast<std::uint32_t>(i);
   }
   table_.swap(t);
 }
@@ -47,6 +48,7 @@ std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
   if (node == 0 && c < 0x10000) {
     root_[c] = static_cast<std::uint32_t>(nodes_.size());
     nodes_.emplace_back();
+    slot_of_.push_back(kNone);
     return root_[c];
   }
   if ((edges_ + 1) * 2 > table_.size()) grow();
@@ -56,8 +58,10 @@ std::uint32_t EntityMatcher::add_child(std::uint32_t node, char32_t c) {
   while (table_[i].key) i = (i + 1) & mask;
   const auto id = static_cast<std::uint32_t>(nodes_.size());
   nodes_[node].children |= filter_bit(c);
+  if (slot_of_[node] != kNone) table_[slot_of_[node]].children |= filter_bit(c);
   nodes_.emplace_back();
-  table_[i] = Slot{k, id};
+  slot_of_.push_back(static_cast<std::uint32_t>(i));
+  table_[i] = Slot{k, id, kNone, 0};
   ++edges_;
   return id;
 }
@@ -72,6 +76,7 @@ void EntityMatcher::add(std::u32string_view key, std::uint32_t payload) {
   for (char32_t c : key) node = add_child(node, c);
   if (nodes_[node].payload == kNone) {
     nodes_[node].payload = payload;
+    if (slot_of_[node] != kNone) table_[slot_of_[node]].payload = payload;
     if (key.size() == 1 && key[0] < 0x10000) singles_[key[0] >> 6] |= std::uint64_t{1} << (key[0] & 63);
     ++keys_;
     if (key.size() > max_len_) max_len_ = key.size();
@@ -153,6 +158,11 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
     st[count++] = static_cast<std::uint32_t>(p);
     res[p - begin] = Match{};
   }
+  // Then each such position's first node (root_, a direct array), its one-code-point key,
+  // and where its second code point's edge is probed (prefetched). The first node itself is
+  // not read: the pair filter stands in for its child filter.
+  const std::size_t mask = table_.size() - 1;
+  const Slot* table = table_.data();
   for (std::size_t k = 0; k < count; ++k) {
     const std::size_t q = st[k];
     const char32_t c0 = t[q];
@@ -167,45 +177,36 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
       if (nodes_[node].payload != kNone && ends_at(q + 1)) out[q - begin] = {1, nodes_[node].payload};
     }
     if (!pair || node == kNone) continue;
-    __builtin_prefetch(&nodes_[node]);
-    walks.push_back({static_cast<std::uint32_t>(q - begin), node, 0});
+    const std::size_t slot = slot_hash(slot_key(node, t[q + 1])) & mask;
+    __builtin_prefetch(&table[slot]);
+    walks.push_back({static_cast<std::uint32_t>(q - begin), node, slot});
   }
-  // Each round: (a) at each walk's node (prefetched), record a key that ends there and test
-  // the next code point against the node's child filter, prefetching the table slot to
-  // probe; (b) probe, and prefetch the child's node for the next round.
-  const std::size_t mask = table_.size() - 1;
+  // Each round, one pass: probe each walk's edge for its next code point (prefetched the
+  // round before); the slot found has the child's payload (a key that ends there) and child
+  // filter, which says whether the walk goes on and where its next probe starts (prefetched).
   for (std::size_t depth = 1; !walks.empty(); ++depth) {
     std::size_t live = 0;
     for (const Walk& w0 : walks) {
       Walk w = w0;
       const std::size_t p = begin + w.at;
-      const Node& nd = nodes_[w.node];
-      if (depth >= 2 && nd.payload != kNone && ends_at(p + depth)) out[w.at] = {depth, nd.payload};
-      const std::size_t j = p + depth;
-      if (j >= n) continue;
-      const char32_t c = text[j];
-      if ((nd.children & filter_bit(c)) == 0) continue;
-      w.slot = slot_hash(slot_key(w.node, c)) & mask;
-      __builtin_prefetch(&table_[w.slot]);
-      walks[live++] = w;
-    }
-    walks.resize(live);
-    live = 0;
-    for (const Walk& w0 : walks) {
-      Walk w = w0;
-      const std::uint64_t k = slot_key(w.node, text[begin + w.at + depth]);
-      std::uint32_t next = kNone;
+      const std::uint64_t k = slot_key(w.node, t[p + depth]);
+      const Slot* s = nullptr;
       for (std::size_t i = w.slot;; i = (i + 1) & mask) {
-        const Slot& s = table_[i];
-        if (s.key == k) {
-          next = s.child;
+        if (table[i].key == k) {
+          s = &table[i];
           break;
         }
-        if (s.key == 0) break;
+        if (table[i].key == 0) break;
       }
-      if (next == kNone) continue;
-      __builtin_prefetch(&nodes_[next]);
-      w.node = next;
+      if (!s) continue;
+      const std::size_t j = p + depth + 1;  // code points matched: depth + 1
+      if (s->payload != kNone && ends_at(j)) out[w.at] = {depth + 1, s->payload};
+      if (j >= n) continue;
+      const char32_t c = t[j];
+      if ((s->children & filter_bit(c)) == 0) continue;
+      w.node = s->child;
+      w.slot = slot_hash(slot_key(w.node, c)) & mask;
+      __builtin_prefetch(&table[w.slot]);
       walks[live++] = w;
     }
     walks.resize(live);
@@ -213,7 +214,8 @@ void EntityMatcher::longest_in(std::u32string_view text, std::size_t begin, std:
 }
 
 std::size_t EntityMatcher::memory_bytes() const {
-  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) + root_.capacity() * sizeof(std::uint32_t) +
+  return table_.capacity() * sizeof(Slot) + nodes_.capacity() * sizeof(Node) +
+         (root_.capacity() + slot_of_.capacity()) * sizeof(std::uint32_t) +
          (pairs_.capacity() + singles_.capacity()) * sizeof(std::uint64_t);
 }
 

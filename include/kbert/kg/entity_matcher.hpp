@@ -55,9 +55,14 @@ class EntityMatcher {
   std::uint32_t add_child(std::uint32_t node, char32_t c);
   void grow();
 
+  // An edge, with a copy of its child's payload and child filter: a walk reads the slot it
+  // probes and nothing else (reading the child's Node too put a second dependent cache miss
+  // on every step of longest_in's walks).
   struct Slot {
     std::uint64_t key;  // (node << 21 | code point) + 1; 0 = empty
     std::uint32_t child;
+    std::uint32_t payload;   // the child's
+    std::uint64_t children;  // the child's filter
   };
   struct Node {
     std::uint64_t children = 0;        // filter: bit filter_bit(c) set for each child's code point
@@ -79,6 +84,7 @@ class EntityMatcher {
   std::vector<std::uint64_t> pairs_ = std::vector<std::uint64_t>(kPairBits / 64, 0);
   std::vector<Slot> table_;
   std::vector<Node> nodes_;             // per node
+  std::vector<std::uint32_t> slot_of_;  // per node: its slot in table_, kNone for the root and root_'s children
   std::vector<std::uint32_t> root_;     // the root's children for BMP code points, direct
   std::vector<std::uint64_t> singles_ = std::vector<std::uint64_t>(0x10000 / 64, 0);  // BMP one-code-point keys
   std::size_t edges_ = 0;
