@@ -40,15 +40,16 @@ void reset_ranges(std::vector<Range>& v, std::size_t n) {
 void keep_tokens(const TreeOptions& options, Scratch& sc) {
   const std::size_t L = options.max_length;
   const bool kbert_cut = options.truncation == Truncation::kKbert;
-  const std::vector<FlatToken>& flat = sc.flat;
+  const auto& flat = sc.flat;
   const std::vector<Branch>& branches = sc.branches;
   const std::size_t n = flat.size();
   std::vector<std::uint32_t>& keep = sc.keep;
   keep.clear();
-  if (kbert_cut || n <= L) {
-    keep.resize(std::min(n, L));
-    for (std::uint32_t i = 0; i < keep.size(); ++i) keep[i] = i;
+  if (kbert_cut || n <= L) {  // the first min(n, L): no index list (write_outputs knows)
+    sc.keep_prefix = true;
+    sc.kept_count = std::min(n, L);
   } else {
+    sc.keep_prefix = false;
     std::size_t trunk = 0;
     for (const auto& f : flat) trunk += f.branch < 0;
     sc.kept_branch.assign(branches.size(), 0);
@@ -71,6 +72,7 @@ void keep_tokens(const TreeOptions& options, Scratch& sc) {
         keep.push_back(i);
       }
     }
+    sc.kept_count = keep.size();
   }
 }
 
@@ -125,12 +127,16 @@ void write_visible(const Scratch& sc, std::size_t m, SentenceTree& tree) {
 
 }  // namespace
 
-void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree) {
+namespace {
+
+// write_outputs over the kept tokens: kept(k) is the flat index of the k-th (the identity
+// for kbert truncation, whose keep list was a copy of 0..m-1 read back per token).
+template <class Kept>
+void write_kept(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree, Kept kept) {
   const TokenBuffer& tokens = sc.seg.tokens;
-  const std::vector<FlatToken>& flat = sc.flat;
+  const auto& flat = sc.flat;
   const std::vector<Branch>& branches = sc.branches;
-  const std::vector<std::uint32_t>& keep = sc.keep;
-  const std::size_t m = keep.size();
+  const std::size_t m = sc.kept_count;
   tree.tokens.reserve(m, tokens.bytes());
   tree.positions.resize(m);
   tree.hard_index.resize(m);
@@ -146,9 +152,9 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
   // another in the segmentation's buffer), in a loop of their own: byte stores may alias any
   // memory and kept the per-token loop's pointers from staying in registers.
   for (std::size_t k = 0; k < m;) {
-    const std::uint32_t first = flat[keep[k]].token;
+    const std::uint32_t first = flat[kept(k)].token;
     std::size_t j = k + 1;
-    while (j < m && flat[keep[j]].token == first + (j - k)) ++j;
+    while (j < m && flat[kept(j)].token == first + (j - k)) ++j;
     tree.tokens.append_range(tokens, first, j - k);
     k = j;
   }
@@ -163,7 +169,7 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
       const bool pad = token == kPadToken;
       uer[k] = pad ? 0 : 1 + seps;
       hf[k] = pad ? 0 : std::min(seps, 1);
-      if (flat[keep[k]].branch < 0 && token == kSepToken) ++seps;
+      if (flat[kept(k)].branch < 0 && token == kSepToken) ++seps;
     }
   } else {
     std::fill(uer, uer + m, 1);  // hf: all 0, as resize() left it
@@ -181,14 +187,14 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
     Range* branches_r = sc.branches_r.data();
     Range* branch_r = sc.branch_r.data();
     Range* subtree_r = sc.subtree_r.data();
-    const std::uint32_t* kept = keep.data();
     const FlatToken* fl = flat.data();
     const Branch* br = branches.data();
     for (std::uint32_t k = 0; k < m; ++k) {
-      const FlatToken f = fl[kept[k]];
+      const std::uint32_t i = kept(k);
+      const FlatToken f = fl[i];
       const bool trunk = f.branch < 0;
       positions[k] = f.position;
-      hard_index[k] = static_cast<std::int32_t>(kept[k]);
+      hard_index[k] = static_cast<std::int32_t>(i);
       segments[k] = trunk ? 0 : 1;
       trunk_row[k] = trunk ? 1 : 0;
       const auto kk = static_cast<std::int32_t>(k);
@@ -208,6 +214,17 @@ void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, Sentenc
   if (const Vocab* vocab = tok.vocab()) {
     tree.ids.reserve(m);
     for (const auto& t : tree.tokens) tree.ids.push_back(vocab->id(t));
+  }
+}
+
+}  // namespace
+
+void write_outputs(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree) {
+  if (sc.keep_prefix) {
+    write_kept(tok, words, sc, tree, [](std::size_t k) { return static_cast<std::uint32_t>(k); });
+  } else {
+    const std::uint32_t* keep = sc.keep.data();
+    write_kept(tok, words, sc, tree, [keep](std::size_t k) { return keep[k]; });
   }
 }
 

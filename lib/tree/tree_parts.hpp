@@ -69,7 +69,9 @@ struct Scratch {
   std::vector<std::int32_t> first_child, next_sibling;
   std::vector<std::int32_t> injected_index;  // per branch: its index in tree.injected, or -1
   std::unordered_set<std::string> seen;  // values already taken, once there are many
-  std::vector<std::uint32_t> keep;
+  std::vector<std::uint32_t> keep;  // the kept flat indices, unless keep_prefix
+  bool keep_prefix = false;         // kept: the first kept_count flat tokens (keep is not filled)
+  std::size_t kept_count = 0;
   std::vector<std::uint8_t> kept_branch, trunk_row;
   std::vector<Range> trunk_r, branches_r, branch_r, subtree_r;  // only grow: the first words / branches count
   std::string text;
