@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kbert/common/default_init_allocator.hpp"
+
 namespace kbert {
 
 /// Tokens stored as one byte buffer and each token's end offset: appending a token copies its
@@ -168,7 +170,7 @@ class TokenBuffer {
   }
   std::vector<char> bytes_;  // capacity; the first used_ bytes hold the tokens
   std::size_t used_ = 0;
-  std::vector<std::uint32_t> ends_;
+  std::vector<std::uint32_t, DefaultInitAllocator<std::uint32_t>> ends_;  // resized, then written
 };
 
 }  // namespace kbert
