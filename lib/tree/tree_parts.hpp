@@ -77,6 +77,12 @@ struct Scratch {
   std::string text;
 };
 
+/// The visible matrix's rows before branches are added (row-major m x m at `data`): row k is
+/// `trunk_row` where segments[k] is 0 (a trunk token), zeros elsewhere. `avx512`: with
+/// AVX-512 BW masked stores (the caller checks the CPU); both ways give the same bytes.
+void visible_rows(std::uint8_t* data, std::size_t m, const std::uint8_t* trunk_row, const std::uint8_t* segments,
+                  bool avx512);
+
 /// Step 3: which flattened tokens are kept (options.truncation).
 void keep_tokens(const TreeOptions& options, Scratch& sc);
 /// Step 4: the tree's tokens, positions, segments, visible matrix, model segment ids and

@@ -75,6 +75,8 @@ class TokenBuffer {
   bool empty() const { return ends_.empty(); }
   /// Bytes of all tokens together.
   std::size_t bytes() const { return used_; }
+  /// All tokens' bytes, one after another (no separators).
+  std::string_view text() const { return {bytes_.data(), used_}; }
   std::string_view operator[](std::size_t i) const {
     const std::uint32_t b = i ? ends_[i - 1] : 0;
     return {bytes_.data() + b, ends_[i] - b};
