@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "kbert/common/cpu.hpp"
 #include "kbert/kg/knowledge_graph.hpp"
 #include "kbert/tokenizer/char_tokenizer.hpp"
 #include "kbert/tokenizer/wordpiece_tokenizer.hpp"
@@ -8,6 +9,7 @@
 #include "kbert/train/fact_scores.hpp"
 #include "test_helpers.hpp"
 #include "tree_fixtures.hpp"
+#include "tree/tree_parts.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -277,4 +279,35 @@ TEST_CASE("remove_branch equals the tree built without that fact") {
   CHECK(w_second.size() == t.size() - 4);
   CHECK(w_second.injected.size() == 4);
   CHECK_THROWS_AS(remove_branch(t, 5), std::out_of_range);
+}
+
+TEST_CASE("The visible matrix's rows: the AVX-512 path writes what the portable one does", "[tree]") {
+  if (!cpu::info().avx512) {
+    WARN("this CPU has no AVX-512 BW: only the portable path runs here");
+    return;
+  }
+  std::uint64_t state = 7;
+  auto next = [&](std::size_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>((state >> 33) % bound);
+  };
+  // Sizes around the 64-byte store: one masked store, whole ones, whole ones and a tail.
+  for (std::size_t m : {1, 2, 31, 63, 64, 65, 127, 128, 130, 256}) {
+    std::vector<std::uint8_t> trunk(m), segments(m);
+    for (std::size_t k = 0; k < m; ++k) {
+      segments[k] = next(4) == 0;
+      trunk[k] = !segments[k];
+    }
+    // Guard bytes after the matrix: neither path may write past m x m.
+    std::vector<std::uint8_t> portable(m * m + 64, 0xAB), wide(m * m + 64, 0xAB);
+    tree_build::visible_rows(portable.data(), m, trunk.data(), segments.data(), false);
+    tree_build::visible_rows(wide.data(), m, trunk.data(), segments.data(), true);
+    INFO("m = " << m);
+    CHECK(wide == portable);
+    CHECK(std::all_of(wide.begin() + static_cast<std::ptrdiff_t>(m * m), wide.end(), [](std::uint8_t b) { return b == 0xAB; }));
+    bool rows = true;  // row k: the trunk row for a trunk token, zeros for a branch token
+    for (std::size_t k = 0; k < m; ++k)
+      for (std::size_t j = 0; j < m; ++j) rows = rows && portable[k * m + j] == (segments[k] ? 0 : trunk[j]);
+    CHECK(rows);
+  }
 }
