@@ -42,6 +42,30 @@ struct Chosen {
   std::int64_t object;   // surface id of the object, -1 when it is none (or not looked up)
 };
 
+// A chosen fact as the layout reads it: views into a Chosen or into the FactIndex.
+struct ChosenView {
+  std::string_view value, relation, object;
+  std::int32_t parent;  // index into the mention's chosen facts, -1 at hop 1
+  std::uint32_t hop;
+  std::uint32_t node;   // surface id of the fact's subject
+};
+
+// With hops = 1 the facts a mention injects depend on its surface form alone: chosen once
+// per form when the builder is made (choose_facts, so the same choice), instead of a walk
+// of the KG's adjacency, its string pools and the repeat test for every mention (a sixth
+// of a short text's tree on HowNet).
+struct FactIndex {
+  struct Entry {
+    std::uint32_t offset;  // into text: relation, joiner, object
+    std::uint32_t relation_size, object_size;
+  };
+  std::vector<std::uint32_t> begin;  // per surface id, and one past the last: its entries
+  std::vector<Entry> entries;
+  std::string text;
+  std::uint32_t joiner_size = 0;
+  bool predicate = false;
+};
+
 // A node to expand: a surface form, the chosen fact it came from (-1: the mention), its hop.
 struct Node {
   std::uint32_t surface;
@@ -64,6 +88,7 @@ struct Scratch {
   std::vector<FlatToken> flat;
   std::vector<Branch> branches;
   std::vector<Chosen> chosen;
+  std::vector<ChosenView> views;  // the current mention's chosen facts, for the layout
   std::vector<Node> nodes;
   std::unordered_set<std::uint32_t> expanded;  // nodes expanded for the current mention
   std::vector<std::int32_t> first_child, next_sibling;

@@ -45,6 +45,9 @@ namespace kbert {
 
 class KnowledgeGraph;
 class EntityMatcher;
+namespace tree_build {
+struct FactIndex;
+}
 
 enum class Truncation {
   kKbert,      ///< keep the first max_length tokens of the flattened tree (the original)
@@ -103,10 +106,13 @@ struct SentenceTree {
 SentenceTree remove_branch(const SentenceTree& tree, std::size_t index);
 
 /// Builds sentence trees for one knowledge graph and tokenizer. Construction
-/// builds the entity matcher once; build() is const and thread-safe.
+/// builds the entity matcher once and, with hops = 1, the facts each surface form injects
+/// (about 12 bytes a fact plus its text, and 4 bytes a surface form); build() is const and
+/// thread-safe.
 class SentenceTreeBuilder {
  public:
-  /// `kg` may be nullptr (no knowledge) and must outlive the builder.
+  /// `kg` may be nullptr (no knowledge) and must outlive the builder. What the builder
+  /// matches and injects is the KG as it is now: for triples added later, build a new one.
   SentenceTreeBuilder(const KnowledgeGraph* kg, std::shared_ptr<const Tokenizer> tokenizer, TreeOptions options = {});
   ~SentenceTreeBuilder();
   SentenceTreeBuilder(SentenceTreeBuilder&&) noexcept;
@@ -139,6 +145,7 @@ class SentenceTreeBuilder {
   std::shared_ptr<const Tokenizer> tokenizer_;
   TreeOptions options_;
   std::unique_ptr<EntityMatcher> matcher_;
+  std::unique_ptr<tree_build::FactIndex> facts_;  // hops = 1: each form's facts, chosen once
 };
 
 }  // namespace kbert
