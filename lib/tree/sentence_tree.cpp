@@ -144,10 +144,6 @@ void choose_facts(const KnowledgeGraph& kg, const TreeOptions& o, std::string_vi
   }
 }
 
-}  // namespace
-
-namespace {
-
 std::unique_ptr<FactIndex> index_facts(const KnowledgeGraph& kg, const TreeOptions& options, std::string_view joiner) {
   auto index = std::make_unique<FactIndex>();
   index->joiner_size = static_cast<std::uint32_t>(joiner.size());

@@ -39,10 +39,6 @@ void reset_ranges(std::vector<Range>& v, std::size_t n) {
   if (n > 0) std::memset(static_cast<void*>(v.data()), 0xFF, n * sizeof(Range));
 }
 
-}  // namespace
-
-namespace {
-
 // AVX-512: a row of up to 64 bytes is one masked store (the row's trunk or zero bytes),
 // where copy_row took four 16-byte moves and a branch row a call to memset.
 __attribute__((target("avx512f,avx512bw"))) void visible_rows_avx512(std::uint8_t* data, std::size_t m,
@@ -83,7 +79,7 @@ void visible_rows(std::uint8_t* data, std::size_t m, const std::uint8_t* trunk_r
 void keep_tokens(const TreeOptions& options, Scratch& sc) {
   const std::size_t L = options.max_length;
   const bool kbert_cut = options.truncation == Truncation::kKbert;
-  const auto& flat = sc.flat;
+  const std::vector<FlatToken>& flat = sc.flat;
   const std::vector<Branch>& branches = sc.branches;
   const std::size_t n = flat.size();
   std::vector<std::uint32_t>& keep = sc.keep;
@@ -160,16 +156,12 @@ void write_visible(const Scratch& sc, std::size_t m, SentenceTree& tree) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // write_outputs over the kept tokens: kept(k) is the flat index of the k-th (the identity
 // for kbert truncation, whose keep list was a copy of 0..m-1 read back per token).
 template <bool kPrefix, class Kept>
 void write_kept(const Tokenizer& tok, std::size_t words, Scratch& sc, SentenceTree& tree, Kept kept) {
   const TokenBuffer& tokens = sc.seg.tokens;
-  const auto& flat = sc.flat;
+  const std::vector<FlatToken>& flat = sc.flat;
   const std::vector<Branch>& branches = sc.branches;
   const std::size_t m = sc.kept_count;
   tree.tokens.reserve(m, tokens.bytes());

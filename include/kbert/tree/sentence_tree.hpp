@@ -106,9 +106,9 @@ struct SentenceTree {
 SentenceTree remove_branch(const SentenceTree& tree, std::size_t index);
 
 /// Builds sentence trees for one knowledge graph and tokenizer. Construction
-/// builds the entity matcher once and, with hops = 1, the facts each surface form injects
-/// (about 12 bytes a fact plus its text, and 4 bytes a surface form); build() is const and
-/// thread-safe.
+/// builds the entity matcher once and, with hops = 1 on a KG of up to 2^20 facts to inject,
+/// the facts each surface form injects (about 12 bytes a fact plus its text, and 4 bytes a
+/// surface form); build() is const and thread-safe.
 class SentenceTreeBuilder {
  public:
   /// `kg` may be nullptr (no knowledge) and must outlive the builder. What the builder
